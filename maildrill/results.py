@@ -1,0 +1,240 @@
+"""The typed results of a run, serialised to ``results.json``.
+
+The report renderers (``reports/``) read only this file. Its JSON Schema is committed at
+``maildrill/schema/results.schema.json``; ``python -m maildrill.results`` regenerates it and a
+test keeps the two in sync.
+
+Usage::
+
+    run = RunResults.start(target, command=sys.argv)
+    run = run.with_controls(controls)
+    write_results(run, Path("out/results.json"))
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from datetime import UTC, datetime
+from enum import StrEnum
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "SCHEMA_PATH",
+    "SCHEMA_VERSION",
+    "Accounting",
+    "ControlResult",
+    "EvidenceItem",
+    "LatencySummary",
+    "LoadResult",
+    "PhaseStats",
+    "RunResults",
+    "Severity",
+    "TargetInfo",
+    "Verdict",
+    "read_results",
+    "write_results",
+]
+
+SCHEMA_VERSION = 1
+SCHEMA_PATH = Path(__file__).parent / "schema" / "results.schema.json"
+KEY_LIBRARIES = ("locust", "pytest", "aiosmtplib", "imapclient", "dnspython", "sslyze")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+
+class Verdict(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    NOT_APPLICABLE = "not-applicable"
+    ERROR = "error"
+
+
+class EvidenceItem(_Frozen):
+    """One piece of evidence: a transcript, a table, DNS answers, scan data."""
+
+    label: str
+    kind: str = Field(description="transcript | table | dns | text | json")
+    data: Any = Field(description="text, list of rows, or a JSON object, per kind")
+
+
+class ControlResult(_Frozen):
+    """The verdict of one control on one subject (an endpoint, a record, a domain)."""
+
+    id: str = Field(description="control ID, with the subject in brackets: TLS-VER[imaps]")
+    title: str
+    severity: Severity
+    reference: str = Field(description="RFC clause, seed ID (S14), profile clause")
+    verdict: Verdict
+    reason: str = Field(default="", description="why, in one or two lines")
+    evidence: list[EvidenceItem] = Field(default_factory=list)
+    duration_s: float = 0.0
+    test: str = Field(default="", description="the pytest node ID that checked it")
+
+
+class LatencySummary(_Frozen):
+    """Percentiles of one HDR histogram, in microseconds."""
+
+    count: int
+    min_us: int
+    mean_us: float
+    p50_us: int
+    p90_us: int
+    p99_us: int
+    p999_us: int
+    max_us: int
+
+
+class PhaseStats(_Frozen):
+    """One (request_type, name) pair: e.g. ("smtp", "data") or ("imap", "fetch")."""
+
+    request_type: str
+    name: str
+    count: int
+    failures: int
+    latency: LatencySummary
+    histogram: str = Field(default="", description="HdrHistogram encoded (base64, compressed)")
+
+
+class Accounting(_Frozen):
+    """What became of every message of a full-chain run (seed S3)."""
+
+    sent: int = 0
+    accepted: int = 0
+    delivered: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    corrupted: int = 0
+    rejected: dict[str, int] = Field(default_factory=dict, description="by reply code")
+    pending: int = Field(default=0, description="still in flight when the run stopped")
+
+
+class LoadResult(_Frozen):
+    scenario: str
+    started: datetime
+    ended: datetime
+    duration_s: float
+    users: int | None = None
+    rate: float | None = Field(default=None, description="target arrivals per second")
+    requests: int = 0
+    failures: int = 0
+    throughput_rps: float = 0.0
+    phases: list[PhaseStats] = Field(default_factory=list)
+    errors: dict[str, int] = Field(default_factory=dict, description="by kind or reply code")
+    timeline: list[dict[str, float]] = Field(
+        default_factory=list, description="per-second samples: t, requests, failures, ..."
+    )
+    delivery: LatencySummary | None = None
+    accounting: Accounting | None = None
+    capacity: float | None = Field(default=None, description="highest rate meeting the SLO")
+    slo: dict[str, Any] = Field(default_factory=dict, description="SLO verdict and its inputs")
+    interrupted: bool = False
+
+
+class TargetInfo(_Frozen):
+    name: str
+    domain: str
+    policy: str
+    file: str = ""
+    file_sha256: str = ""
+    endpoints: dict[str, str] = Field(default_factory=dict)
+
+
+class ToolInfo(_Frozen):
+    name: str = "maildrill"
+    version: str
+    python: str
+    platform: str
+    libraries: dict[str, str] = Field(default_factory=dict)
+
+
+class RunResults(_Frozen):
+    """Everything one run found: controls, load figures, and where they came from."""
+
+    schema_version: int = SCHEMA_VERSION
+    tool: ToolInfo
+    command: list[str]
+    target: TargetInfo
+    started: datetime
+    ended: datetime | None = None
+    controls: list[ControlResult] = Field(default_factory=list)
+    load: LoadResult | None = None
+    interrupted: bool = False
+    notes: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def start(cls, target: TargetInfo, command: list[str] | None = None) -> RunResults:
+        return cls(
+            tool=tool_info(),
+            command=list(sys.argv if command is None else command),
+            target=target,
+            started=datetime.now(UTC),
+        )
+
+    def finished(self, **changes: Any) -> RunResults:
+        return self.model_copy(update={"ended": datetime.now(UTC), **changes})
+
+    def counts(self) -> dict[str, int]:
+        out = {v.value: 0 for v in Verdict}
+        for c in self.controls:
+            out[c.verdict.value] += 1
+        return out
+
+
+def tool_info() -> ToolInfo:
+    libs = {}
+    for name in KEY_LIBRARIES:
+        try:
+            libs[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            libs[name] = "absent"
+    from maildrill import __version__
+
+    return ToolInfo(
+        version=__version__,
+        python=platform.python_version(),
+        platform=platform.platform(),
+        libraries=libs,
+    )
+
+
+def write_results(run: RunResults, path: Path) -> Path:
+    """Write atomically, so an interrupted run never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(run.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def read_results(path: Path) -> RunResults:
+    return RunResults.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+def json_schema() -> dict[str, Any]:
+    schema = RunResults.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://maildrill.invalid/schema/results-v1.json"
+    return schema
+
+
+if __name__ == "__main__":
+    SCHEMA_PATH.parent.mkdir(exist_ok=True)
+    SCHEMA_PATH.write_text(json.dumps(json_schema(), indent=2, sort_keys=True) + "\n")
+    print(SCHEMA_PATH)

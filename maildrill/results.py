@@ -136,6 +136,12 @@ class LoadResult(_Frozen):
     failures: int = 0
     throughput_rps: float = 0.0
     phases: list[PhaseStats] = Field(default_factory=list)
+    by_node: list[PhaseStats] = Field(
+        default_factory=list, description="per resolved address (S4): name is host:port"
+    )
+    by_class: list[PhaseStats] = Field(
+        default_factory=list, description="per traffic class (S8): name is the class"
+    )
     errors: dict[str, int] = Field(default_factory=dict, description="by kind or reply code")
     timeline: list[dict[str, float]] = Field(
         default_factory=list, description="per-second samples: t, requests, failures, ..."

@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module_name in COMMANDS.items():
         try:
-            module: Command = importlib.import_module(module_name)  # type: ignore[assignment]
+            module: Command = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name and exc.name.startswith("maildrill"):
                 continue  # a subcommand not built yet

@@ -1,0 +1,101 @@
+"""S9/S14: each service advertises what its role needs (STARTTLS, AUTH after TLS)."""
+
+from __future__ import annotations
+
+from maildrill.checks import Evidence, control, expect, not_applicable
+from maildrill.resolve import tls_context
+from maildrill.target import Endpoint, Role, Target
+from maildrill.wire import Wire
+
+EHLO_NAME = "maildrill.invalid"
+
+
+def _ehlo_keywords(lines: list[str]) -> set[str]:
+    # RFC 5321 §4.1.1.1: the first line is the greeting, the rest are "keyword params"
+    return {line.split(" ", 1)[0].upper() for line in lines[1:]}
+
+
+@control(
+    "CAP-SMTP-STARTTLS",
+    "Plaintext SMTP offers STARTTLS",
+    severity="high",
+    reference="RFC 3207 §4; seed S14",
+    roles=[Role.SMTP, Role.SUBMISSION],
+)
+def test_smtp_offers_starttls(target: Target, endpoint: Endpoint, evidence: Evidence) -> None:
+    with Wire.open(target, endpoint) as wire:
+        evidence.transcript("session", wire.transcript)
+        wire.read_smtp()
+        reply = wire.smtp(f"EHLO {EHLO_NAME}")
+        expect(reply.code == 250, f"EHLO answered {reply.code} {reply.text!r}")
+        expect("STARTTLS" in _ehlo_keywords(reply.lines), "EHLO does not advertise STARTTLS")
+        wire.smtp("QUIT")
+
+
+@control(
+    "CAP-SMTP-AUTH",
+    "Submission offers AUTH once TLS is up",
+    severity="high",
+    reference="RFC 4954 §4, RFC 8314 §3; seed S9",
+    roles=[Role.SUBMISSION, Role.SMTPS],
+)
+def test_submission_offers_auth(target: Target, endpoint: Endpoint, evidence: Evidence) -> None:
+    with Wire.open(target, endpoint) as wire:
+        evidence.transcript("session", wire.transcript)
+        wire.read_smtp()
+        reply = wire.smtp(f"EHLO {EHLO_NAME}")
+        if not endpoint.implicit_tls:
+            expect("STARTTLS" in _ehlo_keywords(reply.lines), "no STARTTLS before AUTH")
+            start = wire.smtp("STARTTLS")
+            expect(start.code == 220, f"STARTTLS answered {start.code} {start.text!r}")
+            wire.start_tls(tls_context(target))
+            reply = wire.smtp(f"EHLO {EHLO_NAME}")
+        expect(reply.code == 250, f"EHLO answered {reply.code} {reply.text!r}")
+        expect("AUTH" in _ehlo_keywords(reply.lines), "EHLO over TLS does not advertise AUTH")
+        wire.smtp("QUIT")
+
+
+@control(
+    "CAP-IMAP",
+    "IMAP advertises IMAP4rev1/IMAP4rev2, and STARTTLS on the plaintext port",
+    severity="high",
+    reference="RFC 9051 §6.1.1, RFC 2595 §3.1; seed S9",
+    roles=[Role.IMAP, Role.IMAPS],
+)
+def test_imap_capabilities(target: Target, endpoint: Endpoint, evidence: Evidence) -> None:
+    with Wire.open(target, endpoint) as wire:
+        evidence.transcript("session", wire.transcript)
+        wire.read_line()
+        status, lines = wire.imap("CAPABILITY")
+        expect(status == "OK", f"CAPABILITY answered {lines[-1]!r}")
+        caps = {
+            word.upper()
+            for line in lines
+            if line.upper().startswith("* CAPABILITY")
+            for word in line.split()[2:]
+        }
+        expect(caps & {"IMAP4REV1", "IMAP4REV2"}, f"no IMAP4rev1/rev2 in {sorted(caps)}")
+        if not endpoint.implicit_tls:
+            expect("STARTTLS" in caps, f"plaintext IMAP does not offer STARTTLS: {sorted(caps)}")
+        wire.imap("LOGOUT")
+
+
+@control(
+    "CAP-POP3",
+    "POP3 answers CAPA, with STLS on the plaintext port",
+    severity="medium",
+    reference="RFC 2449 §5, RFC 2595 §4; seed S9",
+    roles=[Role.POP3, Role.POP3S],
+)
+def test_pop3_capabilities(target: Target, endpoint: Endpoint, evidence: Evidence) -> None:
+    with Wire.open(target, endpoint) as wire:
+        evidence.transcript("session", wire.transcript)
+        wire.read_line()
+        ok, lines = wire.pop3("CAPA", multiline=True)
+        if not ok and endpoint.implicit_tls:
+            not_applicable("server does not implement CAPA (RFC 2449 is optional on pop3s)")
+        expect(ok, f"CAPA answered {lines[0]!r}")
+        caps = {line.split(" ", 1)[0].upper() for line in lines[1:]}
+        if not endpoint.implicit_tls:
+            expect("STLS" in caps, f"plaintext POP3 does not offer STLS: {sorted(caps)}")
+        wire.pop3("QUIT")

@@ -1,0 +1,37 @@
+"""S9: every configured endpoint answers on every address its host name resolves to."""
+
+from __future__ import annotations
+
+from maildrill.checks import Evidence, control, expect
+from maildrill.errors import TargetError
+from maildrill.resolve import endpoint_addresses, tls_context
+from maildrill.target import Endpoint, Role, Target
+from maildrill.wire import Wire
+
+
+@control(
+    "REACH-CONNECT",
+    "Endpoint accepts connections on every node",
+    severity="critical",
+    reference="seed S9 (ports open), S4 (every A/AAAA of the name serves)",
+    roles=list(Role),
+)
+def test_every_node_accepts(target: Target, endpoint: Endpoint, evidence: Evidence) -> None:
+    nodes = endpoint_addresses(target, endpoint)
+    rows = [["address", "port", "result"]]
+    evidence.table("nodes", rows)
+    failures = []
+    for address in nodes:
+        try:
+            wire = Wire.connect(address, endpoint.host, timeout=5.0)
+            try:
+                if endpoint.implicit_tls:
+                    wire.start_tls(tls_context(target, verify=False))
+            finally:
+                wire.close()
+        except TargetError as exc:
+            rows.append([address[0], str(address[1]), f"failed: {exc}"])
+            failures.append(f"{address[0]}:{address[1]}")
+        else:
+            rows.append([address[0], str(address[1]), "accepted"])
+    expect(not failures, f"{endpoint.host}: no connection to {', '.join(failures)}")

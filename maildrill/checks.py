@@ -1,0 +1,101 @@
+"""What a conformance check uses: the ``control`` marker, evidence, and verdict helpers.
+
+One check is one pytest test function carrying a control marker::
+
+    from maildrill.checks import Evidence, control, expect
+    from maildrill.target import Role
+
+    @control("SMTP-BANNER", "SMTP greets with 220", severity="high",
+             reference="RFC 5321 §4.2; seed S9", roles=[Role.SMTP, Role.SUBMISSION])
+    def test_smtp_banner(target, endpoint, evidence: Evidence):
+        with Wire.open(target, endpoint) as wire:
+            evidence.transcript("session", wire.transcript)
+            reply = wire.read_smtp()
+            expect(reply.code == 220, f"greeting was {reply.code} {reply.text}")
+
+The plugin (:mod:`maildrill.plugin`) turns the outcome into a
+:class:`~maildrill.results.ControlResult`: a passed test is ``pass``, a failed assertion or a
+target that misbehaved is ``fail``, :func:`not_applicable` is ``not-applicable``, and any
+other exception (a bug in the check) is ``error``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, NoReturn
+
+import pytest
+
+from maildrill.results import EvidenceItem, Severity
+from maildrill.target import Role
+
+__all__ = ["Evidence", "control", "expect", "not_applicable"]
+
+NA_PREFIX = "not applicable: "
+
+
+def control(
+    id: str,
+    title: str,
+    *,
+    severity: Severity | str,
+    reference: str,
+    roles: Iterable[Role] | None = None,
+) -> pytest.MarkDecorator:
+    """Mark a test function as the check of one control.
+
+    ``roles`` makes the check run once per endpoint role (fixture ``endpoint``); a role the
+    target does not configure is reported not-applicable.
+    """
+    return pytest.mark.control(
+        id=id,
+        title=title,
+        severity=Severity(severity),
+        reference=reference,
+        roles=tuple(Role(r) for r in roles) if roles is not None else None,
+    )
+
+
+def not_applicable(reason: str) -> NoReturn:
+    """End the check with verdict not-applicable; the reason goes into the report."""
+    pytest.skip(NA_PREFIX + reason)
+
+
+def expect(condition: object, message: str) -> None:
+    """Assert with the evidence in the message, hiding this frame from tracebacks."""
+    __tracebackhide__ = True
+    if not condition:
+        pytest.fail(message, pytrace=False)
+
+
+class Evidence:
+    """The evidence a check collects; live lists (transcripts) are read at report time."""
+
+    def __init__(self) -> None:
+        self._items: list[tuple[str, str, Any]] = []
+
+    def add(self, label: str, kind: str, data: Any) -> None:
+        self._items.append((label, kind, data))
+
+    def transcript(self, label: str, lines: list[str]) -> None:
+        """Record a transcript; pass the live list so lines added later are kept too."""
+        self.add(label, "transcript", lines)
+
+    def table(self, label: str, rows: list[list[str]]) -> None:
+        """Record a table; the first row is the header."""
+        self.add(label, "table", rows)
+
+    def text(self, label: str, text: str) -> None:
+        self.add(label, "text", text)
+
+    def dns(self, label: str, records: list[str]) -> None:
+        self.add(label, "dns", records)
+
+    def json(self, label: str, data: Any) -> None:
+        self.add(label, "json", data)
+
+    def items(self) -> list[EvidenceItem]:
+        return [
+            EvidenceItem(label=label, kind=kind, data=list(data) if kind == "transcript" else data)
+            for label, kind, data in self._items
+        ]

@@ -1,0 +1,181 @@
+"""The pytest plugin (entry point ``pytest11``): ``--target``, fixtures, control results.
+
+``pytest conformance --target targets/lab.toml --results out/controls.json`` runs the checks
+and writes one :class:`~maildrill.results.ControlResult` per control. Fixtures:
+
+- ``target``: the validated :class:`~maildrill.target.Target` of ``--target``;
+- ``endpoint``: one endpoint per role named by the check's ``control(roles=…)`` marker;
+- ``evidence``: the :class:`~maildrill.checks.Evidence` recorder of the running check.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from maildrill.checks import NA_PREFIX, Evidence
+from maildrill.errors import ConfigError, TargetError
+from maildrill.results import ControlResult, Severity, Verdict
+from maildrill.target import Endpoint, Role, Target, load_target
+
+EVIDENCE = pytest.StashKey[Evidence]()
+RESULTS = pytest.StashKey[list[ControlResult]]()
+STARTED = pytest.StashKey[float]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("maildrill", "maildrill conformance")
+    group.addoption("--target", metavar="FILE", help="target file (TOML) describing the system")
+    group.addoption(
+        "--policy",
+        metavar="NAME",
+        help="policy profile to verify (seed, mozilla-intermediate, mozilla-modern, ncsc); "
+        "default: the target file's",
+    )
+    group.addoption("--results", metavar="FILE", help="write the controls' results as JSON")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "control(id, title, severity, reference, roles): the control a check verifies "
+        "(see maildrill.checks.control)",
+    )
+    config.stash[RESULTS] = []
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "endpoint" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("control")
+    roles = marker.kwargs.get("roles") if marker else None
+    roles = tuple(roles) if roles else tuple(Role)
+    metafunc.parametrize("endpoint", roles, indirect=True, ids=[str(r) for r in roles])
+
+
+@pytest.fixture(scope="session")
+def target(pytestconfig: pytest.Config) -> Target:
+    path = pytestconfig.getoption("target")
+    if not path:
+        pytest.exit("maildrill: conformance checks need --target FILE", returncode=2)
+    try:
+        loaded = load_target(path)
+    except ConfigError as exc:
+        pytest.exit(f"maildrill: {exc}", returncode=2)
+    policy = pytestconfig.getoption("policy")
+    if policy:
+        try:
+            loaded = loaded.model_copy(update={"policy": policy})
+            type(loaded).model_validate(loaded.model_dump() | {"source": loaded.source})
+        except Exception:
+            pytest.exit(f"maildrill: --policy {policy}: unknown policy profile", returncode=2)
+    return loaded
+
+
+@pytest.fixture
+def endpoint(request: pytest.FixtureRequest, target: Target) -> Endpoint:
+    role = Role(request.param)
+    found = target.endpoint(role)
+    if found is None:
+        pytest.skip(f"{NA_PREFIX}the target configures no {role} endpoint")
+    return found
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest) -> Evidence:
+    recorder: Evidence = request.node.stash.setdefault(EVIDENCE, Evidence())
+    return recorder
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    item.stash[STARTED] = time.perf_counter()
+    marker = item.get_closest_marker("control")
+    if marker is not None:
+        item.user_properties.append(("control_id", control_id(item)))
+        item.user_properties.append(("severity", str(marker.kwargs["severity"])))
+
+
+def control_id(item: pytest.Item) -> str:
+    marker = item.get_closest_marker("control")
+    base = str(marker.kwargs["id"]) if marker else item.name
+    callspec = getattr(item, "callspec", None)
+    return f"{base}[{callspec.id}]" if callspec is not None else base
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    marker = item.get_closest_marker("control")
+    if marker is None:
+        return report
+    decisive = report.when == "call" or (report.when == "setup" and not report.passed)
+    if decisive:
+        verdict, reason = _verdict(report, call)
+        evidence = item.stash.get(EVIDENCE, Evidence())
+        item.config.stash[RESULTS].append(
+            ControlResult(
+                id=control_id(item),
+                title=str(marker.kwargs["title"]),
+                severity=Severity(marker.kwargs["severity"]),
+                reference=str(marker.kwargs["reference"]),
+                verdict=verdict,
+                reason=reason,
+                evidence=evidence.items(),
+                duration_s=round(time.perf_counter() - item.stash.get(STARTED, 0.0), 4),
+                test=item.nodeid,
+            )
+        )
+    return report
+
+
+def _verdict(report: pytest.TestReport, call: pytest.CallInfo[None]) -> tuple[Verdict, str]:
+    if report.passed:
+        return Verdict.PASS, ""
+    if report.skipped:
+        reason = _skip_reason(report)
+        return Verdict.NOT_APPLICABLE, reason.removeprefix(NA_PREFIX)
+    excinfo = call.excinfo
+    if excinfo is None:
+        return Verdict.ERROR, "failed without an exception"
+    if excinfo.errisinstance((AssertionError, pytest.fail.Exception)):
+        return Verdict.FAIL, _first_lines(str(excinfo.value))
+    if excinfo.errisinstance(TargetError):
+        # the target misbehaved (refused, hung, spoke no TLS): that is a finding
+        return Verdict.FAIL, f"{type(excinfo.value).__name__}: {excinfo.value}"
+    return Verdict.ERROR, f"{excinfo.typename}: {_first_lines(str(excinfo.value))}"
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr: Any = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+def _first_lines(text: str, limit: int = 3) -> str:
+    return "\n".join(text.strip().splitlines()[:limit])
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # runs on Ctrl-C too, so the controls checked so far are kept
+    path = session.config.getoption("results", None)
+    if not path:
+        return
+    results: list[ControlResult] = session.config.stash.get(RESULTS, [])
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    data = {"controls": [r.model_dump(mode="json") for r in results]}
+    out.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def collected_results(config: pytest.Config) -> list[ControlResult]:
+    """The results recorded so far in this session (for in-process callers)."""
+    found: list[ControlResult] = config.stash.get(RESULTS, [])
+    return list(found)

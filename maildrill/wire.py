@@ -1,0 +1,233 @@
+"""A line-level client for SMTP, IMAP and POP3 that records a transcript.
+
+Conformance checks need to say exactly what was sent and answered, and sometimes to send
+what a well-behaved client library never would (a 1,000-character ``MAIL FROM``, a bare LF
+before the end-of-data dot, a command pipelined behind ``STARTTLS``). This client does only
+that: connect, read replies, send lines, upgrade to TLS, and keep the transcript with
+credentials redacted.
+
+Usage::
+
+    with Wire.open(target, endpoint) as w:
+        w.read_smtp()                       # (220, ["mx1.example.test ESMTP"])
+        code, lines = w.smtp("EHLO maildrill.test")
+        w.transcript                        # ["S: 220 ...", "C: EHLO ...", ...]
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import ssl
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+
+from maildrill.errors import ProtocolError, TargetTimeout, TargetUnreachable, TLSFailure
+from maildrill.resolve import endpoint_addresses, tls_context
+from maildrill.target import Endpoint, Target
+
+__all__ = ["SMTPReply", "Wire"]
+
+MAX_LINE = 64 * 1024  # a longer reply line is a protocol error, not something to buffer
+_SECRET = re.compile(
+    r"^(?P<cmd>(?:\S+\s+)?(?:AUTH\s+\S+|LOGIN|PASS|AUTHENTICATE\s+\S+))(?P<rest>\s.*)?$",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class SMTPReply:
+    code: int
+    lines: list[str]
+
+    @property
+    def text(self) -> str:
+        return " / ".join(self.lines)
+
+
+@dataclass
+class Wire:
+    """One connection to one node of an endpoint, with its transcript."""
+
+    sock: socket.socket
+    host: str  # the endpoint's host name, for SNI and certificate checks
+    address: tuple[str, int]
+    timeout: float
+    transcript: list[str] = field(default_factory=list)
+    _buf: bytes = b""
+    redact_next: bool = False
+
+    # -- opening ---------------------------------------------------------------------------
+
+    @classmethod
+    @contextmanager
+    def open(
+        cls,
+        target: Target,
+        endpoint: Endpoint,
+        *,
+        timeout: float = 10.0,
+        tls: bool | None = None,
+        verify: bool = True,
+        source: str | None = None,
+    ) -> Iterator[Wire]:
+        """Connect to the first node of ``endpoint``; implicit-TLS ports are wrapped."""
+        address = endpoint_addresses(target, endpoint)[0]
+        wire = cls.connect(address, endpoint.host, timeout=timeout, source=source)
+        try:
+            if endpoint.implicit_tls if tls is None else tls:
+                wire.start_tls(tls_context(target, verify=verify))
+            yield wire
+        finally:
+            wire.close()
+
+    @classmethod
+    def connect(
+        cls, address: tuple[str, int], host: str, *, timeout: float, source: str | None = None
+    ) -> Wire:
+        try:
+            sock = socket.create_connection(
+                address, timeout=timeout, source_address=(source, 0) if source else None
+            )
+        except ConnectionRefusedError:
+            raise TargetUnreachable(f"{host} ({address[0]}:{address[1]}) refused") from None
+        except TimeoutError:
+            raise TargetTimeout(f"{host} ({address[0]}:{address[1]}) connect timed out") from None
+        except OSError as exc:
+            raise TargetUnreachable(f"{host} ({address[0]}:{address[1]}): {exc}") from None
+        wire = cls(sock=sock, host=host, address=address, timeout=timeout)
+        wire.transcript.append(f"*: connected to {address[0]}:{address[1]} ({host})")
+        return wire
+
+    def start_tls(self, context: ssl.SSLContext) -> None:
+        if self._buf:
+            # bytes the server sent before the handshake: a STARTTLS-injection symptom
+            self.transcript.append(f"!: {len(self._buf)} plaintext bytes buffered before TLS")
+            self._buf = b""
+        try:
+            self.sock = context.wrap_socket(self.sock, server_hostname=self.host)
+        except ssl.SSLCertVerificationError as exc:
+            self.transcript.append(f"!: certificate rejected: {exc.verify_message}")
+            raise TLSFailure(f"{self.host}: certificate rejected: {exc.verify_message}") from None
+        except (ssl.SSLError, OSError) as exc:
+            self.transcript.append(f"!: TLS handshake failed: {exc}")
+            raise TLSFailure(f"{self.host}: TLS handshake failed: {exc}") from None
+        tls = self.sock
+        assert isinstance(tls, ssl.SSLSocket)
+        self.transcript.append(f"*: TLS {tls.version()} {(tls.cipher() or ('?',))[0]}")
+
+    def close(self) -> None:
+        with suppress(OSError):
+            self.sock.close()
+
+    # -- raw lines -------------------------------------------------------------------------
+
+    def send_raw(self, data: bytes, *, shown: str | None = None) -> None:
+        if shown is None:
+            shown = data.decode("latin-1").rstrip("\r\n")
+        if self.redact_next:
+            shown, self.redact_next = "<credentials redacted>", False
+        self.transcript.append(f"C: {_redact(shown)}")
+        try:
+            self.sock.sendall(data)
+        except TimeoutError:
+            raise TargetTimeout(f"{self.host}: send timed out") from None
+        except OSError as exc:
+            raise TargetUnreachable(f"{self.host}: connection lost while sending: {exc}") from None
+
+    def send_line(self, line: str) -> None:
+        self.send_raw(line.encode("utf-8") + b"\r\n", shown=line)
+
+    def read_line(self) -> str:
+        deadline = time.monotonic() + self.timeout
+        while b"\n" not in self._buf:
+            if len(self._buf) > MAX_LINE:
+                raise ProtocolError(f"{self.host}: reply line longer than {MAX_LINE} bytes")
+            if time.monotonic() > deadline:
+                raise TargetTimeout(f"{self.host}: no reply within {self.timeout:g} s")
+            try:
+                chunk = self.sock.recv(65536)
+            except TimeoutError:
+                raise TargetTimeout(f"{self.host}: no reply within {self.timeout:g} s") from None
+            except OSError as exc:
+                raise TargetUnreachable(f"{self.host}: connection lost: {exc}") from None
+            if not chunk:
+                self.transcript.append("*: connection closed by server")
+                raise ProtocolError(f"{self.host}: connection closed by server")
+            self._buf += chunk
+        line, _, self._buf = self._buf.partition(b"\n")
+        text = line.rstrip(b"\r").decode("utf-8", "replace")
+        self.transcript.append(f"S: {text}")
+        return text
+
+    def pending(self, wait: float = 0.3) -> bool:
+        """Whether the server has sent something more (within ``wait`` seconds)."""
+        if self._buf:
+            return True
+        self.sock.settimeout(wait)
+        try:
+            chunk = self.sock.recv(65536)
+        except (TimeoutError, ssl.SSLWantReadError):
+            return False
+        finally:
+            self.sock.settimeout(self.timeout)
+        if not chunk:
+            return False
+        self._buf += chunk
+        return True
+
+    # -- SMTP (RFC 5321 §4.2: multiline replies are "code-text", the last "code text") ------
+
+    def read_smtp(self) -> SMTPReply:
+        lines: list[str] = []
+        while True:
+            line = self.read_line()
+            if len(line) < 3 or not line[:3].isdigit():
+                raise ProtocolError(f"{self.host}: not an SMTP reply: {line[:80]!r}")
+            lines.append(line[4:])
+            if len(line) == 3 or line[3] == " ":
+                return SMTPReply(int(line[:3]), lines)
+            if line[3] != "-":
+                raise ProtocolError(f"{self.host}: bad SMTP reply separator: {line[:80]!r}")
+
+    def smtp(self, command: str) -> SMTPReply:
+        self.send_line(command)
+        return self.read_smtp()
+
+    # -- IMAP (RFC 9051 §2.2.2: tagged completion after untagged data) ---------------------
+
+    _tag = 0
+
+    def imap(self, command: str) -> tuple[str, list[str]]:
+        """Send a tagged command; returns (OK|NO|BAD, all lines including the tagged one)."""
+        self._tag += 1
+        tag = f"md{self._tag}"
+        self.send_line(f"{tag} {command}")
+        lines = []
+        while True:
+            line = self.read_line()
+            lines.append(line)
+            if line.startswith(tag + " "):
+                status = line.split(" ", 2)[1].upper()
+                return status, lines
+
+    # -- POP3 (RFC 1939 §3: +OK / -ERR, multi-line ends with ".") --------------------------
+
+    def pop3(self, command: str, *, multiline: bool = False) -> tuple[bool, list[str]]:
+        self.send_line(command)
+        first = self.read_line()
+        ok = first.startswith("+OK")
+        lines = [first]
+        if ok and multiline:
+            while (line := self.read_line()) != ".":
+                lines.append(line)
+        return ok, lines
+
+
+def _redact(shown: str) -> str:
+    match = _SECRET.match(shown)
+    if match and match.group("rest"):
+        return f"{match.group('cmd')} <redacted>"
+    return shown

@@ -369,7 +369,9 @@ def parse_target(data: dict[str, Any], source: Path | None = None) -> Target:
 
 
 def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
+    # a misspelled field also makes the real one "missing"; name the misspelling first
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    err = errors[0]
     # pydantic adds union-member and dict-key markers to the location; users never wrote those
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or "(" in p)))
     field = ".".join(str(p) for p in loc)

@@ -1,0 +1,158 @@
+"""maildrill check: run the conformance suites against a target and gate on the verdicts.
+
+Runs ``pytest conformance --target FILE`` in this process, collects one result per
+control, writes ``results.json`` and the reports into ``--out``, and exits 0 when every
+control passed (or is waived, or not applicable), 1 when one failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from maildrill.errors import ConfigError
+from maildrill.results import ControlResult, RunResults, TargetInfo, write_results
+from maildrill.target import Target, load_target
+
+HELP = """Verify a mail system's conformance: reachability, TLS policy, DNS records, filtering.
+
+Each check is a pytest test in the conformance/ suites; this runs them against --target and
+writes results.json, report.html and junit.xml into --out. Equivalent to
+'pytest conformance --target FILE' plus the reports."""
+
+SUITES_DIR = Path(__file__).resolve().parent.parent / "conformance"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", required=True, metavar="FILE", help="target file (TOML)")
+    add_common(parser)
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out", type=Path, default=Path("maildrill-out"), metavar="DIR",
+        help="where results.json and the reports go (default: ./maildrill-out)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--policy", metavar="NAME",
+        choices=["seed", "mozilla-intermediate", "mozilla-modern", "ncsc"],
+        help="policy profile to verify (default: the target file's)",
+    )  # fmt: skip
+    parser.add_argument("--waivers", type=Path, metavar="FILE", help="waiver file (TOML)")
+    parser.add_argument(
+        "-k", dest="keyword", metavar="EXPR", help="only the checks matching EXPR (pytest -k)"
+    )
+
+
+def target_info(target: Target) -> TargetInfo:
+    return TargetInfo(
+        name=target.name,
+        domain=target.domain,
+        policy=target.policy,
+        file=str(target.source or ""),
+        file_sha256=target.sha256(),
+        endpoints={str(r): e.url for r, e in target.endpoints.items()},
+    )
+
+
+def run_checks(
+    target: Target,
+    *,
+    policy: str | None = None,
+    keyword: str | None = None,
+    quiet: bool = False,
+) -> list[ControlResult]:
+    """Run the conformance suites in this process and return one result per control."""
+    if not SUITES_DIR.is_dir():
+        raise ConfigError(f"conformance suites not found at {SUITES_DIR}")
+    with tempfile.TemporaryDirectory(prefix="maildrill-") as tmp:
+        out = Path(tmp) / "controls.json"
+        args = [str(SUITES_DIR), "--target", str(target.source), "--results", str(out)]
+        args += ["-q", "--tb=no", "-p", "no:cacheprovider", "--no-header"]
+        if policy:
+            args += ["--policy", policy]
+        if keyword:
+            args += ["-k", keyword]
+        if quiet:
+            args += ["-qq"]
+        code = pytest.main(args)
+        if code == pytest.ExitCode.INTERRUPTED:
+            raise KeyboardInterrupt
+        if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR):
+            raise ConfigError(f"the conformance run could not start (pytest exit {int(code)})")
+        if not out.exists():
+            return []
+        data = json.loads(out.read_text())
+        return [ControlResult.model_validate(c) for c in data["controls"]]
+
+
+def load_waivers_early(path: Path | None) -> object | None:
+    """Read the waiver file before any check, so a malformed one stops the run (exit 2)."""
+    if path is None:
+        return None
+    from maildrill.waivers import load_waivers
+
+    return load_waivers(path)
+
+
+def finish(
+    run: RunResults,
+    out: Path,
+    *,
+    waivers: object | None,
+    baseline: Path | None = None,
+    say: Callable[[str], None] = print,
+) -> int:
+    """Write results.json and the reports; print the summary; return the gate's exit code."""
+    results_path = write_results(run, out / "results.json")
+    say(f"results: {results_path}")
+    code = 1 if any(c.verdict in ("fail", "error") for c in run.controls) else 0
+    try:
+        from reports import render_all
+    except ImportError:
+        say("reports: not available in this build")
+        return code
+    outcome = render_all(results_path, out, baseline=baseline, waivers=waivers)  # type: ignore[arg-type]
+    for path in outcome.paths:
+        say(f"report: {path}")
+    return int(outcome.exit_code)
+
+
+def print_summary(run: RunResults, say: Callable[[str], None] = print) -> None:
+    counts = run.counts()
+    say(
+        f"controls: {counts['pass']} passed, {counts['fail']} failed, "
+        f"{counts['error']} errors, {counts['not-applicable']} not applicable"
+    )
+    for c in run.controls:
+        if c.verdict in ("fail", "error"):
+            say(f"  {c.verdict.upper():<5} {c.id:<28} [{c.severity}] {c.reason.splitlines()[0]}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from maildrill.preflight import preflight
+
+    target = load_target(args.target)
+    waivers = load_waivers_early(args.waivers)
+    say = _say
+    say(f"maildrill check: {target.name} ({target.domain}), policy {args.policy or target.policy}")
+    preflight(target, progress=say)
+    run = RunResults.start(target_info(target), command=["maildrill", *sys.argv[1:]])
+    try:
+        controls = run_checks(target, policy=args.policy, keyword=args.keyword)
+    except KeyboardInterrupt:
+        write_results(run.finished(interrupted=True), args.out / "results.json")
+        raise
+    run = run.finished(controls=controls)
+    print_summary(run, say)
+    return finish(run, args.out, waivers=waivers, say=say)
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)

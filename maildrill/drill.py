@@ -1,0 +1,134 @@
+"""maildrill drill: the whole job in one command — checks, a load run, the reports.
+
+With no ``--target`` it starts the embedded target (``maildrill serve``) in a child process
+and drills that, so a fresh clone shows everything in one command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from maildrill.check import (
+    add_common,
+    finish,
+    load_waivers_early,
+    print_summary,
+    run_checks,
+    target_info,
+)
+from maildrill.preflight import preflight
+from maildrill.results import RunResults, write_results
+from maildrill.target import load_target
+
+HELP = """Run the quarterly drill: conformance checks, a full-chain load run, and the reports.
+
+Without --target, starts the embedded pure-Python mail system on loopback and drills it.
+Writes results.json, report.html, capacity.html and junit.xml into --out."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--target", metavar="FILE", help="target file (TOML); default: start the embedded target"
+    )
+    add_common(parser)
+    parser.add_argument(
+        "--duration", type=float, default=20.0, metavar="S",
+        help="seconds of full-chain load (default 20; 0 skips the load run)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--users", type=int, default=4, metavar="N", help="concurrent load users (default 4)"
+    )
+    parser.add_argument(
+        "--baseline", type=Path, metavar="OLD.json",
+        help="an earlier results.json to compare the load figures with (quarter over quarter)",
+    )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _target_file(args: argparse.Namespace) -> Iterator[Path]:
+    if args.target:
+        yield Path(args.target)
+        return
+    from maildrill.embedded import launch
+
+    with tempfile.TemporaryDirectory(prefix="maildrill-embedded-") as tmp:
+        say("starting the embedded target (no --target given) ...")
+        started = time.perf_counter()
+        with launch(Path(tmp)) as path:
+            say(f"embedded target ready in {time.perf_counter() - started:.1f} s: {path}")
+            yield path
+
+
+def run(args: argparse.Namespace) -> int:
+    waivers = load_waivers_early(args.waivers)
+    out: Path = args.out
+    with _target_file(args) as path:
+        target = load_target(path)
+        say(f"maildrill drill: {target.name} ({target.domain}), policy {target.policy}")
+        say("preflight:")
+        preflight(target, progress=say)
+        run = RunResults.start(target_info(target), command=["maildrill", *sys.argv[1:]])
+        results_path = out / "results.json"
+        try:
+            say("conformance checks:")
+            run = run.model_copy(
+                update={"controls": run_checks(target, policy=args.policy, keyword=args.keyword)}
+            )
+            write_results(run, results_path)  # kept even if the load run is interrupted
+            if args.duration > 0:
+                from maildrill.load import run_load
+
+                say(f"full-chain load: {args.users} users for {args.duration:g} s ...")
+                load = run_load(
+                    path,
+                    scenario="full_chain",
+                    duration_s=args.duration,
+                    users=args.users,
+                    out_dir=out / "load",
+                    progress=say,
+                )
+                run = run.model_copy(update={"load": load})
+        except KeyboardInterrupt:
+            write_results(run.finished(interrupted=True), results_path)
+            say(f"interrupted: partial results kept in {results_path}")
+            raise
+        run = run.finished()
+        print_summary(run, say)
+        if run.load is not None:
+            _print_load(run)
+        return finish(run, out, waivers=waivers, baseline=args.baseline, say=say)
+
+
+def _print_load(run: RunResults) -> None:
+    load = run.load
+    assert load is not None
+    say(
+        f"load: {load.requests} requests, {load.failures} failed, "
+        f"{load.throughput_rps:.1f} req/s over {load.duration_s:.1f} s"
+    )
+    for phase in load.phases:
+        lat = phase.latency
+        say(
+            f"  {phase.request_type:<5} {phase.name:<12} n={phase.count:<6} "
+            f"p50={lat.p50_us / 1000:.2f}ms p99={lat.p99_us / 1000:.2f}ms "
+            f"max={lat.max_us / 1000:.2f}ms"
+        )
+    if load.accounting is not None:
+        acc = load.accounting
+        say(
+            f"  accounting: sent {acc.sent}, accepted {acc.accepted}, delivered {acc.delivered}, "
+            f"lost {acc.lost}, duplicated {acc.duplicated}, corrupted {acc.corrupted}"
+        )
+    if load.delivery is not None:
+        d = load.delivery
+        say(f"  delivery latency: p50={d.p50_us / 1000:.1f}ms p99={d.p99_us / 1000:.1f}ms")
+
+
+def say(line: str) -> None:
+    print(line, flush=True)

@@ -416,3 +416,46 @@ def _model_at(loc: tuple[int | str, ...]) -> Fields | None:
             return None
         i += 1
     return {k: v for k, v in model.model_fields.items() if k not in ("source", "role")}
+
+
+def field_reference() -> str:
+    """The Markdown table of every target-file field, generated from the model.
+
+    ``python -m maildrill.target`` prints it; ``targets/README.md`` carries it and a test
+    keeps the two in sync.
+    """
+    rows = ["| field | type | default | meaning |", "|---|---|---|---|"]
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, info in model.model_fields.items():
+            if name in ("source", "role"):
+                continue
+            annotation = info.annotation
+            key = f"{prefix}{name}"
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                walk(annotation, f"{key}.")
+                continue
+            if name == "endpoints":
+                rows.append(
+                    f"| `endpoints.<role>` | table | — | one per service; role is one of "
+                    f"{', '.join(f'`{r}`' for r in ROLES)} |"
+                )
+                walk(Endpoint, "endpoints.<role>.")
+                continue
+            default = "required" if info.is_required() else _default_text(info)
+            type_name = str(annotation).replace("typing.", "").replace("pathlib.", "")
+            type_name = type_name.replace("<class '", "").replace("'>", "").replace(" | ", " or ")
+            rows.append(f"| `{key}` | {type_name} | {default} | {info.description or ''} |")
+
+    walk(Target, "")
+    return "\n".join(rows) + "\n"
+
+
+def _default_text(info: Any) -> str:
+    if info.default_factory is not None:
+        return f"`{info.default_factory()}`"
+    return f"`{info.default}`" if info.default is not None else "—"
+
+
+if __name__ == "__main__":
+    print(field_reference(), end="")

@@ -1,0 +1,7 @@
+"""``python -m maildrill`` is the ``maildrill`` command."""
+
+import sys
+
+from maildrill.cli import main
+
+sys.exit(main())

@@ -1,0 +1,88 @@
+"""The plugin turns check outcomes into verdicts, with evidence, both ways."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+CHECKS = """
+from maildrill.checks import control, expect, not_applicable
+from maildrill.errors import TargetUnreachable
+from maildrill.target import Role
+
+@control("T-PASS", "passes", severity="low", reference="RFC 0 §1")
+def test_pass(target, evidence):
+    evidence.text("note", "all good")
+
+@control("T-FAIL", "fails", severity="high", reference="S9")
+def test_fail(target, evidence):
+    lines = ["S: 554 go away"]
+    evidence.transcript("session", lines)
+    lines.append("C: QUIT")  # recorded after the call: the live list is kept
+    expect(False, "greeting was 554")
+
+@control("T-NA", "not applicable", severity="info", reference="S5")
+def test_na(target):
+    not_applicable("out of reach on one machine")
+
+@control("T-UNREACH", "target misbehaves", severity="critical", reference="S9")
+def test_unreachable(target):
+    raise TargetUnreachable("mx1 refused")
+
+@control("T-BUG", "check has a bug", severity="medium", reference="-")
+def test_bug(target):
+    {}["missing"]
+
+@control("T-ROLE", "per role", severity="high", reference="S9", roles=[Role.SMTP, Role.POP3])
+def test_roles(target, endpoint):
+    expect(endpoint.port == 2525, "port")
+
+def test_not_a_control():
+    pass
+"""
+
+TARGET = 'name = "t"\ndomain = "d.test"\n[endpoints.smtp]\nurl = "smtp://127.0.0.1:2525"\n'
+
+
+def test_verdicts_and_evidence(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_checks=CHECKS)
+    target = pytester.makefile(".toml", target=TARGET)
+    out = pytester.path / "controls.json"
+    result = pytester.runpytest(
+        "--target", str(target), "--results", str(out), "-p", "no:cacheprovider"
+    )
+    assert result.ret == 1
+    controls = {c["id"]: c for c in json.loads(out.read_text())["controls"]}
+    verdicts = {k: v["verdict"] for k, v in controls.items()}
+    assert verdicts == {
+        "T-PASS": "pass",
+        "T-FAIL": "fail",
+        "T-NA": "not-applicable",
+        "T-UNREACH": "fail",
+        "T-BUG": "error",
+        "T-ROLE[smtp]": "pass",
+        "T-ROLE[pop3]": "not-applicable",
+    }
+    assert controls["T-FAIL"]["reason"] == "greeting was 554"
+    assert controls["T-FAIL"]["evidence"][0]["data"] == ["S: 554 go away", "C: QUIT"]
+    assert controls["T-FAIL"]["severity"] == "high" and controls["T-FAIL"]["reference"] == "S9"
+    assert controls["T-NA"]["reason"] == "out of reach on one machine"
+    assert "mx1 refused" in controls["T-UNREACH"]["reason"]
+    assert "KeyError" in controls["T-BUG"]["reason"]
+    assert controls["T-ROLE[pop3]"]["reason"] == "the target configures no pop3 endpoint"
+
+
+def test_no_target_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_checks=CHECKS)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    assert result.ret == 2
+    result.stdout.fnmatch_lines(["*conformance checks need --target FILE*"])
+
+
+def test_bad_target_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_checks=CHECKS)
+    target = pytester.makefile(".toml", target=TARGET.replace("url", "ur1"))
+    result = pytester.runpytest("--target", str(target), "-p", "no:cacheprovider")
+    assert result.ret == 2
+    result.stdout.fnmatch_lines(["*endpoints.smtp.ur1: unknown field*"])

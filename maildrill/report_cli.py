@@ -1,0 +1,69 @@
+"""``maildrill report``: render a run's results.json into report.html, capacity.html and
+junit.xml. The exit code is the gate after waivers (0 pass, 1 fail, 2 bad input).
+
+Usage::
+
+    maildrill report out/results.json --out out/
+    maildrill report out/results.json --baseline 2025Q1/results.json \\
+        --waivers targets/waivers.toml --out out/
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from maildrill.errors import ConfigError
+from maildrill.waivers import load_waivers
+
+HELP = """Render results.json into report.html, capacity.html and junit.xml.
+
+Reads only the results file (and the baseline and waiver files, if given). The exit code is
+the gate: 0 when every control passed (waived failures count as passed) and the load run,
+if any, met its SLO; 1 otherwise, or when a waiver has expired."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", type=Path, metavar="RESULTS.json", help="a run's results")
+    parser.add_argument(
+        "--out", type=Path, required=True, metavar="DIR", help="directory to write the reports"
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="OLD.json",
+        help="an earlier run's results.json to compare the load figures with (S23)",
+    )
+    parser.add_argument(
+        "--waivers", type=Path, metavar="FILE", help="waiver file (TOML), see targets/"
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=10.0,
+        metavar="PCT",
+        help="highlight baseline metrics worse by more than PCT %% (default: 10)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    # waivers first: a malformed waiver file stops everything with exit 2
+    waivers = load_waivers(args.waivers) if args.waivers is not None else None
+    if args.threshold < 0:
+        raise ConfigError(f"--threshold: must be a percentage ≥ 0 (got {args.threshold})")
+    from reports import render_all
+
+    outcome = render_all(
+        args.results,
+        args.out,
+        baseline=args.baseline,
+        waivers=waivers,
+        threshold=args.threshold / 100,
+    )
+    for path in (outcome.report_html, outcome.capacity_html, outcome.junit_xml):
+        print(path)
+    if outcome.regressions:
+        print(f"{outcome.regressions} metric(s) regressed against the baseline", file=sys.stderr)
+    print(f"gate: {'pass' if outcome.exit_code == 0 else 'FAIL'}", file=sys.stderr)
+    return outcome.exit_code

@@ -1,0 +1,167 @@
+"""Waivers: a failing control accepted for a while, with a reason and an owner.
+
+A waiver file is TOML, one ``[[waiver]]`` table per waived control::
+
+    [[waiver]]
+    control = "TLS-VER[smtp]"      # a control ID; "TLS-VER" alone waives every subject
+    justification = "legacy MTA partner, migration ticket OPS-1234"
+    owner = "mail-ops@example.test"
+    expires = 2026-03-31           # a TOML date; the waiver holds through that day
+
+The gate (exit code) after waivers: a failing control with an active waiver does not fail
+it; an expired waiver fails it, whether or not its control still fails, so that a stale
+waiver is renewed or removed rather than forgotten. A malformed file raises
+:class:`~maildrill.errors.ConfigError` naming the file and the field, before any check runs.
+
+Usage::
+
+    waivers = load_waivers(Path("targets/waivers.toml"))
+    for control, waiver, state in waivers.apply(run.controls, date.today()):
+        ...
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from maildrill.errors import ConfigError
+from maildrill.results import ControlResult, Verdict
+
+__all__ = ["Disposition", "Waiver", "Waivers", "load_waivers"]
+
+_Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class Disposition(StrEnum):
+    """What a control counts as once waivers are applied."""
+
+    PASSED = "passed"
+    FAILED = "failed"  # a failure (or error) no waiver covers: fails the gate
+    WAIVED = "waived"  # a failure (or error) under an active waiver: does not fail the gate
+    EXPIRED = "waiver-expired"  # its waiver has expired: fails the gate
+    NOT_APPLICABLE = "not-applicable"
+
+
+class Waiver(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    control: _Text = Field(description="control ID, e.g. TLS-VER[smtp]; without [..] any subject")
+    justification: _Text
+    owner: _Text
+    expires: date = Field(description="last day the waiver holds (TOML date)")
+
+    def covers(self, control_id: str) -> bool:
+        return control_id == self.control or control_id.split("[", 1)[0] == self.control
+
+    def expired(self, today: date) -> bool:
+        return today > self.expires
+
+
+class Waivers(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    waiver: list[Waiver] = Field(default_factory=list)
+
+    def find(self, control_id: str) -> Waiver | None:
+        """The waiver for this control: an exact ID wins over a bare one."""
+        exact = [w for w in self.waiver if w.control == control_id]
+        if exact:
+            return exact[0]
+        return next((w for w in self.waiver if w.covers(control_id)), None)
+
+    def apply(
+        self, controls: list[ControlResult], today: date
+    ) -> list[tuple[ControlResult, Waiver | None, Disposition]]:
+        """Pair every control with its waiver (if any) and what it counts as."""
+        out = []
+        for control in controls:
+            waiver = self.find(control.id)
+            out.append((control, waiver, disposition(control, waiver, today)))
+        return out
+
+    def expired(self, today: date) -> list[Waiver]:
+        return [w for w in self.waiver if w.expired(today)]
+
+    def unused(self, controls: list[ControlResult]) -> list[Waiver]:
+        """Waivers that match no control of the run (a typo, or a control since removed)."""
+        return [w for w in self.waiver if not any(w.covers(c.id) for c in controls)]
+
+
+def disposition(control: ControlResult, waiver: Waiver | None, today: date) -> Disposition:
+    if waiver is not None and waiver.expired(today):
+        return Disposition.EXPIRED
+    if control.verdict is Verdict.PASS:
+        return Disposition.PASSED
+    if control.verdict is Verdict.NOT_APPLICABLE:
+        return Disposition.NOT_APPLICABLE
+    return Disposition.WAIVED if waiver is not None else Disposition.FAILED
+
+
+def gate(
+    applied: list[tuple[ControlResult, Waiver | None, Disposition]],
+    waivers: Waivers | None,
+    today: date,
+) -> int:
+    """0 when nothing fails after waivers, 1 otherwise (an expired waiver always fails)."""
+    if waivers is not None and waivers.expired(today):
+        return 1
+    failing = {Disposition.FAILED, Disposition.EXPIRED}
+    return 1 if any(d in failing for _, _, d in applied) else 0
+
+
+def load_waivers(path: str | os.PathLike[str]) -> Waivers:
+    """Read and validate a waiver file; any mistake is one ConfigError line.
+
+    >>> load_waivers("targets/waivers.example.toml").waiver[0].owner  # doctest: +SKIP
+    'mail-ops@example.test'
+    """
+    source = Path(path)
+    try:
+        data = tomllib.loads(source.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read the waiver file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{source}: the waiver file is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        return Waivers.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_first_error(exc, data)}") from None
+
+
+def _first_error(exc: ValidationError, data: dict[str, Any]) -> str:
+    errors = exc.errors()
+    # a misspelt field also makes the right one "missing": name the misspelling first
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    loc = err["loc"]
+    parts: list[str] = []
+    for i, item in enumerate(loc):
+        if isinstance(item, int):
+            parts[-1] += f"[{item}]"
+        else:
+            parts.append(str(item))
+        if i == 1 and isinstance(item, int):
+            control = _control_at(data, item)
+            if control:
+                parts[-1] += f" ({control})"
+    field = ".".join(parts) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        return f"{field}: unknown field; a waiver has control, justification, owner, expires"
+    if err["type"] == "missing":
+        return f"{field}: missing"
+    return f"{field}: {err['msg'].lower()} (got {err.get('input')!r})"
+
+
+def _control_at(data: dict[str, Any], index: int) -> str:
+    items = data.get("waiver")
+    if isinstance(items, list) and index < len(items) and isinstance(items[index], dict):
+        return str(items[index].get("control", ""))
+    return ""

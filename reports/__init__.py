@@ -1,0 +1,112 @@
+"""Render a run's ``results.json`` (and nothing else) into the reports people read.
+
+Outputs, all in one directory and all self-contained (no network, no CDN, plots as SVG):
+
+- ``report.html``: the auditor's report; controls, evidence, waivers (print → PDF cleanly).
+- ``capacity.html``: the load figures; a short page saying no load run was made when the
+  run has none, so that links and CI artefact lists never break.
+- ``junit.xml``: one testcase per control, for CI.
+
+The gate (exit code) is 0 when every control passed after waivers and the load run, if any,
+met its SLO; 1 otherwise. Usage::
+
+    outcome = render_all(Path("out/results.json"), Path("out"),
+                         waivers=load_waivers("waivers.toml"))
+    sys.exit(outcome.exit_code)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from maildrill.errors import ConfigError
+from maildrill.results import RunResults, read_results
+from maildrill.waivers import Waivers, gate
+
+from ._render import environment
+from .auditor import auditor_context
+from .capacity import DEFAULT_THRESHOLD, capacity_context
+from .junit import write_junit
+
+__all__ = ["DEFAULT_THRESHOLD", "ReportOutcome", "load_run", "render_all"]
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    report_html: Path
+    capacity_html: Path
+    junit_xml: Path
+    exit_code: int  # the gate after waivers: 0 pass, 1 fail
+    regressions: int = 0  # baseline metrics worse than the threshold (highlighted, not gated)
+
+
+def load_run(path: Path, what: str = "results") -> RunResults:
+    """Read a results.json; a missing or invalid file is a ConfigError (exit 2)."""
+    try:
+        return read_results(path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the {what} file ({exc.strerror})") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        raise ConfigError(f"{path}: not a maildrill results file: {field}: {err['msg']}") from None
+
+
+def _utc(value: datetime | None) -> str:
+    if value is None:
+        return "–"
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def render_all(
+    results_path: Path,
+    out_dir: Path,
+    *,
+    baseline: Path | None = None,
+    waivers: Waivers | None = None,
+    today: date | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> ReportOutcome:
+    """Write report.html, capacity.html and junit.xml into out_dir; return their paths and
+    the gate. ``today`` decides which waivers have expired (default: the UTC date now)."""
+    raw = Path(results_path).read_bytes() if Path(results_path).is_file() else b""
+    run = load_run(Path(results_path))
+    base = load_run(Path(baseline), "baseline") if baseline is not None else None
+    today = today or datetime.now(UTC).date()
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    applied = (waivers or Waivers()).apply(run.controls, today)
+    code = gate(applied, waivers, today)
+    if run.load is not None and run.load.slo.get("met") is False:
+        code = 1
+
+    env = environment()
+    env.globals["utc"] = _utc
+    sha = hashlib.sha256(raw).hexdigest()
+    common = {"run": run, "results_sha256": sha}
+
+    report = out_dir / "report.html"
+    ctx = auditor_context(run, results_sha256=sha, waivers=waivers, today=today, gate=code)
+    report.write_text(env.get_template("report.html.j2").render(ctx), encoding="utf-8")
+
+    capacity = out_dir / "capacity.html"
+    cctx = capacity_context(run, base, threshold=threshold, baseline_path=baseline)
+    capacity.write_text(
+        env.get_template("capacity.html.j2").render({**ctx, **cctx, **common}), encoding="utf-8"
+    )
+
+    junit = write_junit(run, out_dir / "junit.xml", waivers=waivers, today=today, gate=code)
+    return ReportOutcome(
+        report_html=report,
+        capacity_html=capacity,
+        junit_xml=junit,
+        exit_code=code,
+        regressions=cctx["regression_count"],
+    )

@@ -1,0 +1,362 @@
+"""The capacity report (``capacity.html``): what the load run achieved, for the quarterly
+stress test (seed S23), with the seed's four key metrics (S22) and a baseline comparison.
+
+It reads ``LoadResult`` only. The per-second ``timeline`` samples are dicts; these keys are
+read (any may be absent, and a missing one leaves its chart empty, never faked):
+
+=========================  ===============================================================
+``t``                      seconds since the load run started
+``offered_rps``            arrivals per second the load shape asked for
+``achieved_rps``           requests completed in that second (else ``requests``)
+``failures``               failed requests in that second
+``<type>.<name>.p50_us``   that phase's percentiles in that second, µs (also ``p90_us``,
+                           ``p99_us``), e.g. ``smtp.data.p99_us``
+``error.<code>``           errors of that reply code or kind in that second (``error.421``)
+``imap.connections``       IMAP connections open at that second (S22 peak)
+``spamd.cpu``              spam-filter CPU, cores busy, where the target exposes it (S22)
+=========================  ===============================================================
+
+Phases named ``starttls``, ``tls`` or ``handshake`` give the TLS handshake failure rate
+(S22); a phase of request type ``delivery`` with an HdrHistogram gives the full delivery
+CDF, otherwise the CDF is drawn through ``LoadResult.delivery``'s percentiles.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup
+
+from maildrill.results import LatencySummary, LoadResult, PhaseStats, RunResults
+
+from ._render import ms
+from .svg import Series, line_chart
+
+__all__ = ["DEFAULT_THRESHOLD", "KeyMetric", "capacity_context", "comparable_metrics"]
+
+DEFAULT_THRESHOLD = 0.10  # a metric 10 % worse than the baseline is highlighted
+TLS_PHASES = frozenset({"starttls", "tls", "handshake"})
+_PHASE_PCT = re.compile(r"^(?P<phase>.+)\.p(?P<pct>50|90|99|999)_us$")
+
+
+@dataclass(frozen=True)
+class KeyMetric:
+    seed: str
+    name: str
+    value: float | None  # None: not measured in this run
+    display: str
+    note: str
+    lower_is_better: bool
+
+
+def _series(
+    timeline: list[dict[str, float]], key: str, scale: float = 1.0
+) -> list[tuple[float, float]]:
+    return [
+        (float(s.get("t", i)), s[key] * scale)
+        for i, s in enumerate(timeline)
+        if key in s and isinstance(s[key], int | float)
+    ]
+
+
+def _phase_p99(phases: Iterable[PhaseStats]) -> PhaseStats | None:
+    counted = [p for p in phases if p.count]
+    return max(counted, key=lambda p: p.latency.p99_us, default=None)
+
+
+def key_metrics(load: LoadResult) -> list[KeyMetric]:
+    """The seed's four key metrics (S22), each measured or plainly marked as not measured."""
+    out = []
+    smtp = _phase_p99(p for p in load.phases if p.request_type.startswith("smtp"))
+    if smtp is not None:
+        out.append(
+            KeyMetric(
+                "S22",
+                "SMTP response latency P99",
+                smtp.latency.p99_us / 1000,
+                f"{ms(smtp.latency.p99_us)} ms",
+                f"slowest SMTP phase: {smtp.request_type}.{smtp.name} ({smtp.count:,} requests)",
+                True,
+            )
+        )
+    else:
+        out.append(_absent("SMTP response latency P99", "no SMTP phase in this run", True))
+
+    peaks = [v for _, v in _series(load.timeline, "imap.connections")]
+    if peaks:
+        out.append(
+            KeyMetric(
+                "S22",
+                "IMAP concurrent-connection peak",
+                max(peaks),
+                f"{max(peaks):,.0f}",
+                "most IMAP connections held open at once",
+                False,
+            )
+        )
+    else:
+        out.append(_absent("IMAP concurrent-connection peak", "no IMAP connection samples", False))
+
+    tls = [p for p in load.phases if p.name.lower() in TLS_PHASES]
+    handshakes = sum(p.count for p in tls)
+    if handshakes:
+        failed = sum(p.failures for p in tls)
+        rate = 100.0 * failed / handshakes
+        out.append(
+            KeyMetric(
+                "S22",
+                "TLS handshake failure rate",
+                rate,
+                f"{rate:.3f} %",
+                f"{failed:,} of {handshakes:,} handshakes failed",
+                True,
+            )
+        )
+    else:
+        out.append(_absent("TLS handshake failure rate", "no TLS handshake in this run", True))
+
+    cpu = [v for _, v in _series(load.timeline, "spamd.cpu")]
+    if cpu:
+        mean = sum(cpu) / len(cpu)
+        out.append(
+            KeyMetric(
+                "S22",
+                "Spam-filter cost (spamd CPU)",
+                mean,
+                f"{mean:.2f} cores (peak {max(cpu):.2f})",
+                "as exposed by the target's exporter",
+                True,
+            )
+        )
+    else:
+        out.append(
+            _absent(
+                "Spam-filter cost (spamd CPU)", "the target does not expose it; not faked", True
+            )
+        )
+    return out
+
+
+def _absent(name: str, why: str, lower: bool) -> KeyMetric:
+    return KeyMetric("S22", name, None, "not measured", why, lower)
+
+
+def comparable_metrics(load: LoadResult) -> dict[str, tuple[float, bool]]:
+    """Name → (value, lower is better): what a baseline comparison compares."""
+    out: dict[str, tuple[float, bool]] = {
+        "throughput (req/s)": (load.throughput_rps, False),
+    }
+    if load.requests:
+        out["failure rate (%)"] = (100.0 * load.failures / load.requests, True)
+    if load.capacity is not None:
+        out["capacity (msg/s)"] = (load.capacity, False)
+    for m in key_metrics(load):
+        if m.value is not None:
+            out[m.name] = (m.value, m.lower_is_better)
+    for p in load.phases:
+        for pct in ("p50", "p90", "p99"):
+            us = getattr(p.latency, f"{pct}_us")
+            out[f"{p.request_type}.{p.name} {pct} (ms)"] = (us / 1000, True)
+    if load.delivery is not None:
+        for pct in ("p50", "p99"):
+            out[f"delivery {pct} (ms)"] = (getattr(load.delivery, f"{pct}_us") / 1000, True)
+    return out
+
+
+def compare(current: LoadResult, baseline: LoadResult, threshold: float) -> list[dict[str, Any]]:
+    """One row per metric present in either run; ``regression`` when the current value is
+    worse than the baseline by more than ``threshold`` (a fraction)."""
+    cur, base = comparable_metrics(current), comparable_metrics(baseline)
+    rows = []
+    for name in list(base) + [n for n in cur if n not in base]:
+        b = base.get(name)
+        c = cur.get(name)
+        lower = (c or b or (0.0, True))[1]
+        delta: float | None = None
+        regression = improvement = False
+        if b is not None and c is not None:
+            if b[0]:
+                delta = (c[0] - b[0]) / abs(b[0])
+            elif c[0]:
+                delta = math.inf if c[0] > 0 else -math.inf
+            else:
+                delta = 0.0
+            worse = delta if lower else -delta
+            regression = worse > threshold
+            improvement = worse < -threshold
+        rows.append(
+            {
+                "metric": name,
+                "baseline": None if b is None else b[0],
+                "current": None if c is None else c[0],
+                "delta": delta,
+                "lower_is_better": lower,
+                "regression": regression,
+                "improvement": improvement,
+            }
+        )
+    return rows
+
+
+def _delivery_cdf(load: LoadResult) -> tuple[list[tuple[float, float]], str]:
+    for p in load.phases:
+        if p.request_type == "delivery" and p.histogram:
+            points = _histogram_cdf(p.histogram)
+            if points:
+                return points, f"HdrHistogram of {p.count:,} deliveries"
+    if load.delivery is not None:
+        return _summary_cdf(load.delivery), "through the recorded percentiles"
+    return [], ""
+
+
+def _summary_cdf(s: LatencySummary) -> list[tuple[float, float]]:
+    pts = [
+        (s.min_us, 0.0),
+        (s.p50_us, 0.5),
+        (s.p90_us, 0.9),
+        (s.p99_us, 0.99),
+        (s.p999_us, 0.999),
+        (s.max_us, 1.0),
+    ]
+    return [(max(us, 1) / 1000, q) for us, q in pts]
+
+
+def _histogram_cdf(encoded: str) -> list[tuple[float, float]]:
+    from hdrh.histogram import HdrHistogram
+
+    try:
+        hist = HdrHistogram.decode(encoded)
+    except Exception:  # a corrupt histogram loses its chart, not the report
+        return []
+    total = hist.get_total_count()
+    if not total:
+        return []
+    points = []
+    for item in hist.get_recorded_iterator():
+        points.append(
+            (max(item.value_iterated_to, 1) / 1000, item.total_count_to_this_value / total)
+        )
+    if len(points) > 400:  # keep the SVG small; the tail points are kept
+        stride = len(points) // 300
+        points = points[:-100:stride] + points[-100:]
+    return points
+
+
+def _charts(load: LoadResult) -> dict[str, Any]:
+    tl = load.timeline
+    achieved = _series(tl, "achieved_rps") or _series(tl, "requests")
+    rate = line_chart(
+        [
+            Series("offered", _series(tl, "offered_rps"), dashed=True),
+            Series("achieved", achieved),
+            Series("failed", _series(tl, "failures")),
+        ],
+        title="Offered vs achieved rate",
+        x_label="time since start (s)",
+        y_label="requests/s",
+    )
+    by_phase: dict[str, list[Series]] = {}
+    for key in sorted({k for s in tl for k in s}):
+        m = _PHASE_PCT.match(key)
+        if m:
+            by_phase.setdefault(m["phase"], []).append(
+                Series(f"p{m['pct']}", _series(tl, key, 1 / 1000))
+            )
+    latency = [
+        line_chart(
+            series,
+            title=f"{phase} latency",
+            x_label="time since start (s)",
+            y_label="ms",
+            height=220,
+        )
+        for phase, series in by_phase.items()
+    ]
+    error_keys = sorted({k for s in tl for k in s if k.startswith("error.")})
+    # a second without an error code in it had none of that code: plot it as 0
+    errors = line_chart(
+        [
+            Series(
+                k.removeprefix("error."),
+                [(float(s.get("t", i)), float(s.get(k, 0.0))) for i, s in enumerate(tl)],
+                step=True,
+            )
+            for k in error_keys
+        ],
+        title="Errors by code",
+        x_label="time since start (s)",
+        y_label="errors/s",
+    )
+    cdf_points, cdf_source = _delivery_cdf(load)
+    cdf = line_chart(
+        [Series("delivered", cdf_points)],
+        title="Delivery latency CDF (SMTP 250 → message retrievable)",
+        x_label="delivery latency (ms, log scale)",
+        y_label="fraction delivered",
+        log_x=True,
+        y_max=1.0,
+    )
+    imap = _series(tl, "imap.connections")
+    return {
+        "rate": rate,
+        "latency": latency,
+        "errors": errors,
+        "error_keys": error_keys,
+        "cdf": cdf,
+        "cdf_source": cdf_source,
+        "imap": line_chart(
+            [Series("IMAP connections", imap)],
+            title="IMAP connections open",
+            x_label="time since start (s)",
+            y_label="connections",
+            height=200,
+        )
+        if imap
+        else Markup(""),
+    }
+
+
+def _slo_verdict(slo: dict[str, Any]) -> str:
+    if "met" not in slo:
+        return "none"
+    return "met" if slo["met"] else "missed"
+
+
+def capacity_context(
+    run: RunResults,
+    baseline: RunResults | None,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    baseline_path: Path | None = None,
+) -> dict[str, Any]:
+    load = run.load
+    ctx: dict[str, Any] = {
+        "load": load,
+        "baseline_run": baseline,
+        "baseline_path": str(baseline_path) if baseline_path else "",
+        "threshold_pct": threshold * 100,
+        "comparison": [],
+        "regression_count": 0,
+        "baseline_note": "",
+    }
+    if load is None:
+        return ctx
+    ctx.update(
+        charts=_charts(load),
+        key_metrics=key_metrics(load),
+        slo_verdict=_slo_verdict(load.slo),
+        slo_items=sorted((k, v) for k, v in load.slo.items() if k != "met"),
+    )
+    if baseline is not None:
+        if baseline.load is None:
+            ctx["baseline_note"] = "The baseline run has no load figures; nothing to compare."
+        else:
+            rows = compare(load, baseline.load, threshold)
+            ctx["comparison"] = rows
+            ctx["regression_count"] = sum(r["regression"] for r in rows)
+    return ctx

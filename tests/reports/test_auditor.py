@@ -1,0 +1,38 @@
+"""report.html: the header an auditor needs, every control, evidence of each kind, and
+nothing from a server executed."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from maildrill.results import read_results
+
+
+def test_header_names_the_run(rendered: Path, results_file: Path) -> None:
+    html = (rendered / "report.html").read_text(encoding="utf-8")
+    run = read_results(results_file)
+    assert hashlib.sha256(results_file.read_bytes()).hexdigest() in html
+    assert run.target.file_sha256 in html
+    assert "2025-03-31 22:00:00 UTC" in html and "2025-03-31 22:03:00 UTC" in html
+    assert "maildrill drill --target &#39;targets/acme prod.toml&#39;" in html
+    assert "seed-163" in html and "sslyze 6.3.0" in html
+
+
+def test_every_control_with_its_evidence(rendered: Path, results_file: Path) -> None:
+    html = (rendered / "report.html").read_text(encoding="utf-8")
+    for control in read_results(results_file).controls:
+        assert f'data-verdict="{control.verdict.value}"' in html
+        assert control.title in html
+    for kind in ("transcript", "table", "dns", "text", "json"):
+        assert f'class="evidence ev-{kind}"' in html
+    assert '<span class="c">C: EHLO maildrill.invalid</span>' in html
+    assert 'href="https://www.rfc-editor.org/rfc/rfc5321#section-4.5.3.1.4"' in html
+    assert "@media print" in html
+
+
+def test_server_supplied_text_is_escaped(rendered: Path) -> None:
+    for name in ("report.html", "capacity.html"):
+        html = (rendered / name).read_text(encoding="utf-8")
+        assert '<script>alert("x")' not in html and "<img src=x" not in html
+        assert "&lt;script&gt;alert(" in html

@@ -1,0 +1,297 @@
+"""Bring a stack up, report its status, take it down.
+
+Usage::
+
+    state = up(Path("/tmp/stack-good"), "good")      # writes target.toml, state.json
+    for svc in status(Path("/tmp/stack-good")):
+        print(svc.name, svc.up)
+    down(Path("/tmp/stack-good"))
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import socket
+import stat
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from maildrill.errors import ConfigError, MaildrillError
+from maildrill.stack import procs
+from maildrill.stack.binaries import require_binaries
+from maildrill.stack.layout import Layout, Profile
+from maildrill.stack.render import render
+
+__all__ = ["ServiceStatus", "StackState", "down", "load_state", "status", "up"]
+
+READY_TIMEOUT = 30.0
+# what `up` creates under the stack directory, removed when the directory is reused
+_GENERATED = ("postfix", "dovecot", "knot", "opendkim", "spamassassin", "mail", "logs", "pki")
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    pid: int
+    session: int | None
+    log: str
+    ports: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class StackState:
+    profile: Profile
+    root: str
+    started: float
+    up_seconds: float
+    services: tuple[Service, ...]
+
+    @property
+    def target_file(self) -> Path:
+        return Path(self.root) / "target.toml"
+
+    @property
+    def raw_target_file(self) -> Path:
+        return Path(self.root) / "target-raw.toml"
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    pid: int
+    running: bool
+    ports: tuple[tuple[str, int, bool], ...]  # host, port, accepting
+
+    @property
+    def up(self) -> bool:
+        return self.running and all(ok for _, _, ok in self.ports)
+
+
+def _listening(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _check_dir(root: Path) -> None:
+    """The daemons run as postfix, dovecot, nobody: every parent must let them through."""
+    for parent in [root, *root.parents]:
+        if parent.exists() and not parent.stat().st_mode & stat.S_IXOTH:
+            raise ConfigError(
+                f"--dir {root}: {parent} is not searchable by other users "
+                f"(the stack's daemons run unprivileged); chmod o+x it or pick another --dir"
+            )
+
+
+def _service_plan(layout: Layout) -> list[tuple[str, list[str], tuple[tuple[str, int], ...]]]:
+    d, n, p = layout.dirs, layout.net, layout.ports
+    spamass = ["/usr/sbin/spamass-milter", "-p", f"inet:{p.spamass}@{n.mx1}", "-m"]
+    if "gtube-accepted" not in layout.weak:
+        spamass += ["-r", "-1"]  # reject at SpamAssassin's own required_score
+    spamass += ["--", "-d", n.mx1, "-p", str(p.spamd)]
+    return [
+        ("knot", ["/usr/sbin/knotd", "-c", str(d.knot / "knot.conf")], ((n.dns, p.dns),)),
+        (
+            "spamd",
+            [
+                "/usr/sbin/spamd",
+                f"--listen={n.mx1}:{p.spamd}",
+                "--allowed-ips=127.0.0.0/8",
+                "--nouser-config",
+                "--local",
+                f"--siteconfigpath={d.spamassassin}",
+                "--username=debian-spamd",
+                "--groupname=debian-spamd",
+                "--max-children=2",
+                "--syslog=stderr",
+            ],
+            ((n.mx1, p.spamd),),
+        ),
+        ("spamass-milter", spamass, ((n.mx1, p.spamass),)),
+        (
+            "opendkim",
+            ["/usr/sbin/opendkim", "-f", "-x", str(d.opendkim / "opendkim.conf")],
+            ((n.mx1, p.opendkim),),
+        ),
+        (
+            "dovecot",
+            ["/usr/sbin/dovecot", "-F", "-c", str(d.dovecot / "dovecot.conf")],
+            tuple((n.mx1, port) for port in (p.imap, p.imaps, p.pop3, p.pop3s, p.lmtp)),
+        ),
+    ]
+
+
+def _postfix_ports(layout: Layout) -> tuple[tuple[str, int], ...]:
+    n, p = layout.net, layout.ports
+    return (
+        (n.mx1, p.smtp),
+        (n.mx2, p.smtp),
+        (n.mx1, p.smtp_raw),
+        (n.mx1, p.submission),
+        (n.mx1, p.smtps),
+    )
+
+
+def _start_postfix(layout: Layout) -> int:
+    conf = layout.dirs.postfix
+    # Postfix prints its start-up errors only to a terminal: `script` gives it one
+    command = shlex.join(["/usr/sbin/postfix", "-c", str(conf), "start"])
+    out = subprocess.run(
+        ["script", "-qec", command, "/dev/null"], capture_output=True, text=True, check=False
+    )
+    pidfile = conf / "spool" / "pid" / "master.pid"
+    if out.returncode != 0 or not pidfile.exists():
+        lines = [ln.strip() for ln in out.stdout.splitlines() if ln.strip()]
+        raise MaildrillError(f"postfix did not start: {' | '.join(lines[-3:]) or out.returncode}")
+    return int(pidfile.read_text().strip())
+
+
+def load_state(root: Path) -> StackState:
+    path = root / "state.json"
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"--dir {root}: no stack here (no state.json); run 'stack up'") from None
+    services = tuple(
+        Service(
+            name=s["name"],
+            pid=s["pid"],
+            session=s["session"],
+            log=s["log"],
+            ports=tuple((h, int(port)) for h, port in s["ports"]),
+        )
+        for s in data["services"]
+    )
+    return StackState(
+        profile=data["profile"],
+        root=data["root"],
+        started=data["started"],
+        up_seconds=data["up_seconds"],
+        services=services,
+    )
+
+
+def _save_state(layout: Layout, state: StackState) -> None:
+    layout.state_file.write_text(json.dumps(asdict(state), indent=2) + "\n")
+
+
+def _tail(path: str, lines: int = 3) -> str:
+    try:
+        text = Path(path).read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return " | ".join(ln.strip() for ln in text[-lines:])
+
+
+def up(root: Path, profile: Profile = "good", timeout: float = READY_TIMEOUT) -> StackState:
+    """Render and start a stack; return once every port accepts connections."""
+    require_binaries()
+    layout = Layout.for_profile(root, profile)
+    if layout.state_file.exists() and any(s.running for s in status(layout.root)):
+        raise ConfigError(
+            f"--dir {layout.root}: a stack is already running there "
+            f"(maildrill stack down --dir {layout.root})"
+        )
+    busy = [
+        f"{h}:{port}"
+        for h, port in [
+            *(pp for _, _, ports in _service_plan(layout) for pp in ports),
+            *_postfix_ports(layout),
+        ]
+        if _listening(h, port)
+    ]
+    if busy:
+        raise ConfigError(
+            f"profile {profile}: {busy[0]} is already in use "
+            f"(another {profile} stack? 'maildrill stack down --dir DIR')"
+        )
+    layout.root.mkdir(parents=True, exist_ok=True)
+    _check_dir(layout.root)
+    if layout.state_file.exists():  # a stopped stack of ours: start from a clean slate
+        for sub in _GENERATED:
+            shutil.rmtree(layout.root / sub, ignore_errors=True)
+    t0 = time.monotonic()
+    render(layout)
+    services: list[Service] = []
+    started = time.time()
+
+    def record(name: str, pid: int, log: Path, ports: tuple[tuple[str, int], ...]) -> None:
+        services.append(Service(name, pid, procs.session_of(pid), str(log), ports))
+        _save_state(layout, StackState(profile, str(layout.root), started, 0.0, tuple(services)))
+
+    try:
+        for name, argv, ports in _service_plan(layout):
+            if name == "dovecot":  # its SASL socket goes into Postfix's queue directory
+                record(
+                    "postfix",
+                    _start_postfix(layout),
+                    layout.dirs.postfix / "maillog",
+                    _postfix_ports(layout),
+                )
+            log = layout.dirs.logs / f"{name}.log"
+            record(name, procs.spawn(argv, log), log, ports)
+        _wait_ready(services, timeout)
+    except BaseException:
+        procs.stop_all({s.pid: s.session for s in services})
+        raise
+    state = StackState(
+        profile, str(layout.root), started, round(time.monotonic() - t0, 2), tuple(services)
+    )
+    _save_state(layout, state)
+    return state
+
+
+def _wait_ready(services: list[Service], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    pending = {(s.name, h, p) for s in services for h, p in s.ports}
+    while pending:
+        for s in services:
+            if not procs.alive(s.pid):
+                raise MaildrillError(f"{s.name} exited at start-up; {s.log}: {_tail(s.log)}")
+        pending = {(name, h, p) for name, h, p in pending if not _listening(h, p)}
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            name, h, p = sorted(pending)[0]
+            log = next(s.log for s in services if s.name == name)
+            raise MaildrillError(
+                f"{name} not listening on {h}:{p} after {timeout:.0f} s; {log}: {_tail(log)}"
+            )
+        time.sleep(0.1)
+
+
+def status(root: Path) -> list[ServiceStatus]:
+    """Each service of the stack in ``root``: its pid alive, each port accepting."""
+    state = load_state(root)
+
+    def one(s: Service) -> ServiceStatus:
+        running = procs.alive(s.pid)
+        return ServiceStatus(
+            s.name, s.pid, running, tuple((h, p, running and _listening(h, p)) for h, p in s.ports)
+        )
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(one, state.services))
+
+
+def down(root: Path, timeout: float = 15.0) -> tuple[float, list[int]]:
+    """Stop every daemon of the stack in parallel; (seconds taken, pids that were killed)."""
+    state = load_state(root)
+    t0 = time.monotonic()
+    killed = procs.stop_all({s.pid: s.session for s in state.services}, timeout=timeout)
+    return round(time.monotonic() - t0, 2), killed
+
+
+def leftover_processes(root: Path) -> list[int]:
+    """Pids of the stack still alive after ``down`` (should be empty)."""
+    state = load_state(root)
+    pids = [s.pid for s in state.services if procs.alive(s.pid)]
+    sessions = [s.session for s in state.services if s.session is not None]
+    return sorted(set(pids + procs.session_members(sessions)))

@@ -1,0 +1,141 @@
+"""Where a stack lives: its directories, loopback addresses and ports.
+
+Usage::
+
+    layout = Layout.for_profile(Path("/tmp/stack"), "weak")
+    layout.net.mx1, layout.ports.smtp      # "127.0.2.1", 2525
+
+Each profile has its own loopback block so the good and the weak stack can run side by
+side: 127.0.1.x for good, 127.0.2.x for weak. Knot answers on port 53 of ``.53`` in that
+block because Postfix's smtpd can only be pointed at a resolver through a resolv.conf,
+which takes no port.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from maildrill.stack.weaknesses import weakness_ids
+
+__all__ = ["DNSBL_ZONE", "DOMAIN", "PROFILES", "Dirs", "Layout", "Net", "Ports", "Profile"]
+
+Profile = Literal["good", "weak"]
+PROFILES: tuple[Profile, ...] = ("good", "weak")
+
+DOMAIN = "example.test"  # RFC 2606 reserved TLD
+DNSBL_ZONE = "dnsbl.test"
+SELECTOR = "mail"
+USERS = 20
+MAX_MESSAGE_SIZE = 10_240_000
+
+_BLOCK: dict[Profile, str] = {"good": "127.0.1", "weak": "127.0.2"}
+
+# Mozilla "intermediate" TLS 1.2 suites (ECDHE + AEAD); TLS 1.3 suites are OpenSSL's own
+STRONG_CIPHERS = (
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+)
+# TLS 1.0/1.1 cannot use AEAD suites; OpenSSL 3 needs security level 0 for them
+LEGACY_CIPHERS = "ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA:AES128-SHA:AES256-SHA"
+ANON_CIPHERS = "aNULL:!eNULL"
+
+
+@dataclass(frozen=True)
+class Net:
+    mx1: str  # every service of the stack listens here
+    mx2: str  # the backup MX (same Postfix, inbound role only)
+    dns: str  # Knot, port 53
+
+
+@dataclass(frozen=True)
+class Ports:
+    smtp: int = 2525  # inbound MX (port 25 role), all milters
+    smtp_raw: int = 2526  # inbound without milters, for raw-throughput load runs
+    submission: int = 2587
+    smtps: int = 2465
+    imap: int = 2143
+    imaps: int = 2993
+    pop3: int = 2110
+    pop3s: int = 2995
+    lmtp: int = 2424
+    opendkim: int = 2891
+    spamass: int = 2892
+    spamd: int = 2783
+    dns: int = 53
+
+
+@dataclass(frozen=True)
+class Dirs:
+    root: Path
+
+    def __getattr__(self, name: str) -> Path:  # dirs.postfix, dirs.knot, ...
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self.root / name
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+    profile: Profile
+    weak: frozenset[str]
+    net: Net
+    ports: Ports = field(default_factory=Ports)
+
+    @classmethod
+    def for_profile(cls, root: Path, profile: Profile) -> Layout:
+        block = _BLOCK[profile]
+        return cls(
+            root=root.absolute(),
+            profile=profile,
+            weak=weakness_ids() if profile == "weak" else frozenset(),
+            net=Net(mx1=f"{block}.1", mx2=f"{block}.2", dns=f"{block}.53"),
+        )
+
+    @property
+    def dirs(self) -> Dirs:
+        return Dirs(self.root)
+
+    @property
+    def cipherlist(self) -> str:
+        suites = [STRONG_CIPHERS]
+        if "tls-legacy-versions" in self.weak:
+            suites.append(LEGACY_CIPHERS)
+        if "tls-anonymous-ciphers" in self.weak:
+            suites.append(ANON_CIPHERS)
+        if len(suites) > 1:
+            suites.append("@SECLEVEL=0")
+        return ":".join(suites)
+
+    @property
+    def dkim_bits(self) -> int:
+        return 1024 if "dkim-weak-key" in self.weak else 2048
+
+    @property
+    def spf(self) -> str:
+        qualifier = "~all" if "spf-softfail" in self.weak else "-all"
+        return f"v=spf1 ip4:{self.net.mx1} ip4:{self.net.mx2} mx {qualifier}"
+
+    @property
+    def dmarc(self) -> str:
+        policy = "none" if "dmarc-none" in self.weak else "quarantine"
+        return f"v=DMARC1; p={policy}; pct=100; rua=mailto:postmaster@{DOMAIN}"
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def target_file(self) -> Path:
+        return self.root / "target.toml"
+
+    @property
+    def raw_target_file(self) -> Path:
+        return self.root / "target-raw.toml"
+
+    @property
+    def password_file(self) -> Path:
+        return self.root / "passwords"

@@ -1,0 +1,43 @@
+"""The weak profile's list of deliberate weaknesses, read from ``weaknesses.toml``.
+
+Usage::
+
+    for w in load_weaknesses():
+        print(w.id, w.controls)
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+
+__all__ = ["Weakness", "load_weaknesses", "weakness_ids"]
+
+
+@dataclass(frozen=True)
+class Weakness:
+    id: str
+    description: str
+    seed: str
+    roles: tuple[str, ...]
+    controls: tuple[str, ...]
+
+
+def load_weaknesses() -> tuple[Weakness, ...]:
+    """Every weakness of the weak profile, in file order."""
+    text = resources.files("maildrill.stack").joinpath("weaknesses.toml").read_text("utf-8")
+    return tuple(
+        Weakness(
+            id=str(item["id"]),
+            description=str(item["description"]),
+            seed=str(item["seed"]),
+            roles=tuple(item["roles"]),
+            controls=tuple(item["controls"]),
+        )
+        for item in tomllib.loads(text)["weakness"]
+    )
+
+
+def weakness_ids() -> frozenset[str]:
+    return frozenset(w.id for w in load_weaknesses())

@@ -1,0 +1,1 @@
+"""Load scenarios: each module is a locustfile (``locust -f loadtests/full_chain.py``)."""

@@ -1,0 +1,23 @@
+"""Full chain (seed S3): SMTP in, seen over IMAP; every message accounted for.
+
+Senders deliver unique messages (Message-ID, body hash) to the watched test accounts over
+the inbound MX (or authenticated submission if the target has no ``smtp`` endpoint); IMAP
+watcher sessions in the master process see each one arrive. Delivery latency is the time
+seen minus the time of the SMTP 250.
+
+    maildrill load --target targets/lab.toml --scenario full_chain --rate 20 --duration 20
+    locust -f loadtests/full_chain.py --headless -u 5 -t 30s --maildrill-target lab.toml
+"""
+
+from locust import task
+
+import maildrill.load.plugin  # noqa: F401 - registers the measurement listeners
+from maildrill.load.users import SmtpSender
+
+
+class FullChainSender(SmtpSender):
+    only_watched = True
+
+    @task
+    def send(self) -> None:
+        self.send_one()

@@ -1,0 +1,178 @@
+"""The one helper that times protocol phases and fires Locust request events.
+
+Every client in :mod:`maildrill.clients` measures through a :class:`Meter`; nothing else fires
+``request`` events, so every protocol is reported the same way::
+
+    meter = Meter(environment.events.request.fire, "smtp")
+    with meter.transaction("transaction") as tx:
+        with meter.phase("connect"):
+            sock = socket.create_connection(address, timeout=10)
+        ...
+    if tx.ok: ...
+
+A phase that raises is reported once, with its error classified (:func:`classify`), and ends
+the transaction; the transaction swallows the error, so nothing ever raises into a Locust
+task. ``response_time`` is in milliseconds (Locust's unit) computed from integer
+microseconds, and the exact microseconds are passed as ``context["us"]``.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import poplib
+import smtplib
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ERROR_KINDS", "Fire", "Meter", "PhaseError", "ReplyError", "Transaction", "classify"]
+
+# the error kinds of issue 4; a reply code ("550") is used instead when the server sent one
+ERROR_KINDS = ("timeout", "refused", "reset", "tls", "protocol", "network", "error")
+
+Fire = Callable[..., Any]
+
+
+class ReplyError(Exception):
+    """The server answered with a reply code that ends the transaction (e.g. SMTP 550)."""
+
+    def __init__(self, code: int | str, text: str = "") -> None:
+        super().__init__(f"{code} {text}".strip())
+        self.code = str(code)
+        self.text = text
+
+
+class PhaseError(Exception):
+    """A phase failed; already reported. ``kind`` is an error kind or a reply code."""
+
+    def __init__(self, kind: str, detail: str = "") -> None:
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.kind = kind
+        self.detail = detail
+
+
+def classify(exc: BaseException) -> str:
+    """The error kind of an exception, or the reply code the server sent."""
+    if isinstance(exc, PhaseError):
+        return exc.kind
+    if isinstance(exc, ReplyError):
+        return exc.code
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return str(exc.smtp_code)
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [str(code) for code, _ in exc.recipients.values()]
+        return codes[0] if codes else "protocol"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "timeout"
+    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
+        return "tls"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError | EOFError):
+        return "reset"
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return "reset"
+    if isinstance(exc, imaplib.IMAP4.abort):
+        # imaplib turns a closed socket into abort("socket error: EOF")
+        return "reset" if "EOF" in str(exc) else "protocol"
+    if isinstance(exc, smtplib.SMTPException | imaplib.IMAP4.error | poplib.error_proto):
+        return _reply_code(str(exc)) or "protocol"
+    if isinstance(exc, OSError):
+        return "network"
+    if type(exc).__module__.startswith("imapclient"):
+        return "protocol"
+    return "error"
+
+
+def _reply_code(text: str) -> str | None:
+    """POP3 and IMAP have no numeric codes; SMTP texts sometimes carry one."""
+    head = text.strip().split(" ", 1)[0]
+    return head if len(head) == 3 and head.isdigit() else None
+
+
+@dataclass
+class Transaction:
+    """Outcome of a transaction: ``ok``, the error kind if not, and the phases it ran."""
+
+    name: str
+    start_ns: int
+    ok: bool = True
+    kind: str = ""
+    detail: str = ""
+    phases: list[str] = field(default_factory=list)
+
+
+class Meter:
+    """Times phases of one protocol and fires one request event per phase."""
+
+    def __init__(self, fire: Fire, request_type: str, *, node: str = "") -> None:
+        self._fire = fire
+        self.request_type = request_type
+        self.node = node
+
+    def emit(
+        self,
+        name: str,
+        elapsed_ns: int,
+        *,
+        length: int = 0,
+        exception: BaseException | None = None,
+        start_time: float | None = None,
+    ) -> None:
+        """Fire one request event; a listener's failure never reaches the caller."""
+        us = max(0, elapsed_ns // 1000)
+        with suppress(Exception):  # a broken listener must not break the load run
+            self._fire(
+                request_type=self.request_type,
+                name=name,
+                response_time=us / 1000.0,
+                response_length=length,
+                exception=exception,
+                context={"us": us, "node": self.node},
+                start_time=start_time if start_time is not None else time.time(),
+                url=self.node or None,
+            )
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Time one phase; on error report it classified and raise :class:`PhaseError`."""
+        wall = time.time()
+        start = time.perf_counter_ns()
+        try:
+            yield
+        except PhaseError:
+            raise
+        except Exception as exc:
+            kind = classify(exc)
+            error = PhaseError(kind, str(exc)[:200])
+            self.emit(name, time.perf_counter_ns() - start, exception=error, start_time=wall)
+            raise error from exc
+        self.emit(name, time.perf_counter_ns() - start, start_time=wall)
+
+    @contextmanager
+    def transaction(
+        self, name: str = "transaction", *, start_ns: int | None = None
+    ) -> Iterator[Transaction]:
+        """Time a whole transaction and swallow any error into the :class:`Transaction`.
+
+        ``start_ns`` (a ``perf_counter_ns`` value) is the intended start of an open-model
+        arrival, so queueing delay counts toward latency (coordinated omission corrected).
+        """
+        begin = time.perf_counter_ns() if start_ns is None else start_ns
+        tx = Transaction(name, begin)
+        wall = time.time() - (time.perf_counter_ns() - begin) / 1e9
+        try:
+            yield tx
+        except PhaseError as exc:
+            tx.ok, tx.kind, tx.detail = False, exc.kind, exc.detail
+        except Exception as exc:  # never raise into the user's task
+            tx.ok, tx.kind, tx.detail = False, classify(exc), str(exc)[:200]
+        if tx.ok:
+            self.emit(name, time.perf_counter_ns() - begin, start_time=wall)
+        else:
+            err = PhaseError(tx.kind, tx.detail)
+            self.emit(name, time.perf_counter_ns() - begin, exception=err, start_time=wall)

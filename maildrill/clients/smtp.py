@@ -1,0 +1,148 @@
+"""An instrumented SMTP client (smtplib; under Locust's gevent it is the fastest, FACTS.md).
+
+Each phase (connect, banner, ehlo, starttls, auth, mail, rcpt, data) and the whole
+transaction is one request event of type ``smtp`` (``smtps`` on implicit TLS)::
+
+    client = SmtpClient(meter_fire, nodes, tls=ctx, server_name="mx.example.test")
+    outcome = client.send(b"From: ...", "a@example.test", ["b@example.test"])
+    outcome.accepted_at     # time.time() when the 250 after DATA arrived, else None
+
+A session is reused for ``per_session`` messages (then QUIT and a new one); any failure
+drops the connection so the next message starts clean.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import smtplib
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+
+from maildrill.clients.events import Fire, Meter, ReplyError, Transaction
+from maildrill.clients.nodes import NodeCycle, node_name
+
+__all__ = ["SmtpClient", "SmtpOutcome"]
+
+# RFC 5321 §4.2.2 / §4.3.2 reply codes the client treats as success
+OK = 250
+WILL_FORWARD = 251
+AUTH_OK = 235  # RFC 4954 §6
+
+
+@dataclass(frozen=True)
+class SmtpOutcome:
+    transaction: Transaction
+    accepted_at: float | None
+    node: str
+
+    @property
+    def ok(self) -> bool:
+        return self.transaction.ok
+
+
+class SmtpClient:
+    def __init__(
+        self,
+        fire: Fire,
+        nodes: NodeCycle,
+        *,
+        tls: ssl.SSLContext | None = None,
+        starttls: bool = False,
+        implicit_tls: bool = False,
+        login: tuple[str, str] | None = None,
+        timeout: float = 10.0,
+        per_session: int = 10,
+        helo_name: str = "maildrill.test",
+    ) -> None:
+        self._fire = fire
+        self._nodes = nodes
+        self._tls = tls
+        self._starttls = starttls
+        self._implicit = implicit_tls
+        self._login = login
+        self._timeout = timeout
+        self._per_session = max(1, per_session)
+        self._helo = helo_name
+        self._smtp: smtplib.SMTP | None = None
+        self._meter: Meter | None = None
+        self._sent_in_session = 0
+        self.request_type = "smtps" if implicit_tls else "smtp"
+
+    def send(
+        self, message: bytes, sender: str, recipients: list[str], *, start_ns: int | None = None
+    ) -> SmtpOutcome:
+        """Send one message; never raises. ``start_ns`` is an open-model intended start."""
+        accepted_at: float | None = None
+        meter = self._meter or Meter(self._fire, self.request_type)
+        with meter.transaction("transaction", start_ns=start_ns) as tx:
+            if self._smtp is None:
+                meter = self._open()
+            smtp = self._smtp
+            assert smtp is not None
+            with meter.phase("mail"):
+                code, text = smtp.mail(sender)
+                _expect(code, text, OK)
+            for rcpt in recipients:
+                with meter.phase("rcpt"):
+                    code, text = smtp.rcpt(rcpt)
+                    _expect(code, text, OK, WILL_FORWARD)
+            with meter.phase("data"):
+                code, text = smtp.data(message)
+                _expect(code, text, OK)
+                accepted_at = time.time()
+            self._sent_in_session += 1
+        if not tx.ok:
+            self.close(polite=tx.kind.isdigit())
+        elif self._sent_in_session >= self._per_session:
+            self.close(polite=True)
+        return SmtpOutcome(tx, accepted_at, meter.node)
+
+    def _open(self) -> Meter:
+        address = self._nodes.next()
+        meter = Meter(self._fire, self.request_type, node=node_name(address))
+        self._meter = meter
+        smtp = smtplib.SMTP(local_hostname=self._helo, timeout=self._timeout)
+        # smtplib uses _host as the TLS server name; connect to the node's address instead
+        smtp._host = self._nodes.host  # type: ignore[attr-defined]
+        self._smtp = smtp
+        self._sent_in_session = 0
+        with meter.phase("connect"):
+            sock = socket.create_connection(address, timeout=self._timeout)
+            if self._implicit:
+                assert self._tls is not None
+                sock = self._tls.wrap_socket(sock, server_hostname=self._nodes.host)
+            smtp.sock = sock
+        with meter.phase("banner"):
+            code, text = smtp.getreply()
+            _expect(code, text, 220)
+        with meter.phase("ehlo"):
+            code, text = smtp.ehlo()
+            _expect(code, text, OK)
+        if self._starttls and not self._implicit:
+            with meter.phase("starttls"):
+                smtp.starttls(context=self._tls)
+                code, text = smtp.ehlo()
+                _expect(code, text, OK)
+        if self._login is not None:
+            with meter.phase("auth"):
+                code, text = smtp.login(*self._login)
+                _expect(code, text, AUTH_OK)
+        return meter
+
+    def close(self, *, polite: bool = True) -> None:
+        smtp, self._smtp, self._meter = self._smtp, None, None
+        if smtp is None:
+            return
+        with contextlib.suppress(Exception):
+            if polite:
+                smtp.quit()
+        with contextlib.suppress(Exception):
+            smtp.close()
+
+
+def _expect(code: int, text: bytes | str, *good: int) -> None:
+    if code not in good:
+        message = text.decode(errors="replace") if isinstance(text, bytes) else text
+        raise ReplyError(code, message[:120])

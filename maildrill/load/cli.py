@@ -1,0 +1,100 @@
+"""maildrill load: run a load scenario against a target and write results.json."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from maildrill.check import target_info
+from maildrill.errors import ConfigError
+from maildrill.load.plan import SCENARIOS
+from maildrill.load.runner import run_load
+from maildrill.results import LoadResult, RunResults, write_results
+from maildrill.target import load_target
+
+HELP = """Generate mail load (SMTP, IMAP, POP3) against a target and measure it.
+
+Runs a Locust scenario from loadtests/ headless in a subprocess for --duration seconds (plus
+a grace period for delivery), prints progress every 5 s, and writes OUT/results.json with
+per-phase p50/p90/p99/p99.9/max (HDR histograms, microseconds), throughput over time,
+errors by kind and reply code, and for full_chain the delivery latency and the fate of every
+message. Load is refused unless every address of every endpoint used is inside the target's
+safety.allowed_networks; --rate may not exceed safety.max_rate. Ctrl-C keeps what was
+measured (interrupted=true)."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", required=True, type=Path, metavar="FILE", help="target file")
+    parser.add_argument(
+        "--scenario", default="full_chain", choices=sorted(SCENARIOS),
+        help="scenario from loadtests/ (default: full_chain)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--rate", type=float, metavar="R",
+        help="messages (or sessions) per second to aim for; default: safety.max_rate",
+    )  # fmt: skip
+    parser.add_argument("--users", type=int, metavar="U", help="concurrent Locust users")
+    parser.add_argument(
+        "--duration", type=float, default=20.0, metavar="S", help="seconds of load (default 20)"
+    )
+    parser.add_argument(
+        "--processes", type=int, default=1, metavar="N",
+        help="Locust worker processes; histograms are merged exactly (default 1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--out", type=Path, default=Path("maildrill-out"), metavar="DIR",
+        help="where results.json goes (default: ./maildrill-out)",
+    )  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.processes < 1:
+        raise ConfigError("--processes: must be at least 1")
+    target = load_target(args.target)
+    results = RunResults.start(target_info(target))
+    load = run_load(
+        args.target,
+        args.scenario,
+        duration_s=args.duration,
+        users=args.users,
+        rate=args.rate,
+        out_dir=args.out,
+        processes=args.processes,
+        progress=lambda line: print(f"  {line}", flush=True),
+    )
+    path = write_results(
+        results.finished(load=load, interrupted=load.interrupted), args.out / "results.json"
+    )
+    print(summary_table(load))
+    print(f"results: {path}")
+    return 130 if load.interrupted else 0
+
+
+def summary_table(load: LoadResult) -> str:
+    """The per-phase figures as a fixed-width table, in milliseconds."""
+    lines = [
+        f"{load.scenario}: {load.requests} requests, {load.failures} failed, "
+        f"{load.throughput_rps:.1f}/s over {load.duration_s:.1f} s"
+        + (" (interrupted)" if load.interrupted else ""),
+        f"{'phase':<22}{'count':>8}{'fail':>6}{'p50':>9}{'p90':>9}{'p99':>9}{'p99.9':>9}"
+        f"{'max':>9}  ms",
+    ]
+    rows = [(f"{p.request_type} {p.name}", p.count, p.failures, p.latency) for p in load.phases]
+    if load.delivery is not None:
+        rows.append(("delivery", load.delivery.count, 0, load.delivery))
+    for label, count, fails, lat in rows:
+        figures = (lat.p50_us, lat.p90_us, lat.p99_us, lat.p999_us, lat.max_us)
+        lines.append(
+            f"{label:<22}{count:>8}{fails:>6}" + "".join(f"{v / 1000:>9.1f}" for v in figures)
+        )
+    if load.accounting is not None:
+        a = load.accounting
+        rejected = ", ".join(f"{k}: {v}" for k, v in sorted(a.rejected.items())) or "none"
+        lines.append(
+            f"messages: sent {a.sent}, accepted {a.accepted}, delivered {a.delivered}, "
+            f"lost {a.lost}, duplicated {a.duplicated}, corrupted {a.corrupted}, "
+            f"pending {a.pending}, rejected {rejected}"
+        )
+    if load.errors:
+        lines.append("errors: " + ", ".join(f"{k} {v}" for k, v in sorted(load.errors.items())))
+    return "\n".join(lines)

@@ -1,0 +1,129 @@
+"""Full-chain accounting (seed S3): every message sent is accepted, delivered, lost,
+duplicated, corrupted or rejected, and its delivery latency is measured.
+
+Each message carries a unique Message-ID and the SHA-256 of its body. The sender records
+``(message_id, body_hash, time of the 250)``; the IMAP watchers record each sighting with the
+hash of the body they fetched. Records may arrive in either order (workers report to the
+master every second), so sightings of an unknown ID wait until its sent record comes::
+
+    ledger = Ledger()
+    ledger.accepted("<id>", "ab12…", accepted_at=t0)
+    ledger.sighting("<id>", "ab12…", seen_at=t1)
+    ledger.accounting(final=True).delivered      # 1
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from email.utils import formatdate
+
+from hdrh.histogram import HdrHistogram
+
+from maildrill.load.hdr import HIGHEST_US, new_histogram
+from maildrill.results import Accounting
+
+__all__ = ["Ledger", "body_hash", "make_message", "parse_message"]
+
+
+def body_hash(body: bytes) -> str:
+    """Hash of a body, insensitive to CRLF/LF and trailing newlines (stores may convert)."""
+    return hashlib.sha256(body.replace(b"\r\n", b"\n").rstrip(b"\n")).hexdigest()
+
+
+def make_message(run_id: str, sender: str, rcpt: str, size: int = 2048) -> tuple[str, bytes, str]:
+    """A unique test message: (Message-ID, bytes, body hash)."""
+    token = uuid.uuid4().hex
+    message_id = f"<{run_id}.{token}@maildrill.test>"
+    line = (token * 3)[:76]
+    lines = [line] * max(1, size // (len(line) + 2))
+    body = ("\r\n".join(lines) + "\r\n").encode("ascii")
+    digest = body_hash(body)
+    head = (
+        f"From: <{sender}>\r\nTo: <{rcpt}>\r\nSubject: maildrill load {token[:8]}\r\n"
+        f"Date: {formatdate()}\r\nMessage-ID: {message_id}\r\n"
+        f"X-Maildrill-Hash: {digest}\r\n\r\n"
+    ).encode("ascii")
+    return message_id, head + body, digest
+
+
+def parse_message(raw: bytes) -> tuple[str | None, str]:
+    """(Message-ID, body hash) of a fetched message; the ID is None if there is none."""
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    if not sep:
+        head, _, body = raw.partition(b"\n\n")
+    message_id = None
+    for line in head.splitlines():
+        if line[:11].lower() == b"message-id:":
+            message_id = line[11:].strip().decode("ascii", "replace")
+            break
+    return message_id, body_hash(body)
+
+
+@dataclass
+class _Sent:
+    digest: str
+    accepted_at: float
+    seen: int = 0
+    corrupted: bool = False
+
+
+@dataclass
+class Ledger:
+    sent: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    messages: dict[str, _Sent] = field(default_factory=dict)
+    orphans: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    delivery: HdrHistogram = field(default_factory=new_histogram)
+    delivered_per_second: Counter[int] = field(default_factory=Counter)
+
+    def attempt_failed(self, kind: str) -> None:
+        self.sent += 1
+        self.rejected[kind] += 1
+
+    def accepted(self, message_id: str, digest: str, accepted_at: float) -> None:
+        self.sent += 1
+        entry = self.messages[message_id] = _Sent(digest, accepted_at)
+        for seen_digest, seen_at in self.orphans.pop(message_id, []):
+            self._see(entry, seen_digest, seen_at)
+
+    def sighting(self, message_id: str, digest: str, seen_at: float | None = None) -> None:
+        seen_at = time.time() if seen_at is None else seen_at
+        entry = self.messages.get(message_id)
+        if entry is None:
+            self.orphans.setdefault(message_id, []).append((digest, seen_at))
+        else:
+            self._see(entry, digest, seen_at)
+
+    def _see(self, entry: _Sent, digest: str, seen_at: float) -> None:
+        entry.seen += 1
+        if digest != entry.digest:
+            entry.corrupted = True
+        if entry.seen == 1:
+            # the store may expose the message before the client reads the 250: clamp at 1 µs
+            us = int((seen_at - entry.accepted_at) * 1e6)
+            self.delivery.record_value(min(max(1, us), HIGHEST_US))
+            self.delivered_per_second[int(seen_at)] += 1
+
+    def unseen(self) -> int:
+        return sum(1 for m in self.messages.values() if m.seen == 0)
+
+    def delivered(self) -> int:
+        return sum(1 for m in self.messages.values() if m.seen)
+
+    def accounting(self, *, final: bool) -> Accounting:
+        """``final``: the grace period is over, so unseen messages are lost, not pending."""
+        unseen = self.unseen()
+        return Accounting(
+            sent=self.sent,
+            accepted=len(self.messages),
+            delivered=len(self.messages) - unseen,
+            lost=unseen if final else 0,
+            duplicated=sum(1 for m in self.messages.values() if m.seen > 1),
+            corrupted=sum(1 for m in self.messages.values() if m.corrupted),
+            rejected=dict(self.rejected),
+            pending=0 if final else unseen,
+        )

@@ -1,0 +1,148 @@
+"""What a load run will do, decided before any traffic: endpoints, nodes, rate, safety.
+
+A :class:`LoadPlan` is written as JSON next to the results and handed to the Locust
+subprocess through ``MAILDRILL_LOAD_PLAN``; scenarios read it with :func:`current_plan`::
+
+    plan = make_plan(load_target("targets/lab.toml"), "full_chain", duration_s=20, rate=50)
+    plan.nodes["smtp"]      # [("127.0.0.1", 2525)] - every address checked against safety
+
+Load is refused (:class:`~maildrill.errors.PolicyViolation`) unless every resolved address of
+every endpoint used lies inside ``safety.allowed_networks`` and the rate is within
+``safety.max_rate``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from maildrill.errors import ConfigError, PolicyViolation
+from maildrill.resolve import endpoint_addresses
+from maildrill.target import Role, Target, load_target
+
+__all__ = ["PLAN_ENV", "SCENARIOS", "LoadPlan", "current_plan", "make_plan"]
+
+PLAN_ENV = "MAILDRILL_LOAD_PLAN"
+
+# scenario -> roles it may use, in order of preference, per protocol
+SCENARIOS: dict[str, dict[str, tuple[Role, ...]]] = {
+    "full_chain": {
+        "send": (Role.SMTP, Role.SUBMISSION, Role.SMTPS),
+        "read": (Role.IMAPS, Role.IMAP),
+    },
+    "smtp_inbound": {"send": (Role.SMTP,)},
+    "smtp_submission": {"send": (Role.SUBMISSION, Role.SMTPS)},
+    "imap_session": {"read": (Role.IMAPS, Role.IMAP)},
+    "pop3_session": {"read": (Role.POP3S, Role.POP3)},
+}
+
+
+@dataclass
+class LoadPlan:
+    target: str
+    scenario: str
+    duration_s: float
+    users: int
+    rate: float | None
+    grace_s: float
+    roles: dict[str, str]  # "send"/"read" -> role used
+    nodes: dict[str, list[tuple[str, int]]]  # role -> addresses
+    max_rate: float = 100.0
+    out: str = ""
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    watch_accounts: int = 5
+    per_session: int = 10
+    message_size: int = 2048
+    progress_every_s: float = 5.0
+    timeout_s: float = 10.0
+
+    @property
+    def pace_rate(self) -> float:
+        """The rate senders keep to: the asked rate, never above safety.max_rate."""
+        return min(self.rate, self.max_rate) if self.rate else self.max_rate
+
+    def write(self, path: Path) -> Path:
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def read(cls, path: Path) -> LoadPlan:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["nodes"] = {k: [tuple(a) for a in v] for k, v in data["nodes"].items()}
+        return cls(**data)
+
+
+def make_plan(
+    target: Target,
+    scenario: str,
+    *,
+    duration_s: float = 20.0,
+    users: int | None = None,
+    rate: float | None = None,
+    grace_s: float | None = None,
+) -> LoadPlan:
+    """Choose endpoints, resolve every node and apply the safety rules."""
+    if scenario not in SCENARIOS:
+        raise ConfigError(f"--scenario: unknown {scenario!r} (one of: {', '.join(SCENARIOS)})")
+    if duration_s <= 0:
+        raise ConfigError("--duration: must be more than 0 seconds")
+    max_rate = target.safety.max_rate
+    if rate is not None and rate > max_rate:
+        raise PolicyViolation(
+            f"rate {rate:g}/s exceeds safety.max_rate {max_rate:g}/s of {target.name}"
+        )
+    roles: dict[str, str] = {}
+    nodes: dict[str, list[tuple[str, int]]] = {}
+    for purpose, wanted in SCENARIOS[scenario].items():
+        role = next((r for r in wanted if r in target.endpoints), None)
+        if role is None:
+            names = " or ".join(str(r) for r in wanted)
+            raise ConfigError(f"endpoints: scenario {scenario} needs an endpoint {names}")
+        endpoint = target.endpoints[role]
+        addresses = endpoint_addresses(target, endpoint)
+        outside = [a for a, _ in addresses if not target.safety.allows(a)]
+        if outside:
+            raise PolicyViolation(
+                f"endpoints.{role}: {endpoint.host} resolves to {', '.join(outside)}, outside "
+                f"safety.allowed_networks ({', '.join(target.safety.allowed_networks)}); "
+                "load refused"
+            )
+        roles[purpose] = str(role)
+        nodes[str(role)] = addresses
+    if users is None:
+        # enough senders that each keeps ≤ 20 messages/s at ~50 ms per transaction
+        users = max(5, math.ceil((rate or max_rate) / 20))
+    if users < 1:
+        raise ConfigError("--users: must be at least 1")
+    return LoadPlan(
+        target=str(target.source or ""),
+        scenario=scenario,
+        duration_s=float(duration_s),
+        users=users,
+        rate=rate,
+        max_rate=max_rate,
+        grace_s=float(grace_s if grace_s is not None else max(5.0, target.slo.delivery_p99_s)),
+        roles=roles,
+        nodes=nodes,
+        watch_accounts=min(5, target.accounts.count),
+    )
+
+
+def current_plan(target_option: str | None = None) -> LoadPlan:
+    """The plan of this Locust process: from ``MAILDRILL_LOAD_PLAN``, or made now from a
+    target file (``locust -f loadtests/x.py --maildrill-target FILE``)."""
+    env = os.environ.get(PLAN_ENV)
+    if env:
+        return LoadPlan.read(Path(env))
+    path = target_option or os.environ.get("MAILDRILL_TARGET")
+    if not path:
+        raise ConfigError("no load plan: set MAILDRILL_LOAD_PLAN or --maildrill-target FILE")
+    return make_plan(load_target(path), _scenario_from_env(), duration_s=60.0)
+
+
+def _scenario_from_env() -> str:
+    return os.environ.get("MAILDRILL_SCENARIO", "full_chain")

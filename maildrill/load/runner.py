@@ -1,0 +1,177 @@
+"""Run a scenario with Locust in a subprocess and turn what it measured into a LoadResult.
+
+Locust monkey-patches the standard library with gevent, so it never runs in the calling
+process: :func:`run_load` starts ``python -m locust`` headless with the plan in
+``MAILDRILL_LOAD_PLAN``, forwards its progress lines, and reads back the raw figures the
+plugin writes on quit. Ctrl-C stops the subprocess (SIGTERM, which Locust handles by
+shutting down and so writing its figures) and returns partial results with
+``interrupted=True``::
+
+    result = run_load(Path("targets/lab.toml"), "full_chain", duration_s=20, rate=20,
+                      out_dir=Path("out"), progress=print)
+    result.accounting.delivered
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from hdrh.histogram import HdrHistogram
+
+import loadtests
+from maildrill.errors import MaildrillError
+from maildrill.load.hdr import summarize
+from maildrill.load.plan import PLAN_ENV, LoadPlan, make_plan
+from maildrill.results import Accounting, LoadResult, PhaseStats
+from maildrill.target import load_target
+
+__all__ = ["run_load"]
+
+PROGRESS_PREFIX = "maildrill: "
+STOP_WAIT_S = 15.0  # how long a stopped Locust may take to write its figures
+
+
+def run_load(
+    target_path: Path,
+    scenario: str = "full_chain",
+    duration_s: float = 20,
+    users: int | None = None,
+    rate: float | None = None,
+    *,
+    out_dir: Path,
+    processes: int = 1,
+    progress: Callable[[str], None] | None = None,
+) -> LoadResult:
+    """Run one scenario against a target file; the run stops by itself after
+    ``duration_s`` plus a bounded grace period for delivery."""
+    target = load_target(target_path)
+    plan = make_plan(target, scenario, duration_s=duration_s, users=users, rate=rate)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    raw_path = out_dir / "load-raw.json"
+    raw_path.unlink(missing_ok=True)
+    plan.out = str(raw_path.resolve())
+    plan.target = str(Path(target_path).resolve())
+    plan_path = plan.write(out_dir / "load-plan.json")
+    locustfile = _locustfile(scenario)
+    # the plugin ends the run; -t is only the backstop
+    backstop = int(plan.duration_s + plan.grace_s + plan.timeout_s + 10)
+    cmd = [
+        sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
+        "-u", str(plan.users), "-r", str(plan.users), "-t", f"{backstop}s",
+        "--stop-timeout", str(int(plan.timeout_s)), "--only-summary", "--loglevel", "WARNING",
+    ]  # fmt: skip
+    if processes > 1:
+        cmd += ["--processes", str(processes)]
+    env = {**os.environ, PLAN_ENV: str(plan_path.resolve())}
+    started = datetime.now(UTC)
+    interrupted = False
+    with open(out_dir / "locust.log", "w", encoding="utf-8") as log:
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=log, env=env, text=True, start_new_session=True
+        )
+        assert proc.stdout is not None
+        reader = threading.Thread(target=_pump, args=(proc.stdout, log, progress), daemon=True)
+        reader.start()
+        try:
+            proc.wait(timeout=backstop + STOP_WAIT_S + 30)
+        except KeyboardInterrupt:
+            interrupted = True
+            _stop(proc)
+        except subprocess.TimeoutExpired:
+            _stop(proc)
+        reader.join(timeout=5)
+    if not raw_path.exists():
+        tail = (out_dir / "locust.log").read_text(errors="replace").strip().splitlines()[-5:]
+        raise MaildrillError(
+            f"load: Locust ended (exit {proc.returncode}) without figures; see "
+            f"{out_dir / 'locust.log'}: {' | '.join(tail)}"
+        )
+    raw = json.loads(raw_path.read_text(encoding="utf-8"))
+    return to_result(raw, plan, started, interrupted=interrupted or not raw["complete"])
+
+
+def _locustfile(scenario: str) -> Path:
+    # loadtests may be a namespace package in an editable install: search its whole path
+    for folder in loadtests.__path__:
+        path = Path(folder) / f"{scenario}.py"
+        if path.is_file():
+            return path
+    raise MaildrillError(f"load: scenario {scenario} has no locustfile in loadtests/")
+
+
+def _pump(stream: IO[str], log: IO[str], progress: Callable[[str], None] | None) -> None:
+    for line in stream:
+        if line.startswith(PROGRESS_PREFIX):
+            if progress is not None:
+                progress(line[len(PROGRESS_PREFIX) :].rstrip())
+        else:
+            log.write(line)
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=STOP_WAIT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def to_result(
+    raw: dict[str, Any], plan: LoadPlan, started: datetime, *, interrupted: bool
+) -> LoadResult:
+    """A :class:`LoadResult` from the plugin's raw figures."""
+    t0 = raw.get("started") or started.timestamp()
+    t1 = raw.get("ended") or t0
+    phases = [
+        PhaseStats(
+            request_type=p["request_type"],
+            name=p["name"],
+            count=p["count"],
+            failures=p["failures"],
+            latency=summarize(_decode(p["histogram"])),
+            histogram=p["histogram"],
+        )
+        for p in raw["phases"]
+    ]
+    requests = sum(p.count for p in phases)
+    failures = sum(p.failures for p in phases)
+    elapsed = max(0.001, min(float(t1 - t0), plan.duration_s + plan.grace_s))
+    chain = plan.scenario == "full_chain"
+    errors = dict(raw["errors"])
+    for kind in ("late", "dropped"):
+        if raw.get(kind):
+            errors[f"schedule:{kind}"] = int(raw[kind])
+    return LoadResult(
+        scenario=plan.scenario,
+        started=datetime.fromtimestamp(t0, UTC),
+        ended=datetime.fromtimestamp(t1, UTC),
+        duration_s=round(float(t1 - t0), 3),
+        users=plan.users,
+        rate=plan.pace_rate,
+        requests=requests,
+        failures=failures,
+        throughput_rps=round(requests / elapsed, 2),
+        phases=phases,
+        errors=errors,
+        timeline=raw["timeline"],
+        delivery=summarize(_decode(raw["delivery"])) if chain else None,
+        accounting=Accounting(**raw["accounting"]) if chain or plan.roles.get("send") else None,
+        interrupted=interrupted,
+    )
+
+
+def _decode(blob: str) -> HdrHistogram:
+    from maildrill.load.hdr import new_histogram
+
+    return HdrHistogram.decode(blob.encode("ascii")) if blob else new_histogram()

@@ -35,6 +35,9 @@ FLAGS = [
 ]
 
 
+_NOISY = ("error", "warning")
+
+
 def find_chromium() -> str | None:
     return shutil.which("chromium") or (
         "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None
@@ -99,7 +102,7 @@ class Chromium:
     def wait_for(self, event: str) -> dict[str, Any]:
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
-            msg = json.loads(self.ws.recv())
+            msg: dict[str, Any] = json.loads(self.ws.recv())
             if "method" in msg:
                 self.events.append(msg)
                 if msg["method"] == event:
@@ -129,7 +132,7 @@ class Chromium:
                 details = params["exceptionDetails"]
                 exc = details.get("exception", {}).get("description") or details.get("text")
                 out.append(f"uncaught: {exc}")
-            elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "warning"):
+            elif method == "Runtime.consoleAPICalled" and params.get("type") in _NOISY:
                 args = " ".join(str(a.get("value", a.get("description"))) for a in params["args"])
                 out.append(f"console.{params['type']}: {args}")
             elif method == "Log.entryAdded" and params["entry"]["level"] in ("error", "warning"):

@@ -66,7 +66,7 @@ def classify(exc: BaseException) -> str:
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = [str(code) for code, _ in exc.recipients.values()]
         return codes[0] if codes else "protocol"
-    if isinstance(exc, TimeoutError | socket.timeout):
+    if isinstance(exc, TimeoutError | socket.timeout) or _timed_out(exc):
         return "timeout"
     if isinstance(exc, ssl.SSLError | ssl.CertificateError):
         return "tls"
@@ -86,6 +86,13 @@ def classify(exc: BaseException) -> str:
     if type(exc).__module__.startswith("imapclient"):
         return "protocol"
     return "error"
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """smtplib and imaplib re-raise a socket timeout as a disconnect or an abort."""
+    if isinstance(exc, smtplib.SMTPServerDisconnected | imaplib.IMAP4.abort):
+        return isinstance(exc.__context__, TimeoutError) or "timed out" in str(exc)
+    return False
 
 
 def _reply_code(text: str) -> str | None:

@@ -1,0 +1,189 @@
+"""The one event helper and the SMTP client: phase names, classified errors, never raising.
+
+Real sockets on loopback, as aiosmtpd's own tests do.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from maildrill.clients.events import Meter, PhaseError, ReplyError, classify
+from maildrill.clients.nodes import NodeCycle
+from maildrill.clients.smtp import SmtpClient
+
+REJECTED = "nobody@example.test"
+
+
+class Events:
+    def __init__(self) -> None:
+        self.fired: list[dict[str, Any]] = []
+
+    def __call__(self, **kwargs: Any) -> None:
+        self.fired.append(kwargs)
+
+    def names(self) -> list[str]:
+        return [e["name"] for e in self.fired]
+
+    def failed(self) -> dict[str, str]:
+        return {e["name"]: classify(e["exception"]) for e in self.fired if e["exception"]}
+
+
+class Handler:
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        if address == REJECTED:
+            return "550 5.1.1 no such user"  # RFC 5321 §4.2.2
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        return "250 2.0.0 queued"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[str, int]]:
+    with socket.socket() as s:  # aiosmtpd's readiness probe cannot use port 0
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield ("127.0.0.1", port)
+    finally:
+        controller.stop()
+
+
+def _client(events: Events, address: tuple[str, int], timeout: float = 5.0) -> SmtpClient:
+    return SmtpClient(events, NodeCycle("127.0.0.1", [address]), timeout=timeout)
+
+
+def test_meter_fires_one_event_per_phase_and_swallows_errors() -> None:
+    events = Events()
+    meter = Meter(events, "smtp")
+    with meter.transaction() as tx:
+        with meter.phase("connect"):
+            pass
+        with meter.phase("mail"):
+            raise ReplyError(451, "try later")
+        with meter.phase("rcpt"):  # never reached
+            pass
+    assert not tx.ok and tx.kind == "451"
+    assert events.names() == ["connect", "mail", "transaction"]
+    assert events.failed() == {"mail": "451", "transaction": "451"}
+    assert all(e["request_type"] == "smtp" for e in events.fired)
+    assert all(isinstance(e["context"]["us"], int) for e in events.fired)
+
+
+def test_a_broken_listener_never_reaches_the_task() -> None:
+    def broken(**_: Any) -> None:
+        raise RuntimeError("listener bug")
+
+    meter = Meter(broken, "imap")
+    with meter.transaction("session") as tx, meter.phase("login"):
+        pass
+    assert tx.ok
+
+
+def test_intended_start_counts_toward_latency() -> None:
+    events = Events()
+    meter = Meter(events, "smtp")
+    with meter.transaction(start_ns=time.perf_counter_ns() - 2_000_000_000):
+        pass
+    assert events.fired[0]["context"]["us"] >= 2_000_000  # coordinated omission corrected
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (TimeoutError(), "timeout"),
+        (ConnectionRefusedError(), "refused"),
+        (ConnectionResetError(), "reset"),
+        (PhaseError("tls"), "tls"),
+        (OSError("no route"), "network"),
+        (ValueError("bug"), "error"),
+    ],
+)
+def test_classify(exc: BaseException, kind: str) -> None:
+    assert classify(exc) == kind
+
+
+def test_smtp_phases_and_reply_codes(smtp_server: tuple[str, int]) -> None:
+    events = Events()
+    client = _client(events, smtp_server)
+    ok = client.send(b"Subject: x\r\n\r\nbody\r\n", "a@example.test", ["b@example.test"])
+    assert ok.ok and ok.accepted_at is not None
+    assert events.names() == [
+        "connect", "banner", "ehlo", "mail", "rcpt", "data", "transaction"
+    ]  # fmt: skip
+    events.fired.clear()
+    refused = client.send(b"Subject: x\r\n\r\nbody\r\n", "a@example.test", [REJECTED])
+    assert not refused.ok and refused.transaction.kind == "550"
+    assert events.failed() == {"rcpt": "550", "transaction": "550"}
+    client.close()
+
+
+def test_refused_connection_is_counted_not_raised() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: connections are refused
+        events = Events()
+        outcome = _client(events, ("127.0.0.1", port)).send(b"x", "a@x.test", ["b@x.test"])
+    assert outcome.transaction.kind == "refused"
+    assert events.failed() == {"connect": "refused", "transaction": "refused"}
+
+
+def _bad_server(behaviour: str) -> tuple[tuple[str, int], threading.Event]:
+    """A server that hangs after its banner, or resets the connection during DATA."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn, listener:
+            conn.sendall(b"220 bad.example.test ESMTP\r\n")
+            if behaviour == "hang":
+                done.wait(10)
+                return
+            stream = conn.makefile("rb")
+            while line := stream.readline():
+                if line.upper().startswith(b"EHLO"):
+                    conn.sendall(b"250 bad.example.test\r\n")
+                elif line.upper().startswith(b"DATA"):
+                    conn.sendall(b"354 go ahead\r\n")
+                    stream.readline()
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+                    return  # close with linger 0: a TCP reset mid-DATA
+                else:
+                    conn.sendall(b"250 OK\r\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener.getsockname()[:2], done
+
+
+def test_server_hanging_after_banner_times_out_on_time() -> None:
+    address, done = _bad_server("hang")
+    events = Events()
+    started = time.monotonic()
+    outcome = _client(events, address, timeout=0.5).send(b"x", "a@x.test", ["b@x.test"])
+    done.set()
+    assert time.monotonic() - started < 3
+    assert outcome.transaction.kind == "timeout"
+    assert events.failed() == {"ehlo": "timeout", "transaction": "timeout"}
+
+
+def test_reset_mid_data_is_classified() -> None:
+    address, _ = _bad_server("reset")
+    events = Events()
+    body = b"Subject: x\r\n\r\n" + b"y" * 200_000 + b"\r\n"
+    outcome = _client(events, address, timeout=2).send(body, "a@x.test", ["b@x.test"])
+    assert outcome.transaction.kind == "reset"
+    assert events.failed()["data"] == "reset"

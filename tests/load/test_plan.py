@@ -1,0 +1,48 @@
+"""Safety: load only inside the allowed networks and within max_rate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from maildrill.errors import ConfigError, PolicyViolation
+from maildrill.load.plan import make_plan
+from maildrill.target import parse_target
+
+
+def _target(url: str = "smtp://127.0.0.1:2525", **safety: object) -> object:
+    return parse_target(
+        {
+            "name": "t",
+            "domain": "example.test",
+            "endpoints": {"smtp": {"url": url}, "imaps": {"url": "imaps://127.0.0.1:9993"}},
+            "safety": safety,
+        },
+        source=Path("t.toml"),
+    )
+
+
+def test_plan_resolves_nodes_inside_allowed_networks() -> None:
+    plan = make_plan(_target(), "full_chain", duration_s=5, rate=10)  # type: ignore[arg-type]
+    assert plan.roles == {"send": "smtp", "read": "imaps"}
+    assert plan.nodes["smtp"] == [("127.0.0.1", 2525)]
+    assert plan.pace_rate == 10
+
+
+def test_load_outside_allowed_networks_is_refused() -> None:
+    target = _target("smtp://192.0.2.10:25")
+    with pytest.raises(PolicyViolation, match=r"192\.0\.2\.10.*allowed_networks"):
+        make_plan(target, "full_chain")  # type: ignore[arg-type]
+
+
+def test_rate_above_max_rate_is_refused_and_default_is_capped() -> None:
+    target = _target(max_rate=50)
+    with pytest.raises(PolicyViolation, match="max_rate"):
+        make_plan(target, "full_chain", rate=51)  # type: ignore[arg-type]
+    assert make_plan(target, "full_chain").pace_rate == 50  # type: ignore[arg-type]
+
+
+def test_scenario_needing_a_missing_endpoint_names_it() -> None:
+    with pytest.raises(ConfigError, match="pop3"):
+        make_plan(_target(), "pop3_session")  # type: ignore[arg-type]

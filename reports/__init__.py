@@ -44,6 +44,10 @@ class ReportOutcome:
     exit_code: int  # the gate after waivers: 0 pass, 1 fail
     regressions: int = 0  # baseline metrics worse than the threshold (highlighted, not gated)
 
+    @property
+    def paths(self) -> tuple[Path, Path, Path]:
+        return (self.report_html, self.capacity_html, self.junit_xml)
+
 
 def load_run(path: Path, what: str = "results") -> RunResults:
     """Read a results.json; a missing or invalid file is a ConfigError (exit 2)."""

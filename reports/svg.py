@@ -90,8 +90,10 @@ def line_chart(
     if not pts:
         return Markup(
             '<svg class="chart empty" xmlns="http://www.w3.org/2000/svg" role="img" '
-            f'width="{width}" height="60" viewBox="0 0 {width} 60"><title>{escape(title)}</title>'
-            '<text x="10" y="35">no data</text></svg>'
+            f'width="{width}" height="60" viewBox="0 0 {width} 60" font-family="sans-serif" '
+            f'font-size="11"><title>{escape(title)}</title>'
+            f'<text x="{_LEFT}" y="16" font-size="13" font-weight="bold">{escape(title)}</text>'
+            f'<text x="{_LEFT}" y="40" fill="#57606a">no per-second data in this run</text></svg>'
         )
     xs = [p[0] for p in pts]
     ys = [p[1] for p in pts]

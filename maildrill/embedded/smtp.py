@@ -34,7 +34,7 @@ MAX_MESSAGE_SIZE = 10 * 1024 * 1024  # advertised with SIZE and enforced (RFC 18
 # aiosmtpd's own replies lack RFC 3463 enhanced codes; add them (prefix -> replacement)
 _REWRITES = (
     ("500 Command line too long", "500 5.5.2 Line too long"),
-    ("500 Line too long", "500 5.5.2 Line too long (RFC 5321 §4.5.3.1.6)"),
+    ("500 Line too long", "500 5.5.2 Line too long (RFC 5321 section 4.5.3.1.6)"),
     ("530 Must issue a STARTTLS", "530 5.7.0 Must issue a STARTTLS command first"),
     ("552 Error: Too much mail data", "552 5.3.4 Message size exceeds fixed maximum"),
     ("552 Error: message size exceeds", "552 5.3.4 Message size exceeds fixed maximum"),

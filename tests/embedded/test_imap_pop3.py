@@ -81,3 +81,22 @@ def test_pop3_session(target: Target, tls: ssl.SSLContext, password: str) -> Non
     pop.pass_(password)
     assert pop.stat()[0] == count - 1
     pop.quit()
+
+
+def test_new_mail_visible_to_an_open_session(
+    target: Target, tls: ssl.SSLContext, password: str
+) -> None:
+    # the lab caches Maildir scans between commands; a delivery must still show at once
+    with IMAPClient("127.0.0.1", port=port(target, "imaps"), ssl_context=tls, timeout=10) as c:
+        c.login("user0004", password)
+        c.select_folder("INBOX")
+        before = len(c.search(["ALL"]))
+        for round_ in range(3):
+            subject = token()
+            send(target, "smtp", f"alice@{DOMAIN}", [f"user0004@{DOMAIN}"], message(subject))
+            c.noop()
+            assert len(c.search(["ALL"])) == before + round_ + 1
+            assert c.search(["SUBJECT", subject])
+        uid = c.search(["SUBJECT", subject])[0]
+        c.add_flags([uid], [b"\\Flagged"])
+        assert b"\\Flagged" in c.get_flags([uid])[uid]

@@ -1,0 +1,114 @@
+"""Session fixtures bringing the real reference stack up (good and weak) and down.
+
+Both profiles run at once on their own loopback blocks (127.0.1.x, 127.0.2.x). Each is
+started and stopped through the CLI, exactly as a user would; stopping asserts that no
+process of the stack is left. Without the Debian packages (or root) the tests skip with a
+loud reason on a developer machine and fail in CI (CI=true).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from maildrill.stack.binaries import INSTALL_SCRIPT, missing_binaries
+from maildrill.stack.control import leftover_processes
+from maildrill.target import Target, load_target
+
+UP_BUDGET_S = 30.0
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "maildrill.cli", "stack", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _unavailable() -> str | None:
+    missing = missing_binaries()
+    if missing:
+        return (
+            f"reference stack unavailable: missing {', '.join(sorted(missing))} "
+            f"(Debian packages {' '.join(sorted(set(missing.values())))}; run {INSTALL_SCRIPT})"
+        )
+    if os.geteuid() != 0:
+        return "reference stack unavailable: needs root (Knot binds port 53, Postfix master)"
+    return None
+
+
+@dataclass(frozen=True)
+class RunningStack:
+    profile: str
+    root: Path
+    target: Target
+    up_seconds: float
+    up_output: str
+
+    @property
+    def host(self) -> str:  # every service of the stack listens on this address
+        return {"good": "127.0.1.1", "weak": "127.0.2.1"}[self.profile]
+
+    @property
+    def password(self) -> str:
+        return self.target.account(0).password
+
+
+def _bring_up(profile: str) -> Iterator[RunningStack]:
+    reason = _unavailable()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(f"!!! {reason} !!!")
+    # the daemons run unprivileged: the directory must be reachable by others (not 0700)
+    root = Path(tempfile.mkdtemp(prefix=f"maildrill-stack-{profile}-", dir="/tmp"))
+    root.chmod(0o755)
+    t0 = time.monotonic()
+    up = _cli("up", "--profile", profile, "--dir", str(root))
+    up_seconds = time.monotonic() - t0
+    if up.returncode != 0:
+        pytest.fail(f"stack up --profile {profile} failed: {up.stderr.strip()}", pytrace=False)
+    try:
+        yield RunningStack(profile, root, load_target(root / "target.toml"), up_seconds, up.stdout)
+    finally:
+        down = _cli("down", "--dir", str(root))
+        left = leftover_processes(root)
+        assert down.returncode == 0, down.stderr
+        assert not left, f"processes of the {profile} stack still running: {left}"
+        if "killed after timeout" in down.stdout:
+            pytest.fail(f"{profile} stack needed SIGKILL: {down.stdout}", pytrace=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def good_stack() -> Iterator[RunningStack]:
+    yield from _bring_up("good")
+
+
+@pytest.fixture(scope="session")
+def weak_stack() -> Iterator[RunningStack]:
+    yield from _bring_up("weak")
+
+
+@pytest.fixture(scope="session", params=["good", "weak"])
+def stack(request: pytest.FixtureRequest) -> RunningStack:
+    fixture: RunningStack = request.getfixturevalue(f"{request.param}_stack")
+    return fixture
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/stack/" in str(item.path):
+            item.add_marker(pytest.mark.stack)

@@ -1,0 +1,280 @@
+"""Every weakness of the weak profile, shown with a plain client (ssl, smtplib, dnspython).
+
+Each entry of ``maildrill/stack/weaknesses.toml`` has a probe here that answers "is this
+weakness present?". It must answer yes on the weak stack and no on the good stack: the
+conformance checks that name a weakness prove themselves against exactly these facts.
+"""
+
+from __future__ import annotations
+
+import base64
+import imaplib
+import poplib
+import smtplib
+import socket
+import ssl
+import warnings
+from collections.abc import Callable
+
+import dns.resolver
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+from maildrill.stack import load_weaknesses
+from tests.stack.conftest import RunningStack
+
+# SpamAssassin's Generic Test for Unsolicited Bulk Email
+GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+
+WEAKNESSES = {w.id: w for w in load_weaknesses()}
+Probe = Callable[[RunningStack], bool]
+PROBES: dict[str, Probe] = {}
+
+
+def probe(weakness_id: str) -> Callable[[Probe], Probe]:
+    def register(fn: Probe) -> Probe:
+        PROBES[weakness_id] = fn
+        return fn
+
+    return register
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _resolver(stack: RunningStack) -> dns.resolver.Resolver:
+    res = dns.resolver.Resolver(configure=False)
+    address = stack.target.dns.resolver_address
+    assert address is not None
+    res.nameservers, res.port = [address[0]], address[1]
+    return res
+
+
+def _txt(stack: RunningStack, name: str) -> list[str]:
+    answer = _resolver(stack).resolve(name, "TXT")
+    return [b"".join(r.strings).decode() for r in answer]
+
+
+def _legacy_context(ciphers: str, version: ssl.TLSVersion) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # anonymous suites have no certificate to verify
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TLSv1 is deprecated: the point
+        ctx.minimum_version = version
+        ctx.maximum_version = version
+    ctx.set_ciphers(ciphers)
+    return ctx
+
+
+def _handshake(stack: RunningStack, role: str, ctx: ssl.SSLContext) -> bool:
+    """Whether a TLS session with ``ctx`` comes up on the endpoint of ``role``."""
+    port = stack.target.endpoints[role].port
+    host = stack.host
+    try:
+        if role in ("smtps", "imaps", "pop3s"):
+            with (
+                socket.create_connection((host, port), timeout=5) as raw,
+                ctx.wrap_socket(raw) as tls,
+            ):
+                return tls.version() is not None
+        if role in ("smtp", "submission"):
+            with smtplib.SMTP(host, port, timeout=5) as smtp:
+                smtp.starttls(context=ctx)
+                return True
+        if role == "imap":
+            with imaplib.IMAP4(host, port, timeout=5) as imap:
+                imap.starttls(ssl_context=ctx)
+                return True
+        pop = poplib.POP3(host, port, timeout=5)
+        try:
+            pop.stls(context=ctx)
+            return True
+        finally:
+            pop.close()
+    except ConnectionRefusedError:
+        raise  # the service is down: no verdict either way
+    except (OSError, smtplib.SMTPException, imaplib.IMAP4.error, poplib.error_proto):
+        return False  # handshake refused (ssl.SSLError), or the server hung up on it
+
+
+def _tls_roles(weakness_id: str) -> tuple[str, ...]:
+    return WEAKNESSES[weakness_id].roles
+
+
+# -- one probe per weakness ----------------------------------------------------------------
+
+
+@probe("tls-legacy-versions")
+def tls_legacy_versions(stack: RunningStack) -> bool:
+    accepted = {
+        (role, version.name): _handshake(stack, role, _legacy_context("ALL:@SECLEVEL=0", version))
+        for role in _tls_roles("tls-legacy-versions")
+        for version in (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1)
+    }
+    # present only if every listed endpoint takes both; absent only if none takes either
+    assert len(set(accepted.values())) == 1, accepted
+    return all(accepted.values())
+
+
+@probe("tls-anonymous-ciphers")
+def tls_anonymous_ciphers(stack: RunningStack) -> bool:
+    accepted = {
+        role: _handshake(stack, role, _legacy_context("aNULL:@SECLEVEL=0", ssl.TLSVersion.TLSv1_2))
+        for role in _tls_roles("tls-anonymous-ciphers")
+    }
+    assert len(set(accepted.values())) == 1, accepted
+    return all(accepted.values())
+
+
+@probe("dkim-weak-key")
+def dkim_weak_key(stack: RunningStack) -> bool:
+    (selector,) = stack.target.dns.dkim_selectors
+    (record,) = _txt(stack, f"{selector}._domainkey.{stack.target.domain}")
+    tags = dict(t.strip().split("=", 1) for t in record.split(";") if t.strip())
+    key = load_der_public_key(base64.b64decode(tags["p"]))
+    assert isinstance(key, rsa.RSAPublicKey)
+    return key.key_size < 2048
+
+
+@probe("spf-softfail")
+def spf_softfail(stack: RunningStack) -> bool:
+    (spf,) = [t for t in _txt(stack, stack.target.domain) if t.startswith("v=spf1")]
+    return spf.split()[-1] == "~all"
+
+
+@probe("dmarc-none")
+def dmarc_none(stack: RunningStack) -> bool:
+    (record,) = _txt(stack, f"_dmarc.{stack.target.domain}")
+    tags = dict(t.strip().split("=", 1) for t in record.split(";") if t.strip())
+    return tags["p"] == "none"
+
+
+def _rcpt(stack: RunningStack, rcpt: str, source: str = "127.0.0.1") -> int:
+    port = stack.target.endpoints["smtp"].port
+    with smtplib.SMTP(stack.host, port, timeout=10, source_address=(source, 0)) as smtp:
+        smtp.ehlo("client.example.org")
+        smtp.mail("sender@example.org")
+        code, _ = smtp.rcpt(rcpt)
+        smtp.rset()
+        return code
+
+
+@probe("dnsbl-unchecked")
+def dnsbl_unchecked(stack: RunningStack) -> bool:
+    # 127.0.0.2 is listed in the stack's DNSBL zone (2.0.0.127.dnsbl.test A 127.0.0.2)
+    code = _rcpt(stack, stack.target.account(0).address, source="127.0.0.2")
+    assert code in (250, 554), code
+    return code == 250
+
+
+@probe("gtube-accepted")
+def gtube_accepted(stack: RunningStack) -> bool:
+    port = stack.target.endpoints["smtp"].port
+    rcpt = stack.target.account(1).address
+    message = f"From: sender@example.org\r\nTo: {rcpt}\r\nSubject: gtube\r\n\r\n{GTUBE}\r\n"
+    with smtplib.SMTP(stack.host, port, timeout=30) as smtp:
+        try:
+            smtp.sendmail("sender@example.org", [rcpt], message)
+        except smtplib.SMTPDataError as exc:
+            assert exc.smtp_code == 550, exc
+            return False
+    return True
+
+
+@probe("auth-before-starttls")
+def auth_before_starttls(stack: RunningStack) -> bool:
+    port = stack.target.endpoints["submission"].port
+    with smtplib.SMTP(stack.host, port, timeout=10) as smtp:
+        smtp.ehlo("client.example.org")
+        if not smtp.has_extn("auth"):
+            return False
+        # offered: it must also work, in clear text (RFC 4954 §4 forbids exactly this)
+        account = stack.target.account(0)
+        code, _ = smtp.login(account.local, account.password)
+        return code == 235
+
+
+@probe("vrfy-enabled")
+def vrfy_enabled(stack: RunningStack) -> bool:
+    port = stack.target.endpoints["smtp"].port
+    with smtplib.SMTP(stack.host, port, timeout=10) as smtp:
+        smtp.ehlo("client.example.org")
+        known, _ = smtp.verify(stack.target.account(0).address)
+        unknown, _ = smtp.verify(f"nobody-here@{stack.target.domain}")
+    assert known in (250, 252, 502), known
+    # enumeration: a known and an unknown address get different answers
+    return known in (250, 252) and unknown != known
+
+
+@probe("relay-open-network")
+def relay_open_network(stack: RunningStack) -> bool:
+    code = _rcpt(stack, f"victim@{stack.target.expect.relay_test_domain}")
+    assert code in (250, 454, 554), code
+    return code == 250
+
+
+@probe("smtp-smuggling-bare-lf")
+def smtp_smuggling_bare_lf(stack: RunningStack) -> bool:
+    port = stack.target.endpoints["smtp"].port
+    rcpt = stack.target.account(2).address
+    with socket.create_connection((stack.host, port), timeout=5) as sock:
+        buffer = b""
+
+        def reply() -> bytes:
+            """The last line of the next (possibly multi-line) reply."""
+            nonlocal buffer
+            while True:
+                while b"\r\n" not in buffer:
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        raise ConnectionError(f"closed; had {buffer!r}")
+                    buffer += chunk
+                line, buffer = buffer.split(b"\r\n", 1)
+                if line[3:4] != b"-":
+                    return line
+
+        reply()
+        for command in (b"EHLO client.example.org", b"MAIL FROM:<sender@example.org>"):
+            sock.sendall(command + b"\r\n")
+            reply()
+        sock.sendall(f"RCPT TO:<{rcpt}>\r\n".encode())
+        assert reply().startswith(b"250")
+        sock.sendall(b"DATA\r\n")
+        assert reply().startswith(b"354")
+        # RFC 5321 §4.1.1.4: only <CRLF>.<CRLF> ends the data; here the dot sits between bare LFs
+        sock.sendall(b"Subject: smuggling\r\n\r\nbody\n.\n")
+        sock.settimeout(2)
+        try:
+            return reply().startswith(b"250")
+        except TimeoutError:
+            pass  # still in DATA: the bare-LF dot was content, not the end
+        sock.settimeout(5)
+        sock.sendall(b"\r\n.\r\n")
+        answer = reply()
+        # and the message that carried a bare LF is refused, not delivered
+        assert answer.startswith(b"5"), answer
+        return False
+
+
+# -- the tests -----------------------------------------------------------------------------
+
+
+def test_every_listed_weakness_has_a_probe() -> None:
+    assert set(PROBES) == set(WEAKNESSES)
+
+
+def test_weaknesses_file_is_complete() -> None:
+    for w in WEAKNESSES.values():
+        assert w.description and w.seed.startswith("S") and w.roles and w.controls, w
+
+
+@pytest.mark.parametrize("weakness_id", sorted(WEAKNESSES))
+def test_weak_stack_has_weakness(weak_stack: RunningStack, weakness_id: str) -> None:
+    assert PROBES[weakness_id](weak_stack), WEAKNESSES[weakness_id].description
+
+
+@pytest.mark.parametrize("weakness_id", sorted(WEAKNESSES))
+def test_good_stack_does_not(good_stack: RunningStack, weakness_id: str) -> None:
+    assert not PROBES[weakness_id](good_stack), WEAKNESSES[weakness_id].description

@@ -1,0 +1,403 @@
+"""One sslyze scan of every TLS endpoint of a target, run concurrently, read by many checks.
+
+Like sslyze's own plugin model, the TLS checks do not scan: :func:`scan_target` plans the
+scan commands for every node of every TLS endpoint, runs them all at once in one
+:class:`sslyze.Scanner`, and each check reads its part of the result (:meth:`NodeScan.get`).
+Names are resolved through the target's resolver and sslyze connects to that address with
+the endpoint's host name as SNI, so lab names work; the target's CA file is sslyze's custom
+trust store for certificate validation.
+
+Errors are data: an endpoint that refuses, hangs or speaks no TLS becomes a scan whose
+``error`` says why, and :meth:`NodeScan.get` raises :class:`~maildrill.errors.TLSFailure`
+with that reason — which the plugin records as a failed control, never a crash.
+
+Usage::
+
+    scan = scan_target(target)                       # ≈ 10-20 s for seven mail ports
+    for node in scan.endpoint(Role.SMTP).nodes:
+        tls12 = node.get(ScanCommand.TLS_1_2_CIPHER_SUITES)
+        [s.cipher_suite.name for s in tls12.accepted_cipher_suites]
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+# sslyze re-exports these at its top level without __all__; import from where they live
+from sslyze.connection_helpers.opportunistic_tls_helpers import ProtocolWithOpportunisticTlsEnum
+from sslyze.plugins.certificate_info.implementation import CertificateInfoExtraArgument
+from sslyze.plugins.scan_commands import ScanCommand
+from sslyze.scanner.models import (
+    ScanCommandsExtraArguments,
+    ServerScanRequest,
+    ServerScanResult,
+    ServerScanStatusEnum,
+)
+from sslyze.scanner.scan_command_attempt import ScanCommandAttemptStatusEnum
+from sslyze.scanner.scanner import Scanner
+from sslyze.server_setting import ServerNetworkConfiguration, ServerNetworkLocation
+
+from maildrill.errors import ConfigError, TargetError, TLSFailure
+from maildrill.resolve import addresses
+from maildrill.target import Endpoint, Role, Target
+
+__all__ = [
+    "STARTTLS_ROLES",
+    "TLS_ROLES",
+    "VERSION_COMMANDS",
+    "AcceptedSuite",
+    "EndpointScan",
+    "NodeScan",
+    "TlsScan",
+    "accepted_suites",
+    "accepted_versions",
+    "certificate_deployments",
+    "scan_commands",
+    "scan_target",
+    "suites_table",
+    "tls_roles",
+]
+
+# sslyze's scan command for each protocol version, oldest first (names as in tls_policy)
+VERSION_COMMANDS: tuple[tuple[str, ScanCommand], ...] = (
+    ("SSLv2", ScanCommand.SSL_2_0_CIPHER_SUITES),
+    ("SSLv3", ScanCommand.SSL_3_0_CIPHER_SUITES),
+    ("TLSv1", ScanCommand.TLS_1_0_CIPHER_SUITES),
+    ("TLSv1.1", ScanCommand.TLS_1_1_CIPHER_SUITES),
+    ("TLSv1.2", ScanCommand.TLS_1_2_CIPHER_SUITES),
+    ("TLSv1.3", ScanCommand.TLS_1_3_CIPHER_SUITES),
+)
+
+# what the checks read; nothing else is scanned. TLS_1_3_EARLY_DATA is left out on
+# purpose: early data breaks an SMTP session (FACTS), and no control needs it.
+_BASE_COMMANDS = frozenset(
+    {
+        *(command for _, command in VERSION_COMMANDS),
+        ScanCommand.CERTIFICATE_INFO,
+        ScanCommand.TLS_COMPRESSION,
+        ScanCommand.SESSION_RENEGOTIATION,
+        ScanCommand.HEARTBLEED,
+        ScanCommand.ROBOT,
+        ScanCommand.OPENSSL_CCS_INJECTION,
+    }
+)
+# sslyze's Mozilla checker also reads these (SCAN_COMMANDS_NEEDED_BY_MOZILLA_CHECKER)
+_MOZILLA_COMMANDS = frozenset(
+    {
+        ScanCommand.ELLIPTIC_CURVES,
+        ScanCommand.TLS_FALLBACK_SCSV,
+        ScanCommand.TLS_EXTENDED_MASTER_SECRET,
+    }
+)
+
+_STARTTLS: dict[Role, ProtocolWithOpportunisticTlsEnum] = {
+    Role.SMTP: ProtocolWithOpportunisticTlsEnum.SMTP,
+    Role.SUBMISSION: ProtocolWithOpportunisticTlsEnum.SMTP,
+    Role.IMAP: ProtocolWithOpportunisticTlsEnum.IMAP,
+    Role.POP3: ProtocolWithOpportunisticTlsEnum.POP3,
+}
+
+# the roles a TLS check runs for: every role may speak TLS (webmail only over https://)
+TLS_ROLES: tuple[Role, ...] = tuple(Role)
+STARTTLS_ROLES: tuple[Role, ...] = tuple(_STARTTLS)
+
+NETWORK_TIMEOUT = 5  # seconds per connection attempt (sslyze's default)
+NETWORK_RETRIES = 2  # sslyze's default is 3; a hanging port should not hold the suite long
+SCAN_DEADLINE = 120.0  # the whole scan; an endpoint still unfinished then is a failure
+
+
+def tls_roles(target: Target) -> list[Role]:
+    """The roles of ``target`` that speak TLS (STARTTLS or implicit); plain HTTP does not."""
+    return [role for role, ep in target.endpoints.items() if tls_mode(ep) is not None]
+
+
+def tls_mode(endpoint: Endpoint) -> str | None:
+    """``"starttls"``, ``"implicit"`` or ``None`` (a plaintext-only endpoint)."""
+    if endpoint.implicit_tls:
+        return "implicit"
+    if endpoint.role in _STARTTLS:
+        return "starttls"
+    return None
+
+
+def scan_commands(policy: str) -> frozenset[ScanCommand]:
+    """The scan commands the checks of ``policy`` read."""
+    if policy.startswith("mozilla-"):
+        return _BASE_COMMANDS | _MOZILLA_COMMANDS
+    return _BASE_COMMANDS
+
+
+@dataclass(frozen=True)
+class NodeScan:
+    """sslyze's result for one address of one endpoint, or why there is none."""
+
+    address: str
+    port: int
+    result: ServerScanResult | None = None
+    error: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.address}:{self.port}"
+
+    def get(self, command: ScanCommand) -> Any:
+        """The result of ``command`` on this node; :class:`TLSFailure` with the reason if none."""
+        if self.error is not None:
+            raise TLSFailure(f"{self.label}: {self.error}")
+        assert self.result is not None and self.result.scan_result is not None
+        attempt = getattr(self.result.scan_result, command.value)
+        if attempt.status == ScanCommandAttemptStatusEnum.COMPLETED:
+            return attempt.result
+        if attempt.status == ScanCommandAttemptStatusEnum.NOT_SCHEDULED:
+            raise TLSFailure(f"{self.label}: {command.value} was not scanned")
+        reason = attempt.error_reason.value if attempt.error_reason else "error"
+        detail = _last_line(attempt.error_trace)
+        raise TLSFailure(f"{self.label}: {command.value} failed ({reason}): {detail}")
+
+
+@dataclass(frozen=True)
+class EndpointScan:
+    """Every node of one endpoint, scanned."""
+
+    role: Role
+    host: str
+    port: int
+    mode: str  # "starttls" or "implicit"
+    nodes: tuple[NodeScan, ...] = ()
+    error: str | None = None  # the endpoint could not be scanned at all (e.g. DNS)
+
+    def each(self, command: ScanCommand) -> list[tuple[NodeScan, Any]]:
+        """(node, result) for every node; :class:`TLSFailure` if any node has no result."""
+        if self.error is not None:
+            raise TLSFailure(f"{self.host}:{self.port}: {self.error}")
+        return [(node, node.get(command)) for node in self.nodes]
+
+    def server_result(self, node: NodeScan) -> ServerScanResult:
+        if node.error is not None or node.result is None:
+            raise TLSFailure(f"{node.label}: {node.error}")
+        return node.result
+
+
+@dataclass(frozen=True)
+class TlsScan:
+    """The session's one scan: every TLS endpoint of the target."""
+
+    policy: str
+    endpoints: dict[Role, EndpointScan] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def endpoint(self, role: Role) -> EndpointScan:
+        return self.endpoints[role]
+
+
+def _request(
+    target: Target, endpoint: Endpoint, address: str, commands: frozenset[ScanCommand]
+) -> ServerScanRequest:
+    ca_file = None
+    if target.ca_path is not None:
+        try:
+            ca_file = CertificateInfoExtraArgument(custom_ca_file=target.ca_path)
+        except ValueError:  # sslyze checks the file exists
+            raise ConfigError(f"ca_file: cannot read {target.ca_path}") from None
+    extra = ScanCommandsExtraArguments(certificate_info=ca_file)
+    assert endpoint.role is not None
+    starttls = None if endpoint.implicit_tls else _STARTTLS.get(endpoint.role)
+    smtp = starttls == ProtocolWithOpportunisticTlsEnum.SMTP
+    return ServerScanRequest(
+        server_location=ServerNetworkLocation(
+            hostname=endpoint.host, port=endpoint.port, ip_address=address
+        ),
+        network_configuration=ServerNetworkConfiguration(
+            tls_server_name_indication=endpoint.host,
+            tls_opportunistic_encryption=starttls,
+            smtp_ehlo_hostname="maildrill.invalid" if smtp else None,
+            network_timeout=NETWORK_TIMEOUT,
+            network_max_retries=NETWORK_RETRIES,
+        ),
+        scan_commands=set(commands),
+        scan_commands_extra_arguments=extra,
+    )
+
+
+def scan_target(
+    target: Target,
+    *,
+    roles: Iterable[Role] | None = None,
+    deadline: float = SCAN_DEADLINE,
+) -> TlsScan:
+    """Scan every node of every TLS endpoint of ``target`` (or of ``roles``) at once.
+
+    Example::
+
+        scan = scan_target(load_target("lab.toml"))
+        scan.endpoint(Role.IMAPS).each(ScanCommand.HEARTBLEED)
+    """
+    started = time.perf_counter()
+    wanted = [
+        r for r in (roles if roles is not None else tls_roles(target)) if r in target.endpoints
+    ]
+    commands = scan_commands(target.policy)
+    planned: dict[Role, EndpointScan] = {}
+    requests: dict[Any, tuple[Role, str]] = {}  # sslyze's request uuid -> (role, address)
+    scan_requests: list[ServerScanRequest] = []
+    for role in wanted:
+        endpoint = target.endpoints[role]
+        mode = tls_mode(endpoint)
+        if mode is None:
+            continue
+        base = EndpointScan(role=role, host=endpoint.host, port=endpoint.port, mode=mode)
+        try:
+            nodes = addresses(target, endpoint.host)
+        except TargetError as exc:
+            planned[role] = replace(base, error=str(exc))
+            continue
+        planned[role] = base
+        for address in nodes:
+            request = _request(target, endpoint, address, commands)
+            requests[request.uuid] = (role, address)
+            scan_requests.append(request)
+
+    found: dict[tuple[Role, str], NodeScan] = {}
+    if requests:
+        found = _run(scan_requests, requests, deadline)
+
+    endpoints: dict[Role, EndpointScan] = {}
+    for role, scan in planned.items():
+        if scan.error is not None:
+            endpoints[role] = scan
+            continue
+        scanned = tuple(
+            found.get(
+                (role, address),
+                NodeScan(address, scan.port, error=f"no scan result within {deadline:g} s"),
+            )
+            for (r, address) in requests.values()
+            if r == role
+        )
+        endpoints[role] = replace(scan, nodes=scanned)
+    return TlsScan(
+        policy=target.policy,
+        endpoints=endpoints,
+        seconds=round(time.perf_counter() - started, 2),
+    )
+
+
+def _run(
+    scan_requests: list[ServerScanRequest],
+    requests: dict[Any, tuple[Role, str]],
+    deadline: float,
+) -> dict[tuple[Role, str], NodeScan]:
+    found: dict[tuple[Role, str], NodeScan] = {}
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            scanner = Scanner(
+                per_server_concurrent_connections_limit=5,
+                concurrent_server_scans_limit=max(1, len(scan_requests)),
+            )
+            scanner.queue_scans(scan_requests)
+            for result in scanner.get_results():
+                role, address = requests[result.uuid]
+                found[(role, address)] = _node(address, result)
+        finally:
+            done.set()
+
+    # a thread with a deadline: sslyze's own timeouts should end every job, but a
+    # server that trickles bytes must not hold the whole suite
+    thread = threading.Thread(target=work, name="maildrill-tls-scan", daemon=True)
+    thread.start()
+    done.wait(deadline)
+    return dict(found)
+
+
+def _node(address: str, result: ServerScanResult) -> NodeScan:
+    port = result.server_location.port
+    if result.scan_status == ServerScanStatusEnum.COMPLETED:
+        return NodeScan(address, port, result=result)
+    reason = _last_line(result.connectivity_error_trace) or "no TLS connectivity"
+    return NodeScan(address, port, result=result, error=f"no TLS connection: {reason}")
+
+
+def _last_line(trace: Any) -> str:
+    if trace is None:
+        return ""
+    text = "".join(trace.format_exception_only()).strip()
+    return text.splitlines()[-1] if text else ""
+
+
+@dataclass(frozen=True)
+class AcceptedSuite:
+    """One cipher suite one node accepted under one protocol version."""
+
+    node: str
+    version: str
+    name: str  # IANA name, e.g. TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+    openssl_name: str
+    anonymous: bool
+    key_size: int
+    ephemeral: str  # the negotiated (EC)DH group, e.g. "ECDH X25519 253 bits", or ""
+
+
+def accepted_versions(scan: EndpointScan) -> list[tuple[NodeScan, str, bool]]:
+    """(node, version, accepted) for every node and every version sslyze probed."""
+    if scan.error is not None:
+        scan.each(ScanCommand.CERTIFICATE_INFO)  # raises with the endpoint's error
+    rows = []
+    for node in scan.nodes:
+        for version, command in VERSION_COMMANDS:
+            rows.append((node, version, bool(node.get(command).is_tls_version_supported)))
+    return rows
+
+
+def accepted_suites(scan: EndpointScan) -> list[AcceptedSuite]:
+    """Every suite every node accepted, version by version (oldest first)."""
+    if scan.error is not None:
+        scan.each(ScanCommand.CERTIFICATE_INFO)  # raises with the endpoint's error
+    suites = []
+    for node in scan.nodes:
+        for version, command in VERSION_COMMANDS:
+            for accepted in node.get(command).accepted_cipher_suites:
+                suite = accepted.cipher_suite
+                suites.append(
+                    AcceptedSuite(
+                        node=node.label,
+                        version=version,
+                        name=suite.name,
+                        openssl_name=suite.openssl_name,
+                        anonymous=bool(suite.is_anonymous),
+                        key_size=int(suite.key_size),
+                        ephemeral=_ephemeral(accepted.ephemeral_key),
+                    )
+                )
+    return suites
+
+
+def _ephemeral(key: Any) -> str:
+    if key is None:
+        return ""
+    curve = getattr(key, "curve_name", None)
+    kind = "ECDH" if curve else "DH"
+    return f"{kind} {curve or ''} {key.size} bits".replace("  ", " ")
+
+
+def suites_table(suites: list[AcceptedSuite]) -> list[list[str]]:
+    """The evidence table of accepted suites; first row is the header."""
+    rows = [["node", "version", "suite (IANA)", "OpenSSL name", "bits", "key exchange"]]
+    rows += [
+        [s.node, s.version, s.name, s.openssl_name, str(s.key_size), s.ephemeral or "static"]
+        for s in suites
+    ]
+    return rows
+
+
+def certificate_deployments(scan: EndpointScan) -> list[tuple[NodeScan, Any]]:
+    """(node, sslyze CertificateDeploymentAnalysisResult) for every certificate served."""
+    found = []
+    for node, info in scan.each(ScanCommand.CERTIFICATE_INFO):
+        found += [(node, deployment) for deployment in info.certificate_deployments]
+    return found

@@ -1,0 +1,195 @@
+"""SPF, DKIM, DMARC and DNSBL questions asked through the target's own resolver.
+
+The behavioural checks need to know what the target's DNS says before they send: which
+client address the domain's SPF does not authorise, what DMARC policy it publishes, whether
+the DNSBL lists 127.0.0.2, and whether a DKIM signature verifies against the published key.
+
+Usage::
+
+    spf_result(target, "127.0.0.5", "probe@example.test")   # ("fail", "v=spf1 ip4:… -all")
+    dmarc_policy(target, "example.test")                     # "quarantine"
+    check = verify_dkim(target, raw)                         # DKIMCheck(ok=True, bits=2048…)
+    auth_results(found.header("Authentication-Results"), "dkim")   # ["pass"]
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import dkim
+import dns.exception
+import dns.resolver
+import spf
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+from maildrill.resolve import resolver_for
+from maildrill.target import Target
+
+__all__ = [
+    "DKIMCheck",
+    "auth_results",
+    "dmarc_policy",
+    "dnsbl_listed",
+    "spf_record",
+    "spf_result",
+    "txt",
+    "verify_dkim",
+]
+
+
+def txt(target: Target, name: str) -> list[str]:
+    """The TXT records of ``name`` (strings joined), [] if none or on a DNS error."""
+    try:
+        answer = resolver_for(target).resolve(name, "TXT")
+    except dns.exception.DNSException:
+        return []
+    return [b"".join(r.strings).decode("utf-8", "replace") for r in answer]
+
+
+def spf_record(target: Target, domain: str) -> str | None:
+    found = [t for t in txt(target, domain) if t.lower().startswith("v=spf1")]
+    return found[0] if found else None
+
+
+@contextmanager
+def _pyspf_via(target: Target) -> Iterator[None]:
+    """pyspf looks names up through a module-level function; route it to the target's
+    resolver for the duration of one evaluation."""
+    res = resolver_for(target)
+
+    def lookup(
+        name: str, qtype: str, strict: bool = True, timeout: float = 20
+    ) -> list[tuple[tuple[str, str], Any]]:
+        out: list[tuple[tuple[str, str], Any]] = []
+        try:
+            answer = res.resolve(name, qtype, raise_on_no_answer=False)
+        except dns.resolver.NXDOMAIN:
+            return out
+        except dns.exception.DNSException as exc:
+            raise spf.TempError(f"DNS {exc}") from None
+        for rdata in answer:
+            if qtype in ("A", "AAAA"):
+                out.append(((name, qtype), rdata.address))
+            elif qtype == "MX":
+                out.append(((name, qtype), (rdata.preference, rdata.exchange)))
+            elif qtype == "PTR":
+                out.append(((name, qtype), rdata.target.to_text(True)))
+            elif qtype in ("TXT", "SPF"):
+                out.append(((name, qtype), rdata.strings))
+        return out
+
+    saved = spf.DNSLookup
+    spf.DNSLookup = lookup
+    try:
+        yield
+    finally:
+        spf.DNSLookup = saved
+
+
+def spf_result(target: Target, ip: str, sender: str, helo: str = "maildrill.invalid") -> str:
+    """RFC 7208 result (pass, fail, softfail, neutral, none, …) of ``sender`` from ``ip``."""
+    with _pyspf_via(target):
+        result, _ = spf.check2(i=ip, s=sender, h=helo)
+    return str(result)
+
+
+def dmarc_policy(target: Target, domain: str) -> tuple[str | None, str | None]:
+    """(p= of the domain's DMARC record, the record) — (None, None) if there is none."""
+    for record in txt(target, f"_dmarc.{domain}"):
+        if record.startswith("v=DMARC1"):
+            tags = (t.strip().partition("=") for t in record.split(";") if "=" in t)
+            values = {k.strip().lower(): v.strip().lower() for k, _, v in tags}
+            return values.get("p"), record
+    return None, None
+
+
+def dnsbl_listed(target: Target, ip: str, zone: str) -> list[str]:
+    """The A records ``zone`` returns for ``ip`` (RFC 5782 §2.1); [] means not listed."""
+    name = ".".join(reversed(ip.split("."))) + "." + zone
+    try:
+        answer = resolver_for(target).resolve(name, "A")
+    except dns.exception.DNSException:
+        return []
+    return [r.to_text() for r in answer]
+
+
+_METHOD_RESULT = re.compile(r"(?:^|[;\s])([a-z0-9-]+)=([a-z]+)", re.IGNORECASE)
+
+
+def auth_results(values: list[str], method: str) -> list[str]:
+    """The results reported for ``method`` (dkim, spf, dmarc) in Authentication-Results
+    header values (RFC 8601 §2.2), lower-cased, in order."""
+    out = []
+    for value in values:
+        _, _, rest = value.partition(";")  # skip the authserv-id
+        for name, result in _METHOD_RESULT.findall(rest):
+            if name.lower() == method:
+                out.append(result.lower())
+    return out
+
+
+@dataclass(frozen=True)
+class DKIMCheck:
+    """What verifying a message's first DKIM signature found."""
+
+    signed: bool
+    ok: bool
+    domain: str | None
+    selector: str | None
+    bits: int | None
+    detail: str
+
+
+def verify_dkim(target: Target, message: bytes) -> DKIMCheck:
+    """Verify the first DKIM-Signature with dkimpy against the key the target's DNS serves."""
+    head = message[: message.find(b"\r\n\r\n") + 2].lower()
+    if b"dkim-signature:" not in head:
+        return DKIMCheck(False, False, None, None, None, "no DKIM-Signature header")
+
+    def dnsfunc(name: bytes, timeout: float = 5) -> bytes | None:
+        records = txt(target, name.decode().rstrip("."))
+        return records[0].encode() if records else None
+
+    # minkey=512: this check reports the size itself instead of refusing a short key
+    verifier = dkim.DKIM(message, minkey=512)
+    try:
+        ok = bool(verifier.verify(dnsfunc=dnsfunc))
+        detail = "signature verifies" if ok else "signature does not verify"
+    except dkim.DKIMException as exc:
+        ok, detail = False, f"dkimpy: {exc}"
+    domain = _text(getattr(verifier, "domain", None))
+    selector = _text(getattr(verifier, "selector", None))
+    bits = None
+    if domain and selector:
+        bits = _key_bits(txt(target, f"{selector}._domainkey.{domain}"))
+    return DKIMCheck(True, ok, domain, selector, bits, detail)
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, bytes):
+        return value.decode("ascii", "replace")
+    return value if isinstance(value, str) else None
+
+
+def _key_bits(records: list[str]) -> int | None:
+    for record in records:
+        tags = dict(
+            (k.strip(), v.strip())
+            for k, _, v in (t.partition("=") for t in record.split(";"))
+            if k.strip()
+        )
+        if "p" not in tags:
+            continue
+        try:
+            key = load_der_public_key(base64.b64decode("".join(tags["p"].split())))
+        except ValueError:
+            continue
+        if isinstance(key, rsa.RSAPublicKey):
+            return key.key_size
+    return None

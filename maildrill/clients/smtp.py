@@ -75,10 +75,13 @@ class SmtpClient:
     ) -> SmtpOutcome:
         """Send one message; never raises. ``start_ns`` is an open-model intended start."""
         accepted_at: float | None = None
-        meter = self._meter or Meter(self._fire, self.request_type)
+        address = self._nodes.next() if self._smtp is None else None
+        meter = self._meter
+        if meter is None or address is not None:
+            meter = Meter(self._fire, self.request_type, node=node_name(address or ("", 0)))
         with meter.transaction("transaction", start_ns=start_ns) as tx:
-            if self._smtp is None:
-                meter = self._open()
+            if address is not None:
+                self._open(meter, address)
             smtp = self._smtp
             assert smtp is not None
             with meter.phase("mail"):
@@ -99,9 +102,7 @@ class SmtpClient:
             self.close(polite=True)
         return SmtpOutcome(tx, accepted_at, meter.node)
 
-    def _open(self) -> Meter:
-        address = self._nodes.next()
-        meter = Meter(self._fire, self.request_type, node=node_name(address))
+    def _open(self, meter: Meter, address: tuple[str, int]) -> None:
         self._meter = meter
         smtp = smtplib.SMTP(local_hostname=self._helo, timeout=self._timeout)
         # smtplib uses _host as the TLS server name; connect to the node's address instead
@@ -129,7 +130,6 @@ class SmtpClient:
             with meter.phase("auth"):
                 code, text = smtp.login(*self._login)
                 _expect(code, text, AUTH_OK)
-        return meter
 
     def close(self, *, polite: bool = True) -> None:
         smtp, self._smtp, self._meter = self._smtp, None, None

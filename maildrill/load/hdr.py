@@ -17,10 +17,12 @@ from hdrh.histogram import HdrHistogram
 
 from maildrill.results import LatencySummary
 
-__all__ = ["HIGHEST_US", "Recorder", "new_histogram", "summarize"]
+__all__ = ["HIGHEST_US", "NODE_PREFIX", "Recorder", "new_histogram", "summarize"]
 
 HIGHEST_US = 3_600_000_000  # one hour; anything slower is clamped and still counted
 SIGNIFICANT_DIGITS = 3
+# request_type prefix of the per-node histograms (seed S4): ("node:smtp", "127.0.0.1:25")
+NODE_PREFIX = "node:"
 
 Key = tuple[str, str]
 

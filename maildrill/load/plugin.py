@@ -25,7 +25,7 @@ from locust import events
 from locust.env import Environment
 
 from maildrill.clients.events import classify
-from maildrill.load.hdr import Recorder
+from maildrill.load.hdr import NODE_PREFIX, Recorder
 from maildrill.load.ledger import Ledger
 from maildrill.load.plan import LoadPlan, current_plan
 
@@ -38,6 +38,7 @@ log = logging.getLogger("maildrill.load")
 locust.runners.WORKER_REPORT_INTERVAL = 1.0
 
 PROGRESS_PREFIX = "maildrill: "
+WHOLE = ("transaction", "session")  # the event names that cover a whole exchange
 
 
 class State:
@@ -201,8 +202,17 @@ def _request(
         STATE.failures[key] += 1
         STATE.tick("requests")
         STATE.tick("failures")
-        if name in ("transaction", "session"):
+        if name in WHOLE:
             STATE.errors[f"{request_type}:{classify(exception)}"] += 1
+    node = (context or {}).get("node")
+    if node and name in WHOLE:  # per-node figures (seed S4) for whole transactions
+        node_key = f"{NODE_PREFIX}{request_type}\t{node}"
+        STATE.counts[node_key] += 1
+        if exception is None:
+            us = int((context or {}).get("us", response_time * 1e3))
+            STATE.recorder.record(NODE_PREFIX + request_type, node, us)
+        else:
+            STATE.failures[node_key] += 1
 
 
 def _report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
@@ -260,9 +270,10 @@ def _progress(now: float) -> None:
     assert plan is not None
     acc = STATE.ledger.accounting(final=False)
     elapsed = max(0.001, now - STATE.started)
-    requests = sum(STATE.counts.values())
+    requests = sum(v for k, v in STATE.counts.items() if not k.startswith(NODE_PREFIX))
+    failures = sum(v for k, v in STATE.failures.items() if not k.startswith(NODE_PREFIX))
     line = (
-        f"t={elapsed:5.1f}s requests={requests} failures={sum(STATE.failures.values())} "
+        f"t={elapsed:5.1f}s requests={requests} failures={failures} "
         f"sent={acc.sent} accepted={acc.accepted} delivered={acc.delivered} "
         f"rate={acc.accepted / min(elapsed, plan.duration_s):.1f}/s"
     )

@@ -29,7 +29,7 @@ from hdrh.histogram import HdrHistogram
 
 import loadtests
 from maildrill.errors import MaildrillError
-from maildrill.load.hdr import summarize
+from maildrill.load.hdr import NODE_PREFIX, summarize
 from maildrill.load.plan import PLAN_ENV, LoadPlan, make_plan
 from maildrill.results import Accounting, LoadResult, PhaseStats
 from maildrill.target import load_target
@@ -89,6 +89,7 @@ def run_load(
         except subprocess.TimeoutExpired:
             _stop(proc)
         reader.join(timeout=5)
+        proc.stdout.close()
     if not raw_path.exists():
         tail = (out_dir / "locust.log").read_text(errors="replace").strip().splitlines()[-5:]
         raise MaildrillError(
@@ -133,7 +134,7 @@ def to_result(
     """A :class:`LoadResult` from the plugin's raw figures."""
     t0 = raw.get("started") or started.timestamp()
     t1 = raw.get("ended") or t0
-    phases = [
+    all_stats = [
         PhaseStats(
             request_type=p["request_type"],
             name=p["name"],
@@ -143,6 +144,12 @@ def to_result(
             histogram=p["histogram"],
         )
         for p in raw["phases"]
+    ]
+    phases = [p for p in all_stats if not p.request_type.startswith(NODE_PREFIX)]
+    by_node = [
+        p.model_copy(update={"request_type": p.request_type.removeprefix(NODE_PREFIX)})
+        for p in all_stats
+        if p.request_type.startswith(NODE_PREFIX)
     ]
     requests = sum(p.count for p in phases)
     failures = sum(p.failures for p in phases)
@@ -163,12 +170,20 @@ def to_result(
         failures=failures,
         throughput_rps=round(requests / elapsed, 2),
         phases=phases,
+        by_node=by_node,
         errors=errors,
         timeline=raw["timeline"],
         delivery=summarize(_decode(raw["delivery"])) if chain else None,
-        accounting=Accounting(**raw["accounting"]) if chain or plan.roles.get("send") else None,
+        accounting=_accounting(raw["accounting"], chain) if "send" in plan.roles else None,
         interrupted=interrupted,
     )
+
+
+def _accounting(raw: dict[str, Any], chain: bool) -> Accounting:
+    """Without IMAP watchers (smtp_* scenarios) nothing is delivered, lost or pending."""
+    if chain:
+        return Accounting(**raw)
+    return Accounting(sent=raw["sent"], accepted=raw["accepted"], rejected=raw["rejected"])
 
 
 def _decode(blob: str) -> HdrHistogram:

@@ -13,22 +13,28 @@ from __future__ import annotations
 import itertools
 import random
 import time
+from contextlib import suppress
 from functools import lru_cache
 from typing import Any
 
 from locust import User
 
+from maildrill.clients.events import PhaseError
+from maildrill.clients.imap import ImapClient
 from maildrill.clients.nodes import NodeCycle
+from maildrill.clients.pop3 import Pop3Client
 from maildrill.clients.smtp import SmtpClient
 from maildrill.load.ledger import make_message
 from maildrill.load.plan import LoadPlan
 from maildrill.load.plugin import STATE
 from maildrill.resolve import tls_context
-from maildrill.target import Role, Target, load_target
+from maildrill.target import Account, Role, Target, load_target
 
-__all__ = ["DROP_AFTER_S", "SmtpSender"]
+__all__ = ["DROP_AFTER_S", "MailboxReader", "Paced", "SmtpSender"]
 
 DROP_AFTER_S = 2.0
+_IMAP = (Role.IMAP, Role.IMAPS)
+_POP3 = (Role.POP3, Role.POP3S)
 _user_numbers = itertools.count()
 
 
@@ -37,7 +43,36 @@ def _target(path: str) -> Target:
     return load_target(path)
 
 
-class SmtpSender(User):
+class Paced(User):
+    """A user keeping an intended schedule of ``users / rate`` seconds between arrivals."""
+
+    abstract = True
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        plan = STATE.plan
+        assert plan is not None
+        self.plan: LoadPlan = plan
+        self.number = next(_user_numbers)
+        self.interval_ns = int(1e9 * max(1, plan.users) / plan.pace_rate)
+        self.next_ns = time.perf_counter_ns() + random.randrange(self.interval_ns)
+
+    def _wait_turn(self) -> int:
+        now = time.perf_counter_ns()
+        if now < self.next_ns:
+            time.sleep((self.next_ns - now) / 1e9)
+        elif now - self.next_ns > DROP_AFTER_S * 1e9:
+            missed = (now - self.next_ns) // self.interval_ns
+            STATE.dropped += int(missed)
+            self.next_ns += missed * self.interval_ns
+        elif now - self.next_ns > self.interval_ns:
+            STATE.late += 1
+        intended = self.next_ns
+        self.next_ns += self.interval_ns
+        return intended
+
+
+class SmtpSender(Paced):
     """Sends unique messages to test accounts; subclasses choose the endpoint purpose."""
 
     abstract = True
@@ -46,13 +81,11 @@ class SmtpSender(User):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        plan = STATE.plan
-        assert plan is not None
-        self.plan: LoadPlan = plan
+        plan = self.plan
         target = _target(plan.target)
         role = Role(plan.roles["send"])
         endpoint = target.endpoints[role]
-        number = next(_user_numbers)
+        number = self.number
         authenticated = role is not Role.SMTP
         count = plan.watch_accounts if self.only_watched else target.accounts.count
         self.recipients = [target.account(i).address for i in range(count)]
@@ -69,8 +102,6 @@ class SmtpSender(User):
             timeout=plan.timeout_s,
             per_session=plan.per_session,
         )
-        self.interval_ns = int(1e9 * max(1, plan.users) / plan.pace_rate)
-        self.next_ns = time.perf_counter_ns() + random.randrange(self.interval_ns)
 
     def on_stop(self) -> None:
         self.client.close()
@@ -97,16 +128,71 @@ class SmtpSender(User):
         else:
             STATE.message_failed(outcome.transaction.kind or "error")
 
-    def _wait_turn(self) -> int:
-        now = time.perf_counter_ns()
-        if now < self.next_ns:
-            time.sleep((self.next_ns - now) / 1e9)
-        elif now - self.next_ns > DROP_AFTER_S * 1e9:
-            missed = (now - self.next_ns) // self.interval_ns
-            STATE.dropped += int(missed)
-            self.next_ns += missed * self.interval_ns
-        elif now - self.next_ns > self.interval_ns:
-            STATE.late += 1
-        intended = self.next_ns
-        self.next_ns += self.interval_ns
-        return intended
+
+class MailboxReader(Paced):
+    """One paced IMAP or POP3 session per arrival against the test accounts, in turn."""
+
+    abstract = True
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        target = _target(self.plan.target)
+        role = Role(self.plan.roles["read"])
+        endpoint = target.endpoints[role]
+        self.accounts = [target.account(i) for i in range(target.accounts.count)]
+        self._next_account = self.number % len(self.accounts)
+        options: dict[str, Any] = {
+            "tls_context": tls_context(target),
+            "implicit_tls": endpoint.implicit_tls,
+            "starttls": not endpoint.implicit_tls,
+            "timeout": self.plan.timeout_s,
+        }
+        nodes = NodeCycle(endpoint.host, self.plan.nodes[str(role)])
+        fire = environment.events.request.fire
+        self.imap = ImapClient(fire, nodes, **options) if role in _IMAP else None
+        self.pop3 = Pop3Client(fire, nodes, **options) if role in _POP3 else None
+
+    def session(self) -> None:
+        """One paced session: log in, look at the mailbox, read one message, log out."""
+        if not STATE.sending():
+            time.sleep(0.2)
+            return
+        intended = self._wait_turn()
+        account = self.accounts[self._next_account]
+        self._next_account = (self._next_account + 1) % len(self.accounts)
+        STATE.in_flight += 1
+        try:
+            if self.imap is not None:
+                self._imap_session(self.imap, account, intended)
+            elif self.pop3 is not None:
+                self._pop3_session(self.pop3, account, intended)
+        finally:
+            STATE.in_flight -= 1
+
+    @staticmethod
+    def _imap_session(imap: ImapClient, account: Account, intended: int) -> None:
+        with imap.meter.transaction("session", start_ns=intended):
+            try:
+                imap.connect()
+                imap.login(account.local, account.password)
+                imap.select("INBOX")
+                uids = imap.search(["ALL"])
+                if uids:
+                    imap.fetch(uids[-1:], ["FLAGS", "BODY.PEEK[]"])
+            finally:
+                with suppress(PhaseError):
+                    imap.logout()
+
+    @staticmethod
+    def _pop3_session(pop3: Pop3Client, account: Account, intended: int) -> None:
+        with pop3.meter.transaction("session", start_ns=intended):
+            try:
+                pop3.connect()
+                pop3.login(account.local, account.password)
+                count, _ = pop3.stat()
+                pop3.uidl()
+                if count:
+                    pop3.retr(count)
+            finally:
+                with suppress(PhaseError):
+                    pop3.quit()

@@ -1,0 +1,112 @@
+"""An instrumented POP3 client over poplib (request type ``pop3`` or ``pop3s``).
+
+Phases: connect (TCP, TLS on pop3s, greeting), starttls (STLS, RFC 2595), login
+(USER/PASS), stat, uidl, retr, dele, quit. Like the IMAP client, each method is one phase
+and raises an already-reported :class:`~maildrill.clients.events.PhaseError`::
+
+    pop = Pop3Client(fire, nodes, tls_context=ctx, starttls=True)
+    with pop.meter.transaction("session"):
+        pop.connect(); pop.login("user0001", "pw"); count, size = pop.stat()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import poplib
+import socket
+import ssl
+
+from maildrill.clients.events import Fire, Meter
+from maildrill.clients.nodes import NodeCycle, node_name
+
+__all__ = ["Pop3Client"]
+
+
+class _NodePOP3(poplib.POP3):
+    """Connects to one node's address; ``host`` stays the name for STLS verification."""
+
+    node: tuple[str, int] = ("127.0.0.1", 110)
+    wrap: ssl.SSLContext | None = None
+
+    def _create_socket(self, timeout: float) -> socket.socket:
+        sock = socket.create_connection(self.node, timeout)
+        if self.wrap is not None:
+            sock = self.wrap.wrap_socket(sock, server_hostname=self.host)
+        return sock
+
+
+class Pop3Client:
+    def __init__(
+        self,
+        fire: Fire,
+        nodes: NodeCycle,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
+        starttls: bool = False,
+        timeout: float = 10.0,
+    ) -> None:
+        self._fire = fire
+        self._nodes = nodes
+        self._tls = tls_context
+        self._implicit = implicit_tls
+        self._starttls = starttls
+        self._timeout = timeout
+        self.request_type = "pop3s" if implicit_tls else "pop3"
+        self.meter = Meter(fire, self.request_type)
+        self.client: poplib.POP3 | None = None
+
+    def connect(self) -> None:
+        address = self._nodes.next()
+        self.meter = Meter(self._fire, self.request_type, node=node_name(address))
+        wrap = self._tls if self._implicit else None
+        conn = type("_Conn", (_NodePOP3,), {"node": address, "wrap": wrap})
+        with self.meter.phase("connect"):
+            self.client = conn(self._nodes.host, address[1], self._timeout)
+        if self._starttls and not self._implicit:
+            with self.meter.phase("starttls"):
+                self._c.stls(self._tls)
+
+    @property
+    def _c(self) -> poplib.POP3:
+        if self.client is None:
+            raise ConnectionResetError("not connected")
+        return self.client
+
+    def login(self, user: str, password: str) -> None:
+        with self.meter.phase("login"):
+            self._c.user(user)
+            self._c.pass_(password)
+
+    def stat(self) -> tuple[int, int]:
+        with self.meter.phase("stat"):
+            return self._c.stat()
+
+    def uidl(self) -> list[tuple[int, str]]:
+        with self.meter.phase("uidl"):
+            _, lines, _ = self._c.uidl()
+        out = []
+        for line in lines:
+            number, _, uid = line.decode("ascii", "replace").partition(" ")
+            out.append((int(number), uid))
+        return out
+
+    def retr(self, number: int) -> bytes:
+        with self.meter.phase("retr"):
+            _, lines, _ = self._c.retr(number)
+        return b"\r\n".join(lines)
+
+    def dele(self, number: int) -> None:
+        with self.meter.phase("dele"):
+            self._c.dele(number)
+
+    def quit(self) -> None:
+        client, self.client = self.client, None
+        if client is None:
+            return
+        try:
+            with self.meter.phase("quit"):
+                client.quit()
+        finally:
+            with contextlib.suppress(Exception):
+                client.close()

@@ -1,0 +1,59 @@
+"""Every scenario runs against the embedded target, ends on time, and reports its phases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from maildrill.load import run_load
+
+embedded = pytest.importorskip("maildrill.embedded")
+
+pytestmark = pytest.mark.slow
+
+EXPECTED = {
+    "smtp_inbound": ("smtp", {"connect", "banner", "ehlo", "mail", "rcpt", "data"}),
+    "smtp_submission": ("smtp", {"starttls", "auth", "mail", "rcpt", "data"}),
+    "imap_session": ("imap", {"connect", "login", "select", "search", "logout"}),
+    "pop3_session": ("pop3", {"connect", "login", "stat", "uidl", "quit"}),
+}
+
+
+@pytest.fixture(scope="module")
+def target_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    with embedded.launch(tmp_path_factory.mktemp("lab"), accounts=3) as path:
+        yield path
+
+
+@pytest.mark.parametrize("scenario", sorted(EXPECTED))
+def test_scenario(scenario: str, target_file: Path, tmp_path: Path) -> None:
+    lines: list[str] = []
+    load = run_load(
+        target_file, scenario, duration_s=3, rate=10, out_dir=tmp_path, progress=lines.append
+    )
+    prefix, phases = EXPECTED[scenario]
+    seen = {p.name for p in load.phases if p.request_type.startswith(prefix)}
+    assert phases <= seen, (scenario, seen)
+    assert load.failures == 0, load.errors
+    whole = [p for p in load.phases if p.name in ("transaction", "session")]
+    assert whole and sum(p.count for p in whole) >= 20  # ~30 at 10/s for 3 s
+    assert load.by_node and load.by_node[0].name.startswith("127.0.0.1:")
+    assert not load.interrupted and load.duration_s < 3 + 12
+    assert lines  # the final progress line at least
+    if scenario.startswith("smtp"):
+        assert load.accounting is not None and load.accounting.lost == 0
+        assert load.accounting.accepted == load.accounting.sent
+
+
+def test_two_processes_merge_into_one_result(target_file: Path, tmp_path: Path) -> None:
+    """--processes 2: workers' histograms and message records reach the master intact."""
+    load = run_load(
+        target_file, "smtp_inbound", duration_s=3, rate=20, out_dir=tmp_path, processes=2
+    )
+    assert load.accounting is not None
+    tx = next(p for p in load.phases if p.name == "transaction")
+    data = next(p for p in load.phases if p.name == "data")
+    assert tx.count == load.accounting.sent >= 40  # ~60 at 20/s for 3 s
+    assert tx.latency.count == data.latency.count == load.accounting.accepted

@@ -109,6 +109,7 @@ def stack(request: pytest.FixtureRequest) -> RunningStack:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    uses_stack = {"good_stack", "weak_stack", "stack"}
     for item in items:
-        if "tests/stack/" in str(item.path):
+        if uses_stack & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.stack)

@@ -49,7 +49,7 @@ def test_endpoint_names_resolve_through_knot(stack: RunningStack) -> None:
     assert mx == [(10, "mx1.example.test."), (20, "mx2.example.test.")]
 
 
-def _wait_imap(stack: RunningStack, user: str, token: str) -> bytes:
+def wait_imap(stack: RunningStack, user: str, token: str) -> bytes:
     imap = stack.target.endpoints["imap"]
     deadline = time.monotonic() + 15
     with imaplib.IMAP4(stack.host, imap.port) as client:
@@ -80,7 +80,7 @@ def test_smtp_message_fetched_over_imap_and_pop3(stack: RunningStack) -> None:
         refused = client.sendmail("sender@example.org", [account.address], message)
     assert refused == {}
 
-    fetched = _wait_imap(stack, account.local, token)
+    fetched = wait_imap(stack, account.local, token)
     assert f"full chain {token}".encode() in fetched
 
     pop = poplib.POP3(stack.host, stack.target.endpoints["pop3"].port, timeout=10)

@@ -1,0 +1,75 @@
+"""The good profile's mail policies, shown with plain clients (what the weak one lacks is in
+test_weaknesses.py): DKIM signing and verifying, the size limit, STARTTLS before mail on
+submission, and the raw-throughput port without milters."""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import ssl
+import uuid
+
+from maildrill.target import load_target
+from tests.stack.conftest import RunningStack
+from tests.stack.test_lifecycle import wait_imap
+from tests.stack.test_weaknesses import GTUBE
+
+
+def _tls(stack: RunningStack) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(stack.target.ca_path))
+    ctx.check_hostname = False  # we connect by address; the chain is still verified
+    return ctx
+
+
+def test_submission_signs_with_dkim_and_inbound_verifies(good_stack: RunningStack) -> None:
+    stack = good_stack
+    sender, first, second = (stack.target.account(i) for i in (0, 1, 2))
+    token = uuid.uuid4().hex
+    message = (
+        f"From: {sender.address}\r\nTo: {first.address}\r\nSubject: dkim {token}\r\n"
+        f"Message-ID: <{token}@example.test>\r\n\r\nsigned {token}\r\n"
+    )
+    port = stack.target.endpoints["submission"].port
+    with smtplib.SMTP(stack.host, port, local_hostname="client.example.org") as smtp:
+        smtp.starttls(context=_tls(stack))
+        smtp.login(sender.local, sender.password)
+        assert smtp.sendmail(sender.address, [first.address], message) == {}
+    signed = wait_imap(stack, first.local, token)
+    signature = re.search(rb"DKIM-Signature:(.*?)\r\n(?=\S)", signed, re.S)
+    assert signature, signed[:800]
+    assert b"d=example.test" in signature.group(1) and b"s=mail" in signature.group(1)
+
+    # the signed message, sent again to the inbound MX, verifies (RFC 8601 header)
+    with smtplib.SMTP(stack.host, stack.target.endpoints["smtp"].port) as smtp:
+        smtp.starttls(context=_tls(stack))
+        assert smtp.sendmail(sender.address, [second.address], signed) == {}
+    verified = wait_imap(stack, second.local, token)
+    header = rb"Authentication-Results: mx1\.example\.test;(.*?)\r\n(?=\S)"
+    results = re.search(header, verified, re.S)
+    assert results and b"dkim=pass" in results.group(1), verified[:1200]
+
+
+def test_size_limit_advertised_and_enforced(good_stack: RunningStack) -> None:
+    limit = good_stack.target.expect.max_message_size
+    assert limit
+    with smtplib.SMTP(good_stack.host, good_stack.target.endpoints["smtp"].port) as smtp:
+        smtp.ehlo("client.example.org")
+        assert smtp.esmtp_features["size"] == str(limit)
+        code, text = smtp.mail("sender@example.org", [f"SIZE={limit + 1}"])  # RFC 1870 §6
+    assert code == 552, text
+
+
+def test_submission_refuses_mail_before_starttls(good_stack: RunningStack) -> None:
+    with smtplib.SMTP(good_stack.host, good_stack.target.endpoints["submission"].port) as smtp:
+        smtp.ehlo("client.example.org")
+        code, text = smtp.mail(good_stack.target.account(0).address)
+    assert code == 530, text  # RFC 3207 §4: "Must issue a STARTTLS command first"
+
+
+def test_raw_port_runs_without_milters(good_stack: RunningStack) -> None:
+    raw = load_target(good_stack.root / "target-raw.toml")
+    rcpt = raw.account(3).address
+    message = f"From: sender@example.org\r\nTo: {rcpt}\r\nSubject: raw\r\n\r\n{GTUBE}\r\n"
+    # GTUBE is refused on the MX port (test_weaknesses) but passes here: nothing scans it
+    with smtplib.SMTP(good_stack.host, raw.endpoints["smtp"].port) as smtp:
+        assert smtp.sendmail("sender@example.org", [rcpt], message) == {}

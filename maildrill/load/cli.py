@@ -7,7 +7,7 @@ from pathlib import Path
 
 from maildrill.check import target_info
 from maildrill.errors import ConfigError
-from maildrill.load.plan import SCENARIOS
+from maildrill.load.plan import SCENARIOS, SHAPES
 from maildrill.load.runner import run_load
 from maildrill.results import LoadResult, RunResults, write_results
 from maildrill.target import load_target
@@ -32,6 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rate", type=float, metavar="R",
         help="messages (or sessions) per second to aim for; default: safety.max_rate",
+    )  # fmt: skip
+    parser.add_argument(
+        "--shape", default="constant", choices=SHAPES,
+        help="arrival rate over time: constant; step (4 steps up to --rate); spike (a "
+        "quarter of --rate, the full rate from 40%% to 60%% of the run) (default: constant)",
     )  # fmt: skip
     parser.add_argument("--users", type=int, metavar="U", help="concurrent Locust users")
     parser.add_argument(
@@ -60,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         rate=args.rate,
         out_dir=args.out,
         processes=args.processes,
+        shape=args.shape,
         progress=lambda line: print(f"  {line}", flush=True),
     )
     path = write_results(

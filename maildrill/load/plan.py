@@ -24,7 +24,7 @@ from maildrill.errors import ConfigError, PolicyViolation
 from maildrill.resolve import endpoint_addresses
 from maildrill.target import Role, Target, load_target
 
-__all__ = ["PLAN_ENV", "SCENARIOS", "LoadPlan", "current_plan", "make_plan"]
+__all__ = ["PLAN_ENV", "SCENARIOS", "SHAPES", "LoadPlan", "current_plan", "make_plan"]
 
 PLAN_ENV = "MAILDRILL_LOAD_PLAN"
 
@@ -40,6 +40,8 @@ SCENARIOS: dict[str, dict[str, tuple[Role, ...]]] = {
     "pop3_session": {"read": (Role.POP3S, Role.POP3)},
 }
 
+SHAPES = ("constant", "step", "spike")
+
 
 @dataclass
 class LoadPlan:
@@ -52,6 +54,7 @@ class LoadPlan:
     roles: dict[str, str]  # "send"/"read" -> role used
     nodes: dict[str, list[tuple[str, int]]]  # role -> addresses
     max_rate: float = 100.0
+    shape: str = "constant"  # constant | step | spike (seed S6)
     out: str = ""
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     watch_accounts: int = 5
@@ -64,6 +67,20 @@ class LoadPlan:
     def pace_rate(self) -> float:
         """The rate senders keep to: the asked rate, never above safety.max_rate."""
         return min(self.rate, self.max_rate) if self.rate else self.max_rate
+
+    def rate_at(self, elapsed_s: float) -> float:
+        """The arrival rate at ``elapsed_s`` into the run, per :data:`SHAPES`.
+
+        step: four equal steps up to the rate; spike: a quarter of the rate, with the full
+        rate from 40 % to 60 % of the duration.
+        """
+        full = self.pace_rate
+        fraction = min(max(elapsed_s / self.duration_s, 0.0), 1.0)
+        if self.shape == "step":
+            return full * min(4, int(fraction * 4) + 1) / 4
+        if self.shape == "spike":
+            return full if 0.4 <= fraction < 0.6 else full / 4
+        return full
 
     def write(self, path: Path) -> Path:
         path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
@@ -84,10 +101,13 @@ def make_plan(
     users: int | None = None,
     rate: float | None = None,
     grace_s: float | None = None,
+    shape: str = "constant",
 ) -> LoadPlan:
     """Choose endpoints, resolve every node and apply the safety rules."""
     if scenario not in SCENARIOS:
         raise ConfigError(f"--scenario: unknown {scenario!r} (one of: {', '.join(SCENARIOS)})")
+    if shape not in SHAPES:
+        raise ConfigError(f"--shape: unknown {shape!r} (one of: {', '.join(SHAPES)})")
     if duration_s <= 0:
         raise ConfigError("--duration: must be more than 0 seconds")
     max_rate = target.safety.max_rate
@@ -129,6 +149,7 @@ def make_plan(
         roles=roles,
         nodes=nodes,
         watch_accounts=min(5, target.accounts.count),
+        shape=shape,
     )
 
 

@@ -49,12 +49,13 @@ def run_load(
     *,
     out_dir: Path,
     processes: int = 1,
+    shape: str = "constant",
     progress: Callable[[str], None] | None = None,
 ) -> LoadResult:
     """Run one scenario against a target file; the run stops by itself after
     ``duration_s`` plus a bounded grace period for delivery."""
     target = load_target(target_path)
-    plan = make_plan(target, scenario, duration_s=duration_s, users=users, rate=rate)
+    plan = make_plan(target, scenario, duration_s=duration_s, users=users, rate=rate, shape=shape)
     out_dir.mkdir(parents=True, exist_ok=True)
     raw_path = out_dir / "load-raw.json"
     raw_path.unlink(missing_ok=True)

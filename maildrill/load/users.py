@@ -58,6 +58,9 @@ class Paced(User):
         self.next_ns = time.perf_counter_ns() + random.randrange(self.interval_ns)
 
     def _wait_turn(self) -> int:
+        if self.plan.shape != "constant":
+            rate = self.plan.rate_at(time.time() - STATE.started)
+            self.interval_ns = int(1e9 * max(1, self.plan.users) / rate)
         now = time.perf_counter_ns()
         if now < self.next_ns:
             time.sleep((self.next_ns - now) / 1e9)

@@ -46,3 +46,12 @@ def test_rate_above_max_rate_is_refused_and_default_is_capped() -> None:
 def test_scenario_needing_a_missing_endpoint_names_it() -> None:
     with pytest.raises(ConfigError, match="pop3"):
         make_plan(_target(), "pop3_session")  # type: ignore[arg-type]
+
+
+def test_shapes_follow_their_schedule() -> None:
+    step = make_plan(_target(), "smtp_inbound", duration_s=40, rate=40, shape="step")  # type: ignore[arg-type]
+    assert [step.rate_at(t) for t in (0, 10, 20, 39)] == [10, 20, 30, 40]
+    spike = make_plan(_target(), "smtp_inbound", duration_s=10, rate=40, shape="spike")  # type: ignore[arg-type]
+    assert [spike.rate_at(t) for t in (1, 4, 5.9, 6)] == [10, 40, 40, 10]
+    with pytest.raises(ConfigError, match="shape"):
+        make_plan(_target(), "smtp_inbound", shape="sine")  # type: ignore[arg-type]

@@ -96,11 +96,13 @@ def summary_table(load: LoadResult) -> str:
     if load.accounting is not None:
         a = load.accounting
         rejected = ", ".join(f"{k}: {v}" for k, v in sorted(a.rejected.items())) or "none"
-        lines.append(
-            f"messages: sent {a.sent}, accepted {a.accepted}, delivered {a.delivered}, "
-            f"lost {a.lost}, duplicated {a.duplicated}, corrupted {a.corrupted}, "
-            f"pending {a.pending}, rejected {rejected}"
+        fate = (
+            f", delivered {a.delivered}, lost {a.lost}, duplicated {a.duplicated}, "
+            f"corrupted {a.corrupted}, pending {a.pending}"
+            if load.delivery is not None  # only full_chain watches the mailboxes
+            else ""
         )
+        lines.append(f"messages: sent {a.sent}, accepted {a.accepted}{fate}, rejected {rejected}")
     if load.errors:
         lines.append("errors: " + ", ".join(f"{k} {v}" for k, v in sorted(load.errors.items())))
     return "\n".join(lines)

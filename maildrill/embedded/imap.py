@@ -19,15 +19,16 @@ import ssl
 import time
 from argparse import Namespace
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, closing
 from typing import Any
 
 from proxyprotocol.reader import ProxyProtocolReader
 from pymap.backend.maildir import Config, FilterSet, Identity, Session
 from pymap.backend.maildir.mailbox import LoadedMessage, MailboxData, MailboxSet, Message
 from pymap.concurrent import Event
+from pymap.context import connection_exit, socket_info
 from pymap.exceptions import AuthorizationFailure, InvalidAuth, NotAllowedError
-from pymap.imap import IMAPServer
+from pymap.imap import IMAPConnection, IMAPServer
 from pymap.imap.state import ConnectionState
 from pymap.interfaces.login import IdentityInterface, LoginInterface
 from pymap.mime import MessageContent
@@ -166,10 +167,16 @@ class _Login(LoginInterface):
         return self._tokens
 
     async def authenticate(self, credentials: Any) -> _Identity:
+        peer = socket_info.get().peername_ip
+        ip = "" if peer is None else str(peer)
+        if self.store.lockout.banned(ip):  # S17
+            raise InvalidAuth("Too many failed logins; try later.")
         local = self.store.local_part(credentials.authcid)
-        if local is None or not credentials.verify(
+        ok = local is not None and credentials.verify(
             ClearIdentity(credentials.authcid, self.store.password)
-        ):
+        )
+        self.store.lockout.record(ip, ok=ok)
+        if not ok or local is None:
             raise InvalidAuth()
         return _Identity(self.config, self.tokens, local, None, frozenset())
 
@@ -192,11 +199,6 @@ class _Server(IMAPServer):
     async def __call__(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, sock_info: Any
     ) -> None:
-        from contextlib import AsyncExitStack, closing
-
-        from pymap.context import connection_exit
-        from pymap.imap import IMAPConnection
-
         conn = IMAPConnection(self.commands, self._config, reader, writer, sock_info)
         state = _State(self._login, self._config)
         async with AsyncExitStack() as stack:

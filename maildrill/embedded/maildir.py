@@ -20,11 +20,53 @@ import socket
 import time
 from pathlib import Path
 
-__all__ = ["ACCOUNT_PATTERN", "JUNK", "Store"]
+__all__ = ["ACCOUNT_PATTERN", "JUNK", "Lockout", "Store"]
 
 ACCOUNT_PATTERN = "user{n:04d}"
 JUNK = "Junk"
 _SUBDIRS = ("tmp", "new", "cur")
+
+
+class Lockout:
+    """Seed S17 (fail2ban ``maxretry = 3``): a source address with ``max_failures`` failed
+    logins within ``findtime`` seconds is refused every login for ``bantime`` seconds, on
+    every protocol. Addresses in ``ignore`` are exempt, like fail2ban's default
+    ``ignoreip = 127.0.0.1/8``, but narrower: only 127.0.0.1, the lab's own clients.
+
+    Usage::
+
+        lockout = Lockout()
+        if lockout.banned(ip): refuse()
+        lockout.record(ip, ok=False)
+    """
+
+    def __init__(
+        self,
+        max_failures: int = 3,
+        findtime: float = 600.0,
+        bantime: float = 600.0,
+        ignore: frozenset[str] = frozenset({"127.0.0.1"}),
+    ) -> None:
+        self.max_failures = max_failures
+        self.findtime = findtime
+        self.bantime = bantime
+        self.ignore = ignore
+        self._failures: dict[str, list[float]] = {}
+        self._banned_until: dict[str, float] = {}
+
+    def banned(self, ip: str) -> bool:
+        return self._banned_until.get(ip, 0.0) > time.monotonic()
+
+    def record(self, ip: str, *, ok: bool) -> None:
+        if ok or ip in self.ignore:
+            return
+        now = time.monotonic()
+        recent = [t for t in self._failures.get(ip, []) if now - t < self.findtime]
+        recent.append(now)
+        self._failures[ip] = recent
+        if len(recent) >= self.max_failures:
+            self._banned_until[ip] = now + self.bantime
+            self._failures[ip] = []
 
 
 class Store:
@@ -34,6 +76,7 @@ class Store:
         self.root = root
         self.domain = domain.lower()
         self.password = password  # never logged or printed
+        self.lockout = Lockout()
         self.accounts = frozenset(ACCOUNT_PATTERN.format(n=n) for n in range(1, count + 1))
         self._seq = itertools.count()
         self._host = socket.gethostname().replace("/", "_").replace(":", "_")
@@ -60,10 +103,14 @@ class Store:
     def is_local_domain(self, address: str) -> bool:
         return address.rpartition("@")[2].lower() == self.domain
 
-    def check_password(self, login: str, password: str) -> str | None:
-        """The account's local part if ``login``/``password`` are right, else None."""
+    def check_password(self, login: str, password: str, ip: str) -> str | None:
+        """The account's local part if ``login``/``password`` are right and ``ip`` is not
+        locked out (S17), else None. Failures count towards the lockout."""
+        if self.lockout.banned(ip):
+            return None
         local = self.local_part(login)
         ok = hmac.compare_digest(password.encode(), self.password.encode())
+        self.lockout.record(ip, ok=local is not None and ok)
         return local if local is not None and ok else None
 
     def deliver(self, local: str, message: bytes, folder: str | None = None) -> Path:

@@ -195,7 +195,12 @@ class _Connection:
             await self.send("-ERR USER first")
             return
         password = " ".join(args)  # RFC 1939 §7: the password may contain spaces
-        local = self.store.check_password(self.user, password)
+        peer = self.writer.get_extra_info("peername")
+        ip = str(peer[0]) if isinstance(peer, tuple) else ""
+        if self.store.lockout.banned(ip):  # S17
+            await self.send("-ERR [AUTH] too many failed logins; try later")
+            return
+        local = self.store.check_password(self.user, password, ip)
         self.user = None
         if local is None:
             await self.send("-ERR [AUTH] invalid login")

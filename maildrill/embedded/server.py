@@ -118,6 +118,8 @@ def target_toml(config: LabConfig, ports: dict[str, int], dns_port: int, ca: Pat
         'spam_action = "reject"',
         f"max_message_size = {MAX_MESSAGE_SIZE}",
         "mx_priorities = [10, 20]",
+        "lockout_after = 3  # S17, per source address; 127.0.0.1 is exempt (fail2ban ignoreip)",
+        'lockout_source = "127.0.0.9"',
         "",
     ]
     return "\n".join(lines)

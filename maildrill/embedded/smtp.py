@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+import warnings
 import weakref
 from typing import Any, AnyStr
 
@@ -195,7 +196,12 @@ class _Authenticator:
             return AuthResult(success=False, handled=False)
         login = auth_data.login.decode("utf-8", "replace")
         password = auth_data.password.decode("utf-8", "replace")
-        local = self.store.check_password(login, password)
+        ip = _peer_ip(session)
+        if self.store.lockout.banned(ip):  # S17
+            return AuthResult(
+                success=False, handled=False, message="454 4.7.0 Too many failed logins"
+            )
+        local = self.store.check_password(login, password, ip)
         return AuthResult(success=local is not None, handled=False, auth_data=local)
 
 
@@ -242,6 +248,14 @@ async def start_smtp(
 
         return await loop.create_server(factory, host, 0)
     if role == "smtps":
+        # aiosmtpd warns, per connection, that AUTH without STARTTLS is unsafe; here the
+        # whole connection is implicit TLS, so that warning does not apply
+        warnings.filterwarnings(
+            "ignore",
+            message="Requiring AUTH while not requiring TLS",
+            category=UserWarning,
+            module="aiosmtpd.smtp",
+        )
 
         def factory() -> SMTP:
             # implicit TLS: the channel is already encrypted, so AUTH needs no STARTTLS

@@ -18,7 +18,7 @@ def test_target_file_lists_every_role(target: Target, lab: Path) -> None:
         endpoint = target.endpoint(role)
         assert endpoint is not None and endpoint.starttls_required
     assert target.dns.resolver is not None and target.ca_path is not None
-    assert target.expect.spam_action == "reject" and target.expect.lockout_after is None
+    assert target.expect.spam_action == "reject" and target.expect.lockout_after == 3
     password_file = target.accounts.password_file
     assert password_file is not None
     assert stat.S_IMODE(target.resolve_path(password_file).stat().st_mode) == 0o600

@@ -45,8 +45,11 @@ def test_submission_dkim_signed(target: Target, endpoint: Endpoint, evidence: Ev
         },
     )
     expect(check.signed, "the delivered message carries no DKIM-Signature")
-    expect(check.ok, f"the DKIM signature (d={check.domain}, s={check.selector}) "
-                     f"does not verify: {check.detail}")  # fmt: skip
+    expect(
+        check.ok,
+        f"the DKIM signature (d={check.domain}, s={check.selector}) "
+        f"does not verify: {check.detail}",
+    )
     expect(
         check.bits is not None and check.bits >= MIN_BITS,
         f"DKIM key {check.selector}._domainkey.{check.domain} has {check.bits} bits, "

@@ -68,8 +68,10 @@ def test_clean_delivered(target: Target, endpoint: Endpoint, evidence: Evidence)
         evidence.transcript("smtp", probe.smtp_transcript)
         evidence.transcript("mailbox", probe.imap_transcript)
         tx = probe.send(msg, sender=foreign_sender(target))
-        expect(tx.accepted, f"clean message refused at {tx.refused_at}: {tx.last.code} "
-                            f"{tx.last.text!r}")  # fmt: skip
+        expect(
+            tx.accepted,
+            f"clean message refused at {tx.refused_at}: {tx.last.code} {tx.last.text!r}",
+        )
         found = probe.find(msg.token, ("INBOX", JUNK))
         expect(found is not None, "accepted clean message never reached INBOX or Junk")
         assert found is not None

@@ -31,7 +31,18 @@ __all__ = ["ServiceStatus", "StackState", "down", "load_state", "status", "up"]
 
 READY_TIMEOUT = 30.0
 # what `up` creates under the stack directory, removed when the directory is reused
-_GENERATED = ("postfix", "dovecot", "knot", "opendkim", "spamassassin", "mail", "logs", "pki")
+_GENERATED = (
+    "postfix",
+    "postfix-queue",
+    "postfix-data",
+    "dovecot",
+    "knot",
+    "opendkim",
+    "spamassassin",
+    "mail",
+    "logs",
+    "pki",
+)
 
 
 @dataclass(frozen=True)
@@ -146,7 +157,7 @@ def _start_postfix(layout: Layout) -> int:
     out = subprocess.run(
         ["script", "-qec", command, "/dev/null"], capture_output=True, text=True, check=False
     )
-    pidfile = conf / "spool" / "pid" / "master.pid"
+    pidfile = layout.dirs.queue / "pid" / "master.pid"
     if out.returncode != 0 or not pidfile.exists():
         lines = [ln.strip() for ln in out.stdout.splitlines() if ln.strip()]
         raise MaildrillError(f"postfix did not start: {' | '.join(lines[-3:]) or out.returncode}")

@@ -69,12 +69,49 @@ class Ports:
 
 @dataclass(frozen=True)
 class Dirs:
+    """One directory per daemon under the stack's root."""
+
     root: Path
 
-    def __getattr__(self, name: str) -> Path:  # dirs.postfix, dirs.knot, ...
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return self.root / name
+    @property
+    def postfix(self) -> Path:  # main.cf, master.cf, maps, maillog (root's)
+        return self.root / "postfix"
+
+    @property
+    def queue(self) -> Path:  # queue_directory: outside postfix/, whose files must be root's
+        return self.root / "postfix-queue"
+
+    @property
+    def postfix_data(self) -> Path:  # data_directory, owned by postfix
+        return self.root / "postfix-data"
+
+    @property
+    def dovecot(self) -> Path:
+        return self.root / "dovecot"
+
+    @property
+    def mail(self) -> Path:  # Maildirs, owned by nobody
+        return self.root / "mail"
+
+    @property
+    def knot(self) -> Path:
+        return self.root / "knot"
+
+    @property
+    def opendkim(self) -> Path:
+        return self.root / "opendkim"
+
+    @property
+    def spamassassin(self) -> Path:
+        return self.root / "spamassassin"
+
+    @property
+    def pki(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
 
 
 @dataclass(frozen=True)

@@ -67,8 +67,10 @@ def _chown(path: Path, user: str) -> None:
 
 def render(layout: Layout) -> None:
     d = layout.dirs
-    for sub in ("postfix", "dovecot", "knot", "opendkim", "spamassassin", "mail", "logs"):
-        (layout.root / sub).mkdir(parents=True, exist_ok=True)
+    for sub in (d.postfix, d.dovecot, d.knot, d.opendkim, d.spamassassin, d.mail, d.logs):
+        sub.mkdir(parents=True, exist_ok=True)
+    # tools such as git should leave a stack directory alone
+    (layout.root / ".gitignore").write_text("*\n")
     pki = make_pki(d.pki, DOMAIN)
     dkim_txt = make_dkim_key(d.opendkim / f"{SELECTOR}.private", layout.dkim_bits)
     password = secrets.token_urlsafe(12)
@@ -93,21 +95,21 @@ def render(layout: Layout) -> None:
         path.write_text(_ENV.get_template(template).render(context), encoding="utf-8")
 
     # Knot
-    for sub in ("run", "db", "zones"):
-        (d.knot / sub).mkdir(exist_ok=True)
+    for name in ("run", "db", "zones"):
+        (d.knot / name).mkdir(exist_ok=True)
     put("knot.conf.j2", d.knot / "knot.conf")
     put("zone.j2", d.knot / "zones" / f"{DOMAIN}.zone")
     put("dnsbl.zone.j2", d.knot / "zones" / f"{DNSBL_ZONE}.zone")
 
     # Postfix: the queue directory is root's, data_directory postfix's; the chrooted
-    # smtpd resolves through spool/etc/resolv.conf
-    spool = d.postfix / "spool"
-    (spool / "etc").mkdir(parents=True, exist_ok=True)
-    (spool / "etc" / "resolv.conf").write_text(
+    # smtpd resolves through the queue directory's etc/resolv.conf (postfix-script warns
+    # that it differs from /etc/resolv.conf: that is the point)
+    (d.queue / "etc").mkdir(parents=True, exist_ok=True)
+    (d.queue / "etc" / "resolv.conf").write_text(
         f"nameserver {layout.net.dns}\noptions timeout:2 attempts:2\n"
     )
-    (d.postfix / "data").mkdir(exist_ok=True)
-    _chown(d.postfix / "data", "postfix")
+    d.postfix_data.mkdir(exist_ok=True)
+    _chown(d.postfix_data, "postfix")
     put("main.cf.j2", d.postfix / "main.cf")
     put("master.cf.j2", d.postfix / "master.cf")
     users = [user_name(n) for n in range(1, USERS + 1)]

@@ -1,11 +1,13 @@
 """The reference mail stack: real Postfix, Dovecot, OpenDKIM, SpamAssassin and Knot.
 
-  maildrill stack up [--profile good|weak] [--dir DIR]   start it; writes DIR/target.toml
+  maildrill stack up [--profile good|weak] [--weakness ID ...] [--dir DIR]
+                                                         start it; writes DIR/target.toml
   maildrill stack status [--dir DIR]                     every service: pid and ports
   maildrill stack down [--dir DIR]                       stop every daemon by pid
 
 The good profile does the seed's policies right; the weak profile turns on every weakness
-in maildrill/stack/weaknesses.toml. Good listens on 127.0.1.x, weak on 127.0.2.x, so both
+in maildrill/stack/weaknesses.toml, or only those named with --weakness (to prove a check
+against exactly one weakness). Good listens on 127.0.1.x, weak on 127.0.2.x, so both
 can run at once (from different --dir). DIR/target-raw.toml points its smtp endpoint at the
 inbound port without milters, for raw-throughput load runs. Needs root and the Debian
 packages of scripts/install-debian-packages.sh.
@@ -30,6 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--profile", choices=PROFILES, default="good", help="(up) which stack to run"
     )
     parser.add_argument(
+        "--weakness",
+        action="append",
+        metavar="ID",
+        help="(up --profile weak) turn on only this weakness of weaknesses.toml; repeatable",
+    )
+    parser.add_argument(
         "--dir",
         type=Path,
         default=DEFAULT_DIR,
@@ -40,9 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     root: Path = args.dir.absolute()
     if args.action == "up":
-        state = up(root, args.profile)
+        only = frozenset(args.weakness) if args.weakness else None
+        state = up(root, args.profile, only=only)
+        weak = f" (weaknesses: {', '.join(state.weaknesses)})" if state.weaknesses else ""
         print(
-            f"stack up: profile {state.profile}, {len(state.services)} daemons in "
+            f"stack up: profile {state.profile}{weak}, {len(state.services)} daemons in "
             f"{state.up_seconds:.1f} s\n"
             f"target file: {state.target_file}\n"
             f"raw-throughput target (no milters): {state.raw_target_file}"
@@ -51,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "status":
         state = load_state(root)
         services = status(root)
-        print(f"stack {state.root} (profile {state.profile})")
+        weak = f"; weaknesses: {', '.join(state.weaknesses)}" if state.weaknesses else ""
+        print(f"stack {state.root} (profile {state.profile}{weak})")
         for svc in services:
             ports = " ".join(f"{h}:{p}{'' if ok else '(down)'}" for h, p, ok in svc.ports)
             print(f"  {svc.name:<15} {'up' if svc.up else 'DOWN':<5} pid {svc.pid:<8} {ports}")

@@ -58,6 +58,7 @@ class Service:
 class StackState:
     profile: Profile
     root: str
+    weaknesses: tuple[str, ...]
     started: float
     up_seconds: float
     services: tuple[Service, ...]
@@ -183,6 +184,7 @@ def load_state(root: Path) -> StackState:
     return StackState(
         profile=data["profile"],
         root=data["root"],
+        weaknesses=tuple(data.get("weaknesses", ())),
         started=data["started"],
         up_seconds=data["up_seconds"],
         services=services,
@@ -201,10 +203,18 @@ def _tail(path: str, lines: int = 3) -> str:
     return " | ".join(ln.strip() for ln in text[-lines:])
 
 
-def up(root: Path, profile: Profile = "good", timeout: float = READY_TIMEOUT) -> StackState:
-    """Render and start a stack; return once every port accepts connections."""
+def up(
+    root: Path,
+    profile: Profile = "good",
+    timeout: float = READY_TIMEOUT,
+    only: frozenset[str] | None = None,
+) -> StackState:
+    """Render and start a stack; return once every port accepts connections.
+
+    ``only`` (weak profile) turns on just those weaknesses of ``weaknesses.toml``.
+    """
+    layout = Layout.for_profile(root, profile, only)
     require_binaries()
-    layout = Layout.for_profile(root, profile)
     if layout.state_file.exists() and any(s.running for s in status(layout.root)):
         raise ConfigError(
             f"--dir {layout.root}: a stack is already running there "
@@ -229,13 +239,16 @@ def up(root: Path, profile: Profile = "good", timeout: float = READY_TIMEOUT) ->
         for sub in _GENERATED:
             shutil.rmtree(layout.root / sub, ignore_errors=True)
     t0 = time.monotonic()
+    weak = tuple(sorted(layout.weak))
     render(layout)
     services: list[Service] = []
     started = time.time()
 
     def record(name: str, pid: int, log: Path, ports: tuple[tuple[str, int], ...]) -> None:
         services.append(Service(name, pid, procs.session_of(pid), str(log), ports))
-        _save_state(layout, StackState(profile, str(layout.root), started, 0.0, tuple(services)))
+        _save_state(
+            layout, StackState(profile, str(layout.root), weak, started, 0.0, tuple(services))
+        )
 
     try:
         for name, argv, ports in _service_plan(layout):
@@ -253,7 +266,7 @@ def up(root: Path, profile: Profile = "good", timeout: float = READY_TIMEOUT) ->
         procs.stop_all({s.pid: s.session for s in services})
         raise
     state = StackState(
-        profile, str(layout.root), started, round(time.monotonic() - t0, 2), tuple(services)
+        profile, str(layout.root), weak, started, round(time.monotonic() - t0, 2), tuple(services)
     )
     _save_state(layout, state)
     return state

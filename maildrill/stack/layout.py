@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from maildrill.errors import ConfigError
 from maildrill.stack.weaknesses import weakness_ids
 
 __all__ = ["DNSBL_ZONE", "DOMAIN", "PROFILES", "Dirs", "Layout", "Net", "Ports", "Profile"]
@@ -123,12 +124,28 @@ class Layout:
     ports: Ports = field(default_factory=Ports)
 
     @classmethod
-    def for_profile(cls, root: Path, profile: Profile) -> Layout:
+    def for_profile(
+        cls, root: Path, profile: Profile, only: frozenset[str] | None = None
+    ) -> Layout:
+        """``only`` narrows the weak profile to those weaknesses (to prove one check)."""
         block = _BLOCK[profile]
+        weak = frozenset() if profile == "good" else weakness_ids()
+        if only is not None:
+            unknown = sorted(only - weakness_ids())
+            if profile != "weak" or unknown:
+                raise ConfigError(
+                    f"--weakness {' '.join(unknown) or ' '.join(sorted(only))}: "
+                    + (
+                        f"unknown (expected one of: {', '.join(sorted(weakness_ids()))})"
+                        if unknown
+                        else "only with --profile weak"
+                    )
+                )
+            weak = only
         return cls(
             root=root.absolute(),
             profile=profile,
-            weak=weakness_ids() if profile == "weak" else frozenset(),
+            weak=weak,
             net=Net(mx1=f"{block}.1", mx2=f"{block}.2", dns=f"{block}.53"),
         )
 

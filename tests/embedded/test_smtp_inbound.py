@@ -33,7 +33,9 @@ def test_delivers_to_inbox_byte_identical(
     errors, reply = send(target, "smtp", f"alice@{DOMAIN}", [f"user0001@{DOMAIN}"], data)
     assert errors == {} and reply.startswith("2.0.0"), reply
     stored = imap_fetch(target, tls, password, subject)
-    assert stored is not None and stored.endswith(data)  # S3: byte-identical after headers
+    junk = None if stored else imap_fetch(target, tls, password, subject, folder="Junk")
+    assert stored is not None, f"not in INBOX; in Junk: {junk!r}"
+    assert stored.endswith(data)  # S3: byte-identical after the headers the MX adds
     assert b"spf=pass" in stored and b"dmarc=pass" in stored
 
 
@@ -153,3 +155,35 @@ def test_bare_lf_dot_is_not_end_of_data(target: Target, tls: ssl.SSLContext, pas
         assert _chat(s, head + body).startswith(b"250")
     stored = imap_fetch(target, tls, password, subject)
     assert stored is not None and b"after-lf" in stored and b"after-cr" in stored
+
+
+def test_starttls_offered_and_works(target: Target, tls: ssl.SSLContext, password: str) -> None:
+    subject = token()
+    errors, _ = send(
+        target,
+        "smtp",
+        f"alice@{DOMAIN}",
+        [f"user0001@{DOMAIN}"],
+        message(subject),
+        start_tls=True,
+        tls_context=tls,
+    )
+    assert errors == {}
+    assert imap_fetch(target, tls, password, subject) is not None
+
+
+def test_oversized_message_refused(target: Target) -> None:
+    # RFC 1870: the advertised SIZE is enforced even when the client does not declare one
+    limit = target.expect.max_message_size
+    assert limit is not None
+    line = b"x" * 998 + b"\r\n"
+    body = message(token()) + line * (limit // len(line) + 10)
+    with socket.create_connection(("127.0.0.1", port(target, "smtp")), timeout=30) as s:
+        s.recv(1024)
+        assert _chat(s, b"EHLO client.test\r\n").startswith(b"250")
+        assert _chat(s, f"MAIL FROM:<alice@{DOMAIN}>\r\n".encode()).startswith(b"250")
+        assert _chat(s, f"RCPT TO:<user0001@{DOMAIN}>\r\n".encode()).startswith(b"250")
+        assert _chat(s, b"DATA\r\n").startswith(b"354")
+        reply = _chat(s, body + b".\r\n")
+        assert reply.startswith(b"552 5.3.4"), reply
+        assert _chat(s, b"NOOP\r\n").startswith(b"250")

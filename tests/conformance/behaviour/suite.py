@@ -1,0 +1,81 @@
+"""Running the behavioural suite against a target file, as the proofs in tests/ need it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[3]
+SUITE = ROOT / "conformance" / "behaviour"
+
+# every control the behavioural suite declares; a new one is added here and proven both ways
+CONTROLS = frozenset(
+    {
+        "FILTER-GTUBE",
+        "FILTER-CLEAN",
+        "FILTER-EICAR",
+        "FILTER-DNSBL",
+        "AUTH-SPF-REJECT",
+        "AUTH-DKIM-VERIFY",
+        "AUTH-DKIM-SIGN",
+        "AUTH-DMARC-QUARANTINE",
+        "RELAY-OPEN",
+        "HYG-AUTH-PLAINTEXT",
+        "HYG-PLAINTEXT-LOGIN",
+        "HYG-VRFY",
+        "HYG-LONG-COMMAND",
+        "HYG-SMUGGLING",
+        "HYG-SIZE",
+        "HYG-BANNER",
+        "HYG-LOCKOUT",
+    }
+)
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    controls: dict[str, dict[str, Any]]  # "RELAY-OPEN[smtp]" -> the ControlResult as JSON
+    seconds: float
+    returncode: int
+    output: str
+    results_text: str
+
+    def verdicts(self, *verdicts: str) -> set[str]:
+        return {cid for cid, c in self.controls.items() if c["verdict"] in verdicts}
+
+    def base_ids(self, *verdicts: str) -> set[str]:
+        return {cid.split("[", 1)[0] for cid in self.verdicts(*verdicts)}
+
+    def describe(self, ids: set[str]) -> str:
+        """The verdict and reason of each control in ``ids``, one line each."""
+        return "\n".join(
+            f"  {cid}: {self.controls[cid]['verdict']} {self.controls[cid]['reason'][:240]}"
+            if cid in self.controls
+            else f"  {cid}: (not run)"
+            for cid in sorted(ids)
+        )
+
+
+def run_behaviour(target: Path, out: Path, *, timeout: float = 600) -> SuiteRun:
+    """``pytest conformance/behaviour --target FILE`` in a child process; the results."""
+    results = out / "behaviour-controls.json"
+    args = [sys.executable, "-m", "pytest", str(SUITE), "-c", str(SUITE.parent / "pytest.ini")]
+    args += ["--target", str(target), "--results", str(results)]
+    args += ["-q", "--tb=line", "-p", "no:cacheprovider"]
+    started = time.perf_counter()
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    seconds = time.perf_counter() - started
+    output = proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert results.exists(), f"no results written; pytest said:\n{output}"
+    text = results.read_text()
+    data = json.loads(text)
+    return SuiteRun({c["id"]: c for c in data["controls"]}, seconds, proc.returncode, output, text)
+
+
+def transcripts(control: dict[str, Any]) -> list[list[str]]:
+    return [e["data"] for e in control["evidence"] if e["kind"] == "transcript" and e["data"]]

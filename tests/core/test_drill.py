@@ -1,0 +1,58 @@
+"""maildrill drill, end to end: the embedded target, checks, a load run, the reports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from maildrill.results import SCHEMA_PATH, read_results
+
+
+def maildrill(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "maildrill", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.mark.slow
+def test_drill_against_the_embedded_target(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = maildrill("drill", "--out", str(out), "--duration", "6", "--users", "2")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for name in ("results.json", "report.html", "capacity.html", "junit.xml"):
+        assert (out / name).is_file(), name
+    data = json.loads((out / "results.json").read_text())
+    jsonschema.validate(data, json.loads(SCHEMA_PATH.read_text()))
+    run = read_results(out / "results.json")
+    ids = {c.id for c in run.controls}
+    assert {"REACH-CONNECT[smtp]", "GREET-IMAP[imaps]", "CAP-SMTP-AUTH[submission]"} <= ids
+    assert all(c.verdict in ("pass", "not-applicable") for c in run.controls)
+    # the load run is real: messages sent over SMTP and seen over IMAP, with percentiles
+    assert run.load is not None and run.load.accounting is not None
+    acc = run.load.accounting
+    assert acc.accepted > 0 and acc.delivered == acc.accepted and acc.lost == 0
+    phases = {(p.request_type, p.name): p for p in run.load.phases}
+    assert phases[("smtp", "transaction")].count == acc.sent
+    assert phases[("smtp", "transaction")].latency.p99_us > 0
+    assert run.load.delivery is not None and run.load.delivery.count == acc.delivered
+    assert "delivery latency" in proc.stdout  # the summary at the end
+
+
+def test_unreachable_target_exits_3_with_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "down.toml"
+    path.write_text(
+        'name = "down"\ndomain = "d.test"\n'
+        '[endpoints.smtp]\nurl = "smtp://127.0.0.1:9"\n'
+        '[endpoints.imap]\nurl = "imap://127.0.0.1:9"\n'
+    )
+    for command in ("check", "drill"):
+        proc = maildrill(command, "--target", str(path), "--out", str(tmp_path / command))
+        assert proc.returncode == 3, proc.stderr
+        assert proc.stderr.strip().splitlines() == [
+            f"maildrill {command}: target 'down' unreachable: 127.0.0.1 (127.0.0.1:9) refused"
+        ]

@@ -21,9 +21,12 @@ Usage::
 
 from __future__ import annotations
 
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -108,6 +111,7 @@ STARTTLS_ROLES: tuple[Role, ...] = tuple(_STARTTLS)
 NETWORK_TIMEOUT = 5  # seconds per connection attempt (sslyze's default)
 NETWORK_RETRIES = 2  # sslyze's default is 3; a hanging port should not hold the suite long
 SCAN_DEADLINE = 120.0  # the whole scan; an endpoint still unfinished then is a failure
+PRECHECK_TIMEOUT = 5.0  # a port that neither greets nor handshakes in this time hangs
 
 
 def tls_roles(target: Target) -> list[Role]:
@@ -237,45 +241,44 @@ def scan_target(
         scan.endpoint(Role.IMAPS).each(ScanCommand.HEARTBLEED)
     """
     started = time.perf_counter()
-    wanted = [
-        r for r in (roles if roles is not None else tls_roles(target)) if r in target.endpoints
-    ]
+    asked = roles if roles is not None else tls_roles(target)
     commands = scan_commands(target.policy)
     planned: dict[Role, EndpointScan] = {}
-    requests: dict[Any, tuple[Role, str]] = {}  # sslyze's request uuid -> (role, address)
-    scan_requests: list[ServerScanRequest] = []
-    for role in wanted:
+    nodes: list[tuple[Role, str]] = []
+    for role in (r for r in asked if r in target.endpoints):
         endpoint = target.endpoints[role]
         mode = tls_mode(endpoint)
         if mode is None:
             continue
-        base = EndpointScan(role=role, host=endpoint.host, port=endpoint.port, mode=mode)
+        planned[role] = EndpointScan(role=role, host=endpoint.host, port=endpoint.port, mode=mode)
         try:
-            nodes = addresses(target, endpoint.host)
+            nodes += [(role, address) for address in addresses(target, endpoint.host)]
         except TargetError as exc:
-            planned[role] = replace(base, error=str(exc))
-            continue
-        planned[role] = base
-        for address in nodes:
-            request = _request(target, endpoint, address, commands)
-            requests[request.uuid] = (role, address)
-            scan_requests.append(request)
+            planned[role] = replace(planned[role], error=str(exc))
 
+    # a refused or silent node fails here in seconds instead of in sslyze's retries
+    with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
+        refusals = list(pool.map(lambda n: _precheck(target.endpoints[n[0]], n[1]), nodes))
     found: dict[tuple[Role, str], NodeScan] = {}
-    if requests:
-        found = _run(scan_requests, requests, deadline)
+    requests: dict[Any, tuple[Role, str]] = {}  # sslyze's request uuid -> (role, address)
+    scan_requests: list[ServerScanRequest] = []
+    for (role, address), refusal in zip(nodes, refusals, strict=True):
+        endpoint = target.endpoints[role]
+        if refusal is not None:
+            found[(role, address)] = NodeScan(address, endpoint.port, error=refusal)
+            continue
+        request = _request(target, endpoint, address, commands)
+        requests[request.uuid] = (role, address)
+        scan_requests.append(request)
+    if scan_requests:
+        found |= _run(scan_requests, requests, deadline)
 
     endpoints: dict[Role, EndpointScan] = {}
     for role, scan in planned.items():
-        if scan.error is not None:
-            endpoints[role] = scan
-            continue
+        missing = f"no scan result within {deadline:g} s"
         scanned = tuple(
-            found.get(
-                (role, address),
-                NodeScan(address, scan.port, error=f"no scan result within {deadline:g} s"),
-            )
-            for (r, address) in requests.values()
+            found.get((r, address), NodeScan(address, scan.port, error=missing))
+            for r, address in nodes
             if r == role
         )
         endpoints[role] = replace(scan, nodes=scanned)
@@ -284,6 +287,37 @@ def scan_target(
         endpoints=endpoints,
         seconds=round(time.perf_counter() - started, 2),
     )
+
+
+def _precheck(endpoint: Endpoint, address: str) -> str | None:
+    """Why a node cannot be scanned (refused, silent), or None to hand it to sslyze.
+
+    STARTTLS ports must greet; implicit-TLS ports must complete or refuse a handshake
+    within the timeout. A handshake that *fails* is left to sslyze, which knows more
+    protocol versions and suites than this machine's OpenSSL.
+    """
+    where = f"{endpoint.host} ({address}:{endpoint.port})"
+    try:
+        sock = socket.create_connection((address, endpoint.port), timeout=PRECHECK_TIMEOUT)
+    except ConnectionRefusedError:
+        return f"{where}: connection refused"
+    except OSError as exc:
+        return f"{where}: no connection: {exc}"
+    with sock:
+        try:
+            if endpoint.implicit_tls:
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+                with ctx.wrap_socket(sock, server_hostname=endpoint.host):
+                    return None
+            elif not sock.recv(1):
+                return f"{where}: closed the connection without a greeting"
+        except TimeoutError:
+            what = "TLS handshake" if endpoint.implicit_tls else "greeting"
+            return f"{where}: no {what} within {PRECHECK_TIMEOUT:g} s"
+        except (ssl.SSLError, OSError):
+            return None  # let sslyze try (and report) the handshake itself
+    return None
 
 
 def _run(

@@ -42,6 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds of full-chain load (default 20; 0 skips the load run)",
     )  # fmt: skip
     parser.add_argument(
+        "--rate", type=float, default=20.0, metavar="R",
+        help="messages per second offered in the load run (default 20; capped by the "
+        "target's safety.max_rate)",
+    )  # fmt: skip
+    parser.add_argument(
         "--users", type=int, default=4, metavar="N", help="concurrent load users (default 4)"
     )
     parser.add_argument(
@@ -84,12 +89,16 @@ def run(args: argparse.Namespace) -> int:
             if args.duration > 0:
                 from maildrill.load import run_load
 
-                say(f"full-chain load: {args.users} users for {args.duration:g} s ...")
+                say(
+                    f"full-chain load: {args.rate:g} msg/s, {args.users} users, "
+                    f"{args.duration:g} s ..."
+                )
                 load = run_load(
                     path,
                     scenario="full_chain",
                     duration_s=args.duration,
                     users=args.users,
+                    rate=args.rate,
                     out_dir=out / "load",
                     progress=say,
                 )
@@ -128,6 +137,9 @@ def _print_load(run: RunResults) -> None:
     if load.delivery is not None:
         d = load.delivery
         say(f"  delivery latency: p50={d.p50_us / 1000:.1f}ms p99={d.p99_us / 1000:.1f}ms")
+    if load.slo:
+        misses = [k for k, v in load.slo.items() if isinstance(v, dict) and not v["met"]]
+        say("  SLO: met" if load.slo["met"] else f"  SLO: MISSED ({', '.join(misses)})")
 
 
 def say(line: str) -> None:

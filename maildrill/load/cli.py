@@ -73,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
     )
     print(summary_table(load))
     print(f"results: {path}")
-    return 130 if load.interrupted else 0
+    if load.interrupted:
+        return 130
+    return 1 if load.slo.get("met") is False else 0
 
 
 def summary_table(load: LoadResult) -> str:
@@ -103,6 +105,13 @@ def summary_table(load: LoadResult) -> str:
             else ""
         )
         lines.append(f"messages: sent {a.sent}, accepted {a.accepted}{fate}, rejected {rejected}")
+    if load.slo:
+        judged = ", ".join(
+            f"{k} {v['measured']:g}/{v['limit']:g} {'ok' if v['met'] else 'MISSED'}"
+            for k, v in load.slo.items()
+            if isinstance(v, dict)
+        )
+        lines.append(f"SLO {'met' if load.slo['met'] else 'MISSED'}: {judged}")
     if load.errors:
         lines.append("errors: " + ", ".join(f"{k} {v}" for k, v in sorted(load.errors.items())))
     return "\n".join(lines)

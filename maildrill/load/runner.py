@@ -31,6 +31,7 @@ import loadtests
 from maildrill.errors import MaildrillError
 from maildrill.load.hdr import NODE_PREFIX, summarize
 from maildrill.load.plan import PLAN_ENV, LoadPlan, make_plan
+from maildrill.load.slo import evaluate
 from maildrill.results import Accounting, LoadResult, PhaseStats
 from maildrill.target import load_target
 
@@ -98,7 +99,8 @@ def run_load(
             f"{out_dir / 'locust.log'}: {' | '.join(tail)}"
         )
     raw = json.loads(raw_path.read_text(encoding="utf-8"))
-    return to_result(raw, plan, started, interrupted=interrupted or not raw["complete"])
+    result = to_result(raw, plan, started, interrupted=interrupted or not raw["complete"])
+    return result.model_copy(update={"slo": evaluate(result, target.slo)})
 
 
 def _locustfile(scenario: str) -> Path:

@@ -1,0 +1,51 @@
+"""Judge a load run against the target's SLO (``[slo]`` in the target file).
+
+Usage::
+
+    verdict = evaluate(load, target.slo)
+    verdict["met"]                       # False when any measured figure misses its limit
+    verdict["smtp_p99_ms"]               # {"limit": 1000.0, "measured": 312.4, "met": True}
+
+Only figures the run measured are judged: an smtp_inbound run has no delivery latency, so
+``delivery_p99_s`` is absent rather than passed. A full-chain run that lost or corrupted a
+message misses its SLO whatever the latencies (seed S3: every message accounted for).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from maildrill.results import LoadResult
+from maildrill.target import SLO
+
+__all__ = ["evaluate"]
+
+# IMAP commands a user waits for; IDLE is a wait by design and session/connect are not
+# commands, so none of those three is held to the command SLO
+_IMAP_COMMANDS = frozenset({"login", "select", "fetch", "search", "store", "logout"})
+
+
+def evaluate(load: LoadResult, slo: SLO) -> dict[str, Any]:
+    checks: dict[str, dict[str, float | bool]] = {}
+
+    def judge(name: str, measured: float, limit: float) -> None:
+        checks[name] = {"limit": limit, "measured": round(measured, 3), "met": measured <= limit}
+
+    smtp = [
+        p for p in load.phases if p.request_type in ("smtp", "smtps") and p.name == "transaction"
+    ]
+    if smtp:
+        judge("smtp_p99_ms", max(p.latency.p99_us for p in smtp) / 1000, slo.smtp_p99_ms)
+    imap = [
+        p for p in load.phases if p.request_type in ("imap", "imaps") and p.name in _IMAP_COMMANDS
+    ]
+    if imap:
+        judge("imap_p99_ms", max(p.latency.p99_us for p in imap) / 1000, slo.imap_p99_ms)
+    if load.delivery is not None and load.delivery.count:
+        judge("delivery_p99_s", load.delivery.p99_us / 1e6, slo.delivery_p99_s)
+    if load.requests:
+        judge("error_rate_pct", 100 * load.failures / load.requests, slo.error_rate_pct)
+    if load.accounting is not None and load.delivery is not None:
+        acc = load.accounting
+        judge("unaccounted_messages", acc.lost + acc.duplicated + acc.corrupted, 0)
+    return {"met": all(bool(c["met"]) for c in checks.values()), **checks}

@@ -36,7 +36,7 @@ def run(smtp_p99_us: int, *, lost: int = 0, failures: int = 0, chain: bool = Tru
             PhaseStats(
                 request_type="imaps", name="idle", count=10, failures=0, latency=lat(9_000_000)
             ),  # IDLE waits by design: never judged
-        ],  # fmt: skip
+        ],
         delivery=lat(2_000_000) if chain else None,
         accounting=Accounting(sent=10, accepted=10, delivered=10 - lost, lost=lost),
     )

@@ -11,6 +11,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -38,14 +39,17 @@ SECTIONS = {
 }
 
 
+def require_chromium() -> NoReturn:
+    """Chromium is missing: fail in CI, skip loudly elsewhere."""
+    message = "Debian's chromium is not installed (scripts/install-debian-packages.sh)"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"CI: {message}")
+    pytest.skip(f"SKIPPED LOUDLY: {message}; the browser test did not run")
+
+
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
-    binary = find_chromium()
-    if binary is None:
-        message = "Debian's chromium is not installed (scripts/install-debian-packages.sh)"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"CI: {message}")
-        pytest.skip(f"SKIPPED LOUDLY: {message}; the browser test did not run")
+    binary = find_chromium() or require_chromium()
     with Chromium(binary, tmp_path_factory.mktemp("chromium-profile")) as chromium:
         yield chromium
 

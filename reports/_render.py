@@ -11,7 +11,7 @@ from markupsafe import Markup, escape
 
 __all__ = ["environment", "ms", "reference_link"]
 
-_RFC = re.compile(r"RFC\s*(\d{3,5})(?:\s*§\s*([\d.]+\d))?", re.IGNORECASE)
+_RFC = re.compile(r"RFC\s*(\d{3,5})(?:\s*§\s*([\d.]*\d))?", re.IGNORECASE)
 _URL = re.compile(r"https?://[^\s<>\"']+")
 _PROFILES = {
     "mozilla": "https://wiki.mozilla.org/Security/Server_Side_TLS",
@@ -44,21 +44,31 @@ def signed_pct(fraction: float | None) -> str:
 
 
 def reference_link(reference: str) -> Markup:
-    """Link what can be linked (an RFC clause, a URL, a named TLS profile); escape the rest."""
-    m = _URL.search(reference)
-    if m:
-        url = m.group(0)
-        return Markup('<a href="{}">{}</a>').format(url, reference)
-    m = _RFC.search(reference)
-    if m:
-        url = f"https://www.rfc-editor.org/rfc/rfc{m.group(1)}"
-        if m.group(2):
-            url += f"#section-{m.group(2)}"
-        return Markup('<a href="{}">{}</a>').format(url, reference)
-    for word, url in _PROFILES.items():
-        if word in reference.lower():
-            return Markup('<a href="{}">{}</a>').format(url, reference)
-    return Markup(escape(reference))
+    """Link what can be linked (each RFC clause, URLs, named TLS profiles); escape the rest.
+
+    >>> str(reference_link("RFC 5321 §4.2; seed S18"))
+    '<a href="https://www.rfc-editor.org/rfc/rfc5321#section-4.2">RFC 5321 §4.2</a>; seed S18'
+    """
+    pattern = re.compile(f"{_URL.pattern}|{_RFC.pattern}|{'|'.join(_PROFILES)}", re.IGNORECASE)
+    out: list[str] = []
+    pos = 0
+    for m in pattern.finditer(reference):
+        out.append(escape(reference[pos : m.start()]))
+        text = m.group(0)
+        if text.lower().startswith("http"):
+            url = text
+        elif text.lower() in _PROFILES:
+            url = _PROFILES[text.lower()]
+        else:
+            rfc = _RFC.match(text)
+            assert rfc is not None
+            url = f"https://www.rfc-editor.org/rfc/rfc{rfc.group(1)}"
+            if rfc.group(2):
+                url += f"#section-{rfc.group(2)}"
+        out.append(Markup('<a href="{}">{}</a>').format(url, text))
+        pos = m.end()
+    out.append(escape(reference[pos:]))
+    return Markup("".join(out))
 
 
 def _tojson_pretty(value: Any) -> str:

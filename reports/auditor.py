@@ -14,6 +14,13 @@ from maildrill.waivers import Disposition, Waiver, Waivers
 __all__ = ["ControlRow", "auditor_context", "evidence_view"]
 
 _SEVERITY_ORDER = {s: i for i, s in enumerate(Severity)}
+_DISPOSITION_ORDER = {
+    Disposition.EXPIRED: 0,
+    Disposition.FAILED: 0,
+    Disposition.WAIVED: 1,
+    Disposition.PASSED: 2,
+    Disposition.NOT_APPLICABLE: 3,
+}
 
 
 @dataclass(frozen=True)
@@ -82,7 +89,12 @@ def auditor_context(
     applied = (waivers or Waivers()).apply(run.controls, today)
     rows = sorted(
         (ControlRow(c, w, d) for c, w, d in applied),
-        key=lambda r: (_SEVERITY_ORDER[r.control.severity], r.control.id),
+        # what fails the gate first, so an auditor of 200 controls starts with what matters
+        key=lambda r: (
+            _DISPOSITION_ORDER[r.disposition],
+            _SEVERITY_ORDER[r.control.severity],
+            r.control.id,
+        ),
     )
     summary = []
     for sev in Severity:

@@ -4,6 +4,7 @@ nothing from a server executed."""
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 from maildrill.results import read_results
@@ -36,3 +37,11 @@ def test_server_supplied_text_is_escaped(rendered: Path) -> None:
         html = (rendered / name).read_text(encoding="utf-8")
         assert '<script>alert("x")' not in html and "<img src=x" not in html
         assert "&lt;script&gt;alert(" in html
+
+
+def test_failing_controls_come_first_and_each_rfc_is_linked(rendered: Path) -> None:
+    html = (rendered / "report.html").read_text(encoding="utf-8")
+    order = re.findall(r'data-disposition="([a-z-]+)"', html)
+    assert order[: order.count("failed")] == ["failed"] * order.count("failed")
+    assert order[-1] == "not-applicable"
+    assert '<a href="https://www.rfc-editor.org/rfc/rfc8996#section-2">RFC 8996 §2</a>' in html

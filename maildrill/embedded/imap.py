@@ -13,6 +13,7 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import ssl
@@ -25,6 +26,7 @@ from typing import Any
 from proxyprotocol.reader import ProxyProtocolReader
 from pymap.backend.maildir import Config, FilterSet, Identity, Session
 from pymap.backend.maildir.mailbox import LoadedMessage, MailboxData, MailboxSet, Message
+from pymap.backend.maildir.uidlist import UidList
 from pymap.concurrent import Event
 from pymap.context import connection_exit, socket_info
 from pymap.exceptions import AuthorizationFailure, InvalidAuth, NotAllowedError
@@ -33,9 +35,11 @@ from pymap.imap.state import ConnectionState
 from pymap.interfaces.login import IdentityInterface, LoginInterface
 from pymap.mime import MessageContent
 from pymap.parsing.response import CommandResponse, ResponseOk
+from pymap.parsing.specials import ObjectId
 from pymap.parsing.specials.fetchattr import FetchRequirement
 from pymap.selected import SelectedMailbox
 from pymap.token import AllTokens
+from pysasl import SASLAuth
 from pysasl.hashing import BuiltinHash
 from pysasl.identity import ClearIdentity
 
@@ -124,14 +128,29 @@ class _MailboxData(MailboxData):
         return await super().get(uid, cached_msg)
 
 
+# one _MailboxData per folder path for the whole process: the scan it caches describes the
+# files on disk, the same for every session (pymap's dict backend shares them likewise)
+_SHARED: dict[str, _MailboxData] = {}
+
+
 class _MailboxSet(MailboxSet):
-    """One session's folders, built from :class:`_MailboxData`."""
+    """One session's folders, built from the shared :class:`_MailboxData`."""
 
     async def get_mailbox(self, name: str) -> MailboxData:
-        if name not in self._cache:
-            mbx = await super().get_mailbox(name)  # creates the uidlist if needed
-            self._cache[name] = _MailboxData(mbx.mailbox_id, mbx._maildir, mbx._path)
-        return await self._cache[name].reset()
+        # as pymap's, but building _MailboxData (and so scanning once, not twice)
+        path = self._layout.get_path(name, self.delimiter)
+        if path not in _SHARED:
+            if name == "INBOX":
+                maildir = self._inbox_maildir
+            else:
+                try:
+                    maildir = self._layout.get_folder(name, self.delimiter)
+                except FileNotFoundError as exc:
+                    raise KeyError(name) from exc
+            async with UidList.with_init(path) as uidl:
+                mailbox_id = ObjectId(uidl.global_uid)
+            _SHARED.setdefault(path, _MailboxData(mailbox_id, maildir, path))
+        return await _SHARED[path].reset()
 
 
 class _Config(Config):
@@ -140,6 +159,11 @@ class _Config(Config):
     def __init__(self, *args: Any, hostname: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._hostname = hostname
+
+    @functools.cached_property
+    def tls_auth(self) -> SASLAuth:
+        # pymap builds this per use from entry points (importlib.metadata: ~6 ms a login)
+        return SASLAuth.defaults()
 
     @property
     def greeting(self) -> bytes:

@@ -19,6 +19,8 @@ import pytest
 from maildrill.errors import ConfigError
 from maildrill.results import ControlResult, RunResults, TargetInfo, write_results
 from maildrill.target import Target, load_target
+from maildrill.waivers import Waivers, load_waivers
+from reports import render_all
 
 HELP = """Verify a mail system's conformance: reachability, TLS policy, DNS records, filtering.
 
@@ -92,33 +94,23 @@ def run_checks(
         return [ControlResult.model_validate(c) for c in data["controls"]]
 
 
-def load_waivers_early(path: Path | None) -> object | None:
+def load_waivers_early(path: Path | None) -> Waivers | None:
     """Read the waiver file before any check, so a malformed one stops the run (exit 2)."""
-    if path is None:
-        return None
-    from maildrill.waivers import load_waivers
-
-    return load_waivers(path)
+    return None if path is None else load_waivers(path)
 
 
 def finish(
     run: RunResults,
     out: Path,
     *,
-    waivers: object | None,
+    waivers: Waivers | None,
     baseline: Path | None = None,
     say: Callable[[str], None] = print,
 ) -> int:
     """Write results.json and the reports; print the summary; return the gate's exit code."""
     results_path = write_results(run, out / "results.json")
     say(f"results: {results_path}")
-    code = 1 if any(c.verdict in ("fail", "error") for c in run.controls) else 0
-    try:
-        from reports import render_all
-    except ImportError:
-        say("reports: not available in this build")
-        return code
-    outcome = render_all(results_path, out, baseline=baseline, waivers=waivers)  # type: ignore[arg-type]
+    outcome = render_all(results_path, out, baseline=baseline, waivers=waivers)
     for path in outcome.paths:
         say(f"report: {path}")
     return int(outcome.exit_code)

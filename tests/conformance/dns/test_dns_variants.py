@@ -1,0 +1,132 @@
+"""Both-ways proofs of conformance/dns: the good domain passes every DNS control; each
+variant with one weakness fails exactly the control that names it; a resolver that never
+answers gives verdict error, after one retry, in bounded time."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conformance.dns import zones
+
+SUITE = Path(__file__).resolve().parents[3] / "conformance" / "dns"
+
+# the controls this suite declares; a new one must be added here and proven both ways
+CONTROLS = {
+    "DNS-MX-PRESENT",
+    "DNS-MX-PRIORITY",
+    "DNS-MX-RESOLVES",
+    "DNS-MX-TARGET",
+    "SPF-SINGLE",
+    "SPF-ALL",
+    "SPF-LOOKUPS",
+    "SPF-VOID",
+    "SPF-PTR",
+    "DKIM-SELECTOR",
+    "DKIM-KEY-SIZE",
+    "DKIM-TESTMODE",
+    "DMARC-PRESENT",
+    "DMARC-POLICY",
+    "DMARC-PCT",
+    "DMARC-RUA",
+}
+
+
+@pytest.fixture(scope="module")
+def resolver() -> Iterator[str]:
+    keys = {1024: zones.dkim_public(1024), 2048: zones.dkim_public(2048)}
+    server = zones.serve(zones.build(keys))
+    server.start()
+    yield f"127.0.0.1:{server.port}"
+    server.stop()
+
+
+def run_suite(directory: Path, target: Path, *args: str) -> dict[str, dict[str, Any]]:
+    """Run conformance/dns as ``maildrill check`` would (the plugin, a results file), in a
+    child process: each run starts clean, as a user's does."""
+    out = target.with_suffix(".json")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(SUITE),
+            "--target",
+            str(target),
+            "--results",
+            str(out),
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            *args,
+        ],
+        cwd=directory,
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
+    return {c["id"]: c for c in json.loads(out.read_text())["controls"]}
+
+
+def verdicts(results: dict[str, dict[str, str]], wanted: str) -> set[str]:
+    return {cid for cid, c in results.items() if c["verdict"] == wanted}
+
+
+@pytest.mark.parametrize("label", sorted(zones.GOOD_TOO))
+def test_good_domain_passes(tmp_path: Path, resolver: str, label: str) -> None:
+    results = run_suite(tmp_path, zones.target_file(tmp_path, label, resolver))
+    assert set(results) >= CONTROLS, f"missing controls: {CONTROLS - set(results)}"
+    bad = {
+        k: (v["verdict"], v["reason"])
+        for k, v in results.items()
+        if v["verdict"] in ("fail", "error")
+    }
+    assert not bad
+    assert verdicts(results, "pass") >= CONTROLS
+
+
+@pytest.mark.parametrize("label", sorted(zones.WEAK))
+def test_weak_variant_fails_exactly_its_control(tmp_path: Path, resolver: str, label: str) -> None:
+    control, _change = zones.WEAK[label]
+    results = run_suite(tmp_path, zones.target_file(tmp_path, label, resolver))
+    assert verdicts(results, "error") == set(), {
+        k: results[k]["reason"] for k in verdicts(results, "error")
+    }
+    assert verdicts(results, "fail") == {control}
+    failed = results[control]
+    assert failed["reason"]
+    assert any(e["kind"] == "dns" and len(e["data"]) > 1 for e in failed["evidence"])
+
+
+def test_pct_evidence_reports_dmarcbis(tmp_path: Path, resolver: str) -> None:
+    # seed S13 requires pct=100; RFC 9989 removed pct: the result must say both
+    results = run_suite(tmp_path, zones.target_file(tmp_path, "dmarc-pct50", resolver))
+    pct = results["DMARC-PCT"]
+    assert "pct=50" in pct["reason"] and "RFC 9989" in pct["reason"]
+    texts = [e["data"] for e in pct["evidence"] if e["kind"] == "text"]
+    assert any("RFC 9989" in t and "S13" in t for t in texts)
+
+
+def test_unanswered_dns_is_an_error_after_one_retry(tmp_path: Path) -> None:
+    hole = zones.Blackhole()
+    try:
+        target = zones.target_file(tmp_path, "silent", f"127.0.0.1:{hole.port}", timeout=0.3)
+        started = time.perf_counter()
+        results = run_suite(tmp_path, target)
+        elapsed = time.perf_counter() - started
+    finally:
+        hole.close()
+    judged = {k: v for k, v in results.items() if k in CONTROLS}
+    assert judged and {v["verdict"] for v in judged.values()} == {"error"}
+    assert all("no answer after one retry" in v["reason"] for v in judged.values())
+    # each question was sent twice (one retry), never more
+    assert hole.questions and all(hole.questions.count(q) % 2 == 0 for q in set(hole.questions))
+    # one question per control, 2 x 0.3 s each, plus pytest's own overhead
+    assert elapsed < len(results) * 0.6 + 10

@@ -89,7 +89,10 @@ class _MailboxData(MailboxData):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._reset_state: tuple[int, int] | None = None
-        self._messages_state: tuple[int, int] | None = None
+        # bumped by every real reset(): the listing below reads the uidlist, which only
+        # reset() updates, so a listing is current only for one disk state AND one reset
+        self._generation = 0
+        self._messages_state: tuple[int, int, int] | None = None
         self._messages_list: list[Message] = []
         self._by_uid: dict[int, Message] = {}
 
@@ -105,25 +108,30 @@ class _MailboxData(MailboxData):
         state = self._state()  # taken before the scan: a change during it shows next time
         if state is None or state != self._reset_state:
             await super().reset()
+            self._generation += 1
             self._reset_state = state
         return self
+
+    def _listing_key(self) -> tuple[int, int, int] | None:
+        state = self._state()
+        return None if state is None else (*state, self._generation)
 
     async def update_selected(
         self, selected: SelectedMailbox, *, wait_on: Event | None = None
     ) -> SelectedMailbox:
         if wait_on is not None:
             await wait_on.wait(timeout=1.0)
-        state = self._state()
-        if state is None or state != self._messages_state:
+        key = self._listing_key()
+        if key is None or key != self._messages_state:
             self._messages_list = [msg async for msg in self.messages()]
             self._by_uid = {msg.uid: msg for msg in self._messages_list}
-            self._messages_state = state
+            self._messages_state = key
         selected.set_messages(list(self._messages_list))
         return selected
 
     async def get(self, uid: int, cached_msg: Any) -> Message:
-        state = self._state()
-        if state is not None and state == self._messages_state and uid in self._by_uid:
+        key = self._listing_key()
+        if key is not None and key == self._messages_state and uid in self._by_uid:
             return self._by_uid[uid]  # same files as listed: skip the uidlist parse
         return await super().get(uid, cached_msg)
 

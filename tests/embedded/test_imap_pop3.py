@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import poplib
 import ssl
+import time
 
 import pytest
 from imapclient import IMAPClient
@@ -100,3 +101,23 @@ def test_new_mail_visible_to_an_open_session(
         uid = c.search(["SUBJECT", subject])[0]
         c.add_flags([uid], [b"\\Flagged"])
         assert b"\\Flagged" in c.get_flags([uid])[uid]
+
+
+def test_mail_delivered_during_idle_is_seen(
+    target: Target, tls: ssl.SSLContext, password: str
+) -> None:
+    # pymap's IDLE rescans, waits, then lists: a delivery inside that wait must still show
+    # on a later command (regression: the cached listing once hid it for good)
+    with IMAPClient("127.0.0.1", port=port(target, "imaps"), ssl_context=tls, timeout=10) as c:
+        c.login("user0005", password)
+        c.select_folder("INBOX")
+        for _ in range(3):
+            subject = token()
+            c.idle()
+            time.sleep(0.2)
+            send(target, "smtp", f"alice@{DOMAIN}", [f"user0005@{DOMAIN}"], message(subject))
+            c.idle_check(timeout=1.5)
+            c.idle_done()
+            time.sleep(0.1)  # past the lab's 50 ms same-tick guard
+            c.noop()
+            assert c.search(["SUBJECT", subject]), "delivered during IDLE but never listed"

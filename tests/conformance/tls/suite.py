@@ -20,6 +20,7 @@ CONTROLS = frozenset(
         "TLS-CIPHERS-WEAK",
         "TLS-CIPHERS-POLICY",
         "TLS-FS",
+        "TLS-MOZILLA",
         "CERT-CHAIN",
         "CERT-EXPIRY",
         "CERT-KEY",
@@ -54,7 +55,7 @@ def run_suites(
     target: Path, out: Path, *suites: str, policy: str | None = None, timeout: float = 300
 ) -> SuiteRun:
     """``pytest conformance/<suite> --target FILE`` in a child process; the results."""
-    results = out / "controls.json"
+    results = out / f"controls-{policy or 'default'}.json"
     args = [sys.executable, "-m", "pytest", *(str(SUITES / s) for s in suites or ("tls",))]
     args += ["-c", str(SUITES / "pytest.ini"), "--target", str(target), "--results", str(results)]
     args += ["-q", "--tb=line", "-p", "no:cacheprovider"]

@@ -64,7 +64,24 @@ def test_embedded_not_applicable_has_reasons(embedded_run: SuiteRun) -> None:
     assert na, "expected webmail checks to be not applicable"
     assert all(embedded_run.controls[cid]["reason"] for cid in na)
     assert "TLS-BEFORE-AUTH[smtp]" in na
-    assert {cid for cid in na if "[webmail]" not in cid} == {"TLS-BEFORE-AUTH[smtp]"}
+    # the lab's policy is seed, so the Mozilla profile is not checked
+    mozilla = {cid for cid in na if cid.startswith("TLS-MOZILLA")}
+    assert len(mozilla) == 8
+    assert {cid for cid in na - mozilla if "[webmail]" not in cid} == {"TLS-BEFORE-AUTH[smtp]"}
+
+
+def test_policy_override_fails_what_the_stricter_profile_forbids(lab: Path) -> None:
+    # --policy mozilla-modern: TLS 1.3 only; the lab also accepts TLS 1.2 (fine under seed)
+    run = run_suites(lab, lab.parent, policy="mozilla-modern")
+    assert not run.verdicts("error"), describe(run, run.verdicts("error"))
+    roles = ("smtp", "submission", "smtps", "imap", "imaps", "pop3", "pop3s")
+    for control in ("TLS-VERSIONS", "TLS-CIPHERS-POLICY", "TLS-MOZILLA"):
+        assert {f"{control}[{r}]" for r in roles} <= run.verdicts("fail"), describe(
+            run, {f"{control}[{r}]" for r in roles}
+        )
+    assert "TLSv1.2" in run.controls["TLS-VERSIONS[smtp]"]["reason"]
+    # what the profile does not change still passes
+    assert "CERT-CHAIN[smtp]" in run.verdicts("pass")
 
 
 # -- bad input -------------------------------------------------------------------------------
@@ -159,8 +176,9 @@ def test_bad_endpoints_fail_with_reasons_in_bounded_time(bad_target: Path) -> No
     assert not errors, describe(run, errors)
     for role in ("smtp", "submission", "smtps", "imap", "imaps"):
         mine = {cid for cid in run.controls if cid.endswith(f"[{role}]")}
-        # TLS-BEFORE-AUTH needs no TLS; on these it fails or does not apply for its own reasons
-        scanned = {cid for cid in mine if not cid.startswith("TLS-BEFORE-AUTH")}
+        # TLS-BEFORE-AUTH needs no TLS (it fails or does not apply for its own reasons);
+        # TLS-MOZILLA does not apply under this target's default policy (seed)
+        scanned = {cid for cid in mine if not cid.startswith(("TLS-BEFORE-AUTH", "TLS-MOZILLA"))}
         assert scanned <= run.verdicts("fail"), describe(run, scanned)
         assert all(run.controls[cid]["reason"] for cid in scanned)
     reasons = " ".join(c["reason"] for c in run.controls.values())

@@ -29,7 +29,7 @@ from pymap.backend.maildir.mailbox import LoadedMessage, MailboxData, MailboxSet
 from pymap.backend.maildir.uidlist import UidList
 from pymap.concurrent import Event
 from pymap.context import connection_exit, socket_info
-from pymap.exceptions import AuthorizationFailure, InvalidAuth, NotAllowedError
+from pymap.exceptions import AuthorizationFailure, InvalidAuth
 from pymap.imap import IMAPConnection, IMAPServer
 from pymap.imap.state import ConnectionState
 from pymap.interfaces.login import IdentityInterface, LoginInterface
@@ -222,8 +222,7 @@ class _State(ConnectionState):
     async def do_greeting(self) -> CommandResponse:
         # pymap's own greeting switches loopback clients to the post-TLS mechanisms
         # (plaintext LOGIN allowed); the lab keeps LOGINDISABLED until STARTTLS
-        if self.config.reject_dnsbl and getattr(self, "_dnsbl", None):
-            raise NotAllowedError("Connection rejected")
+        # (pymap's DNSBL rejection reads PROXY-protocol data the lab never receives)
         return ResponseOk(b"*", self.config.greeting, self.capability)
 
 

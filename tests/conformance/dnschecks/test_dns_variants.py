@@ -1,6 +1,9 @@
 """Both-ways proofs of conformance/dns: the good domain passes every DNS control; each
 variant with one weakness fails exactly the control that names it; a resolver that never
-answers gives verdict error, after one retry, in bounded time."""
+answers gives verdict error, after one retry, in bounded time.
+
+(This directory is not named ``dns``: pytest would import it as a top-level ``dns``
+package and shadow dnspython.)"""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conformance.dns import zones
+from tests.conformance.dnschecks import zones
 
 SUITE = Path(__file__).resolve().parents[3] / "conformance" / "dns"
 
@@ -126,7 +129,16 @@ def test_unanswered_dns_is_an_error_after_one_retry(tmp_path: Path) -> None:
     judged = {k: v for k, v in results.items() if k in CONTROLS}
     assert judged and {v["verdict"] for v in judged.values()} == {"error"}
     assert all("no answer after one retry" in v["reason"] for v in judged.values())
-    # each question was sent twice (one retry), never more
-    assert hole.questions and all(hole.questions.count(q) % 2 == 0 for q in set(hole.questions))
-    # one question per control, 2 x 0.3 s each, plus pytest's own overhead
-    assert elapsed < len(results) * 0.6 + 10
+    # each unanswered question was sent exactly twice: once, and one retry
+    asked = [
+        line
+        for v in results.values()
+        for e in v["evidence"]
+        if e["kind"] == "dns"
+        for line in e["data"]
+        if "no answer after one retry" in line
+    ]
+    assert asked and len(hole.questions) == 2 * len(asked)
+    # bounded: each control gives up after two tries of 0.3 s (slack for a loaded machine)
+    assert max(v["duration_s"] for v in judged.values()) < 2 * 0.3 + 1.5
+    assert elapsed < 120

@@ -1,16 +1,16 @@
 """The reference mail stack: real Postfix, Dovecot, OpenDKIM, SpamAssassin and Knot.
 
-  maildrill stack up [--profile good|weak] [--weakness ID ...] [--dir DIR]
+  maildrill stack up [--profile good|weak] [--weakness ID ...] [--net 127.0.N] [--dir DIR]
                                                          start it; writes DIR/target.toml
   maildrill stack status [--dir DIR]                     every service: pid and ports
   maildrill stack down [--dir DIR]                       stop every daemon by pid
 
 The good profile does the seed's policies right; the weak profile turns on every weakness
 in maildrill/stack/weaknesses.toml, or only those named with --weakness (to prove a check
-against exactly one weakness). Good listens on 127.0.1.x, weak on 127.0.2.x, so both
-can run at once (from different --dir). DIR/target-raw.toml points its smtp endpoint at the
-inbound port without milters, for raw-throughput load runs. Needs root and the Debian
-packages of scripts/install-debian-packages.sh.
+against exactly one weakness). Good listens on 127.0.1.x, weak on 127.0.2.x (--net moves
+either), so both can run at once from different --dir. DIR/target-raw.toml points its
+smtp endpoint at the inbound port without milters, for raw-throughput load runs. Needs
+root and the Debian packages of scripts/install-debian-packages.sh.
 """
 
 from __future__ import annotations
@@ -38,6 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="(up --profile weak) turn on only this weakness of weaknesses.toml; repeatable",
     )
     parser.add_argument(
+        "--net",
+        metavar="127.0.N",
+        help="(up) loopback block to listen on (default 127.0.1 for good, 127.0.2 for weak)",
+    )
+    parser.add_argument(
         "--dir",
         type=Path,
         default=DEFAULT_DIR,
@@ -49,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     root: Path = args.dir.absolute()
     if args.action == "up":
         only = frozenset(args.weakness) if args.weakness else None
-        state = up(root, args.profile, only=only)
+        state = up(root, args.profile, only=only, net=args.net)
         weak = f" (weaknesses: {', '.join(state.weaknesses)})" if state.weaknesses else ""
         print(
             f"stack up: profile {state.profile}{weak}, {len(state.services)} daemons in "

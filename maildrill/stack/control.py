@@ -208,12 +208,14 @@ def up(
     profile: Profile = "good",
     timeout: float = READY_TIMEOUT,
     only: frozenset[str] | None = None,
+    net: str | None = None,
 ) -> StackState:
     """Render and start a stack; return once every port accepts connections.
 
-    ``only`` (weak profile) turns on just those weaknesses of ``weaknesses.toml``.
+    ``only`` (weak profile) turns on just those weaknesses of ``weaknesses.toml``;
+    ``net`` ("127.0.N") replaces the profile's loopback block.
     """
-    layout = Layout.for_profile(root, profile, only)
+    layout = Layout.for_profile(root, profile, only, net)
     require_binaries()
     if layout.state_file.exists() and any(s.running for s in status(layout.root)):
         raise ConfigError(
@@ -230,8 +232,8 @@ def up(
     ]
     if busy:
         raise ConfigError(
-            f"profile {profile}: {busy[0]} is already in use "
-            f"(another {profile} stack? 'maildrill stack down --dir DIR')"
+            f"{busy[0]} is already in use (another stack on {layout.net.mx1.rsplit('.', 1)[0]}? "
+            f"'maildrill stack down --dir DIR', or choose another --net)"
         )
     layout.root.mkdir(parents=True, exist_ok=True)
     _check_dir(layout.root)

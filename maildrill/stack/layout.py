@@ -20,7 +20,17 @@ from typing import Literal
 from maildrill.errors import ConfigError
 from maildrill.stack.weaknesses import weakness_ids
 
-__all__ = ["DNSBL_ZONE", "DOMAIN", "PROFILES", "Dirs", "Layout", "Net", "Ports", "Profile"]
+__all__ = [
+    "DNSBL_ZONE",
+    "DOMAIN",
+    "PROFILES",
+    "Dirs",
+    "Layout",
+    "Net",
+    "Ports",
+    "Profile",
+    "default_block",
+]
 
 Profile = Literal["good", "weak"]
 PROFILES: tuple[Profile, ...] = ("good", "weak")
@@ -42,6 +52,22 @@ STRONG_CIPHERS = (
 # TLS 1.0/1.1 cannot use AEAD suites; OpenSSL 3 needs security level 0 for them
 LEGACY_CIPHERS = "ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA:AES128-SHA:AES256-SHA"
 ANON_CIPHERS = "aNULL:!eNULL"
+
+
+def default_block(profile: Profile) -> str:
+    return _BLOCK[profile]
+
+
+def _check_block(net: str) -> str:
+    parts = net.split(".")
+    if (
+        len(parts) != 3
+        or parts[:2] != ["127", "0"]
+        or not parts[2].isdigit()
+        or not 1 <= int(parts[2]) <= 254
+    ):
+        raise ConfigError(f"--net {net}: expected a loopback block 127.0.N with N in 1..254")
+    return net
 
 
 @dataclass(frozen=True)
@@ -125,10 +151,15 @@ class Layout:
 
     @classmethod
     def for_profile(
-        cls, root: Path, profile: Profile, only: frozenset[str] | None = None
+        cls,
+        root: Path,
+        profile: Profile,
+        only: frozenset[str] | None = None,
+        net: str | None = None,
     ) -> Layout:
-        """``only`` narrows the weak profile to those weaknesses (to prove one check)."""
-        block = _BLOCK[profile]
+        """``only`` narrows the weak profile to those weaknesses (to prove one check);
+        ``net`` ("127.0.N") moves the stack to another loopback block."""
+        block = _BLOCK[profile] if net is None else _check_block(net)
         weak = frozenset() if profile == "good" else weakness_ids()
         if only is not None:
             unknown = sorted(only - weakness_ids())

@@ -18,28 +18,9 @@ from typing import Any
 import pytest
 
 from tests.conformance.dnschecks import zones
+from tests.conformance.dnschecks.suite import ALL_CONTROLS, OPTIONAL_CONTROLS, SEED_CONTROLS
 
 SUITE = Path(__file__).resolve().parents[3] / "conformance" / "dns"
-
-# the controls this suite declares; a new one must be added here and proven both ways
-CONTROLS = {
-    "DNS-MX-PRESENT",
-    "DNS-MX-PRIORITY",
-    "DNS-MX-RESOLVES",
-    "DNS-MX-TARGET",
-    "SPF-SINGLE",
-    "SPF-ALL",
-    "SPF-LOOKUPS",
-    "SPF-VOID",
-    "SPF-PTR",
-    "DKIM-SELECTOR",
-    "DKIM-KEY-SIZE",
-    "DKIM-TESTMODE",
-    "DMARC-PRESENT",
-    "DMARC-POLICY",
-    "DMARC-PCT",
-    "DMARC-RUA",
-}
 
 
 @pytest.fixture(scope="module")
@@ -85,14 +66,21 @@ def verdicts(results: dict[str, dict[str, str]], wanted: str) -> set[str]:
 @pytest.mark.parametrize("label", sorted(zones.GOOD_TOO))
 def test_good_domain_passes(tmp_path: Path, resolver: str, label: str) -> None:
     results = run_suite(tmp_path, zones.target_file(tmp_path, label, resolver))
-    assert set(results) >= CONTROLS, f"missing controls: {CONTROLS - set(results)}"
-    bad = {
-        k: (v["verdict"], v["reason"])
-        for k, v in results.items()
-        if v["verdict"] in ("fail", "error")
-    }
+    assert set(results) == ALL_CONTROLS
+    bad = {k: v["reason"] for k, v in results.items() if v["verdict"] in ("fail", "error")}
     assert not bad
-    assert verdicts(results, "pass") >= CONTROLS
+    assert verdicts(results, "pass") >= SEED_CONTROLS
+    for cid in verdicts(results, "not-applicable"):
+        assert cid in OPTIONAL_CONTROLS and results[cid]["reason"], cid
+
+
+def test_optional_records_are_required_under_ncsc(tmp_path: Path, resolver: str) -> None:
+    # under seed the good domain's missing MTA-STS/TLS-RPT/DNSSEC are not applicable; under
+    # a policy that asks for them they fail (DANE stays not applicable: no TLSA published)
+    target = zones.target_file(tmp_path, "good", resolver, policy="ncsc")
+    results = run_suite(tmp_path, target)
+    assert verdicts(results, "fail") == {"MTA-STS", "TLSRPT", "DNSSEC"}
+    assert verdicts(results, "not-applicable") == {"DANE-TLSA"}
 
 
 @pytest.mark.parametrize("label", sorted(zones.WEAK))
@@ -126,7 +114,8 @@ def test_unanswered_dns_is_an_error_after_one_retry(tmp_path: Path) -> None:
         elapsed = time.perf_counter() - started
     finally:
         hole.close()
-    judged = {k: v for k, v in results.items() if k in CONTROLS}
+    judged = {k: v for k, v in results.items() if k in ALL_CONTROLS}
+    assert set(judged) == ALL_CONTROLS
     assert judged and {v["verdict"] for v in judged.values()} == {"error"}
     assert all("no answer after one retry" in v["reason"] for v in judged.values())
     # each unanswered question was sent exactly twice: once, and one retry

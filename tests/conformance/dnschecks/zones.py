@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +19,18 @@ from pathlib import Path
 import dns.flags
 import dns.message
 import dns.name
+import dns.node
+import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 import dns.zone
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from maildrill.dnsrecords.dnssec import signature_data
 from maildrill.embedded.dns_server import DNSServer
 
 ORIGIN = "test"
@@ -92,6 +98,13 @@ def _dmarc(record: str, *extra: str) -> Callable[[Records, dict[int, str]], None
     def change(r: Records, _keys: dict[int, str]) -> None:
         r.dmarc = [f"_dmarc.§ TXT {txt(record)}"]
         r.extra += list(extra)
+
+    return change
+
+
+def _extra(*lines: str) -> Callable[[Records, dict[int, str]], None]:
+    def change(r: Records, _keys: dict[int, str]) -> None:
+        r.extra += list(lines)
 
     return change
 
@@ -188,6 +201,12 @@ WEAK: dict[str, tuple[str, Callable[[Records, dict[int, str]], None]]] = {
         "DMARC-RUA",
         _dmarc(f"v=DMARC1; p=quarantine; pct=100; rua=mailto:agg@{REPORTS}.test"),
     ),
+    # not in the seed policy, but broken where published (RFC 8461, RFC 8460, RFC 4035)
+    "mta-sts-invalid": ("MTA-STS", _extra(f"_mta-sts.§ TXT {txt('v=STSv1; id=not valid!')}")),
+    "mta-sts-no-policy": ("MTA-STS", _extra(f"_mta-sts.§ TXT {txt('v=STSv1; id=20240101')}")),
+    "tlsrpt-invalid": ("TLSRPT", _extra(f"_smtp._tls.§ TXT {txt('v=TLSRPTv1; rua=ftp://x')}")),
+    "dnssec-unsigned-key": ("DNSSEC", lambda r, k: r.extra.append(f"§ DNSKEY {k[0]}")),
+    "dnssec-expired": ("DNSSEC", lambda r, k: None),  # signed in build(), already expired
 }
 
 # variants that must pass everything: they prove a check does not over-reach
@@ -198,6 +217,8 @@ GOOD_TOO: dict[str, Callable[[Records, dict[int, str]], None]] = {
         _spf("v=spf1 redirect=_spf.§.test")(r, k),
         r.extra.append(f"_spf.§ TXT {txt('v=spf1 ip4:127.0.0.1 -all')}"),
     ),
+    "dnssec-signed": lambda r, k: None,  # signed in build()
+    "tlsrpt": _extra(f"_smtp._tls.§ TXT {txt('v=TLSRPTv1; rua=mailto:tlsrpt@§.test')}"),
     "dmarc-reject-no-pct": _dmarc("v=DMARC1; p=reject; rua=mailto:postmaster@§.test"),
     "dmarc-rua-authorised": _dmarc(
         f"v=DMARC1; p=quarantine; pct=100; rua=mailto:agg@{REPORTS}.test",
@@ -207,6 +228,11 @@ GOOD_TOO: dict[str, Callable[[Records, dict[int, str]], None]] = {
 
 
 def build(keys: dict[int, str]) -> dns.zone.Zone:
+    signing = ec.generate_private_key(ec.SECP256R1())
+    point = signing.public_key().public_numbers()
+    raw = point.x.to_bytes(32, "big") + point.y.to_bytes(32, "big")  # RFC 6605 §4
+    dnskey = dns.rdata.from_text("IN", "DNSKEY", f"257 3 13 {base64.b64encode(raw).decode()}")
+    keys = {**keys, 0: dnskey.to_text()}
     lines = [
         f"$ORIGIN {ORIGIN}.",
         "$TTL 300",
@@ -224,7 +250,33 @@ def build(keys: dict[int, str]) -> dns.zone.Zone:
         records = good(keys)
         change(records, keys)
         lines += records.lines(label)
-    return dns.zone.from_text("\n".join(lines) + "\n", origin=ORIGIN, relativize=False)
+    zone = dns.zone.from_text("\n".join(lines) + "\n", origin=ORIGIN, relativize=False)
+    now = time.time()
+    _sign(zone, "dnssec-signed", signing, dnskey, now - 3600, now + 86400)
+    _sign(zone, "dnssec-expired", signing, dnskey, now - 7 * 86400, now - 86400)
+    return zone
+
+
+def _sign(
+    zone: dns.zone.Zone,
+    label: str,
+    key: ec.EllipticCurvePrivateKey,
+    dnskey: dns.rdata.Rdata,
+    inception: float,
+    expiration: float,
+) -> None:
+    """Make ``<label>.test`` look like a signed zone apex: SOA and DNSKEY with RRSIGs."""
+    name = dns.name.from_text(f"{label}.{ORIGIN}")
+    soa = dns.rdata.from_text(
+        "IN", "SOA", f"ns1.{ORIGIN}. hostmaster.{ORIGIN}. 1 3600 600 86400 300"
+    )
+    node = zone.find_node(name, create=True)
+    for rdata in (soa, dnskey):
+        rrset = dns.rrset.from_rdata_list(name, 300, [rdata])
+        node.replace_rdataset(rrset.to_rdataset())
+        signature = _rrsig(rrset, key, dnskey, name, int(inception), int(expiration))
+        sigs = node.find_rdataset(dns.rdataclass.IN, dns.rdatatype.RRSIG, rdata.rdtype, create=True)
+        sigs.add(signature, 300)
 
 
 def serve(zone: dns.zone.Zone) -> DNSServer:
@@ -247,7 +299,7 @@ def serve(zone: dns.zone.Zone) -> DNSServer:
         node = zone.get_node(question.name)
         alias = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.CNAME) if node else None
         if alias is None or question.rdtype == dns.rdatatype.CNAME:
-            return plain(wire, max_size)
+            return _with_signatures(query, plain(wire, max_size), node)
         response = dns.message.make_response(query)
         response.flags |= dns.flags.AA
         response.answer.append(dns.rrset.from_rdata_list(question.name, alias.ttl, list(alias)))
@@ -260,6 +312,47 @@ def serve(zone: dns.zone.Zone) -> DNSServer:
 
     answerer.answer = answer  # type: ignore[method-assign]
     return server
+
+
+def _rrsig(
+    rrset: dns.rrset.RRset,
+    key: ec.EllipticCurvePrivateKey,
+    dnskey: dns.rdata.Rdata,
+    signer: dns.name.Name,
+    inception: int,
+    expiration: int,
+) -> dns.rdata.Rdata:
+    # dnspython's dns.dnssec.sign needs cryptography >= 50; sign by hand (RFC 4034 §3.1.8.1)
+    tag = _key_tag(dnskey.to_digestable())
+    fields = (
+        f"{dns.rdatatype.to_text(rrset.rdtype)} 13 {len(rrset.name) - 1} 300 "
+        f"{expiration} {inception} {tag} {signer}"
+    )
+    unsigned = dns.rdata.from_text("IN", "RRSIG", f"{fields} AA==")
+    der = key.sign(signature_data(rrset, unsigned), ec.ECDSA(hashes.SHA256()))
+    r, s = decode_dss_signature(der)
+    raw = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    return dns.rdata.from_text("IN", "RRSIG", f"{fields} {base64.b64encode(raw).decode()}")
+
+
+def _key_tag(wire: bytes) -> int:
+    total = sum(b << 8 if i % 2 == 0 else b for i, b in enumerate(wire))
+    return (total + ((total >> 16) & 0xFFFF)) & 0xFFFF
+
+
+def _with_signatures(
+    query: dns.message.Message, reply: bytes | None, node: dns.node.Node | None
+) -> bytes | None:
+    # RFC 4035 §3.1.1: with the DO bit set, an answer carries the RRSIGs covering it
+    if reply is None or node is None or not query.ednsflags & dns.flags.DO:
+        return reply
+    response = dns.message.from_wire(reply)
+    rdtype = query.question[0].rdtype
+    sigs = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.RRSIG, rdtype)
+    if sigs is None or not response.answer:
+        return reply
+    response.answer.append(dns.rrset.from_rdata_list(query.question[0].name, sigs.ttl, list(sigs)))
+    return response.to_wire()
 
 
 def target_file(

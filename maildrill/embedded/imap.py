@@ -44,6 +44,7 @@ from pysasl.hashing import BuiltinHash
 from pysasl.identity import ClearIdentity
 
 from maildrill.embedded.maildir import Store
+from maildrill.embedded.starttls import discard_plaintext
 
 __all__ = ["start_imap"]
 
@@ -226,11 +227,19 @@ class _State(ConnectionState):
         return ResponseOk(b"*", self.config.greeting, self.capability)
 
 
+class _Connection(IMAPConnection):
+    __slots__ = ()
+
+    async def start_tls(self) -> None:
+        discard_plaintext(self.reader)
+        await super().start_tls()
+
+
 class _Server(IMAPServer):
     async def __call__(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, sock_info: Any
     ) -> None:
-        conn = IMAPConnection(self.commands, self._config, reader, writer, sock_info)
+        conn = _Connection(self.commands, self._config, reader, writer, sock_info)
         state = _State(self._login, self._config)
         async with AsyncExitStack() as stack:
             connection_exit.set(stack)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from maildrill.embedded.maildir import Store
+from maildrill.embedded.starttls import discard_plaintext
 
 __all__ = ["start_pop3"]
 
@@ -164,6 +165,7 @@ class _Connection:
             await self.send("-ERR command not permitted now")
             return
         await self.send("+OK begin TLS negotiation")
+        discard_plaintext(self.reader)
         try:
             await self.writer.start_tls(self.tls)
         except (ssl.SSLError, ConnectionError, OSError) as exc:

@@ -78,3 +78,21 @@ def test_every_failure_carries_its_transcript(weak_run: SuiteRun) -> None:
 
 def test_weak_results_hold_no_password(weak_run: SuiteRun, weak_stack: RunningStack) -> None:
     assert weak_stack.password not in weak_run.results_text
+
+
+def test_declared_lockout_and_antivirus_fail_where_missing(
+    good_stack: RunningStack, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The fail side of the two controls no profile declares: the good stack runs neither
+    fail2ban nor an anti-virus, so a target file claiming them must fail both."""
+    original = (good_stack.root / "target.toml").read_text()
+    assert original.rstrip().splitlines()[-1].startswith("mx_priorities"), "[expect] not last"
+    claimed = good_stack.root / "target-claims.toml"  # beside it: relative paths still hold
+    claimed.write_text(
+        original + 'antivirus = true\nlockout_after = 3\nlockout_source = "127.0.0.9"\n'
+    )
+    run = run_behaviour(claimed, tmp_path_factory.mktemp("bh-claims"), keyword="eicar or lockout")
+    assert run.verdicts("fail") == {"FILTER-EICAR[smtp]", "HYG-LOCKOUT[imaps]"}, run.describe(
+        set(run.controls)
+    )
+    assert "EICAR accepted" in run.controls["FILTER-EICAR[smtp]"]["reason"]

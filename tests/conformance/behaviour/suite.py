@@ -61,12 +61,16 @@ class SuiteRun:
         )
 
 
-def run_behaviour(target: Path, out: Path, *, timeout: float = 600) -> SuiteRun:
-    """``pytest conformance/behaviour --target FILE`` in a child process; the results."""
+def run_behaviour(
+    target: Path, out: Path, *, keyword: str | None = None, timeout: float = 600
+) -> SuiteRun:
+    """``pytest conformance/behaviour --target FILE [-k EXPR]`` in a child process."""
     results = out / "behaviour-controls.json"
     args = [sys.executable, "-m", "pytest", str(SUITE), "-c", str(SUITE.parent / "pytest.ini")]
     args += ["--target", str(target), "--results", str(results)]
     args += ["-q", "--tb=line", "-p", "no:cacheprovider"]
+    if keyword:
+        args += ["-k", keyword]
     started = time.perf_counter()
     proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     seconds = time.perf_counter() - started

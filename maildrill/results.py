@@ -36,6 +36,7 @@ __all__ = [
     "PhaseStats",
     "RunResults",
     "Severity",
+    "StepResult",
     "TargetInfo",
     "Verdict",
     "read_results",
@@ -125,6 +126,18 @@ class Accounting(_Frozen):
     pending: int = Field(default=0, description="still in flight when the run stopped")
 
 
+class StepResult(_Frozen):
+    """One step of a step-shaped run, judged against the SLO on its own histograms."""
+
+    rate: float = Field(description="arrivals per second the step offered")
+    start_s: float = Field(description="seconds since the run started")
+    end_s: float
+    achieved_rps: float = 0.0
+    requests: int = 0
+    failures: int = 0
+    slo: dict[str, Any] = Field(default_factory=dict, description="as LoadResult.slo")
+
+
 class LoadResult(_Frozen):
     scenario: str
     started: datetime
@@ -149,6 +162,9 @@ class LoadResult(_Frozen):
     delivery: LatencySummary | None = None
     accounting: Accounting | None = None
     capacity: float | None = Field(default=None, description="highest rate meeting the SLO")
+    steps: list[StepResult] = Field(
+        default_factory=list, description="step shape: each step's rate and SLO verdict"
+    )
     slo: dict[str, Any] = Field(default_factory=dict, description="SLO verdict and its inputs")
     interrupted: bool = False
 

@@ -29,7 +29,17 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ERROR_KINDS", "Fire", "Meter", "PhaseError", "ReplyError", "Transaction", "classify"]
+__all__ = [
+    "ERROR_KINDS",
+    "BadReply",
+    "Fire",
+    "Gauge",
+    "Meter",
+    "PhaseError",
+    "ReplyError",
+    "Transaction",
+    "classify",
+]
 
 # the error kinds of issue 4; a reply code ("550") is used instead when the server sent one
 ERROR_KINDS = ("timeout", "refused", "reset", "tls", "protocol", "network", "error")
@@ -44,6 +54,10 @@ class ReplyError(Exception):
         super().__init__(f"{code} {text}".strip())
         self.code = str(code)
         self.text = text
+
+
+class BadReply(Exception):
+    """The server answered something that is not the protocol (no reply code, garbage)."""
 
 
 class PhaseError(Exception):
@@ -61,8 +75,11 @@ def classify(exc: BaseException) -> str:
         return exc.kind
     if isinstance(exc, ReplyError):
         return exc.code
+    if isinstance(exc, BadReply):
+        return "protocol"
     if isinstance(exc, smtplib.SMTPResponseException):
-        return str(exc.smtp_code)
+        # smtplib invents "500 Line too long." for a reply line over 8 KB: not the server's
+        return "protocol" if _invented_by_smtplib(exc) else str(exc.smtp_code)
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = [str(code) for code, _ in exc.recipients.values()]
         return codes[0] if codes else "protocol"
@@ -86,6 +103,11 @@ def classify(exc: BaseException) -> str:
     if type(exc).__module__.startswith("imapclient"):
         return "protocol"
     return "error"
+
+
+def _invented_by_smtplib(exc: smtplib.SMTPResponseException) -> bool:
+    text = exc.smtp_error
+    return exc.smtp_code == 500 and text in (b"Line too long.", "Line too long.")
 
 
 def _timed_out(exc: BaseException) -> bool:
@@ -113,13 +135,52 @@ class Transaction:
     phases: list[str] = field(default_factory=list)
 
 
-class Meter:
-    """Times phases of one protocol and fires one request event per phase."""
+class Gauge:
+    """A count of things open (IMAP connections), with its peak in each wall-clock second.
 
-    def __init__(self, fire: Fire, request_type: str, *, node: str = "") -> None:
+    ``drain()`` hands the per-second peaks over and forgets them; the current second is
+    always included, so a level that does not move is still sampled::
+
+        CONNECTIONS.up(); CONNECTIONS.down()
+        CONNECTIONS.drain()          # {1700000000: 1}
+    """
+
+    def __init__(self) -> None:
+        self.value = 0
+        self._peaks: dict[int, int] = {}
+
+    def _note(self) -> None:
+        second = int(time.time())
+        if self._peaks.get(second, -1) < self.value:
+            self._peaks[second] = self.value
+
+    def up(self) -> None:
+        self.value += 1
+        self._note()
+
+    def down(self) -> None:
+        self.value = max(0, self.value - 1)
+        self._note()
+
+    def drain(self) -> dict[int, int]:
+        self._note()
+        peaks, self._peaks = self._peaks, {}
+        return peaks
+
+
+class Meter:
+    """Times phases of one protocol and fires one request event per phase.
+
+    ``node`` (seed S4) and ``traffic_class`` (seed S8: ``inbound``, ``submission``) travel
+    in each event's context so whole transactions can be broken down by them."""
+
+    def __init__(
+        self, fire: Fire, request_type: str, *, node: str = "", traffic_class: str = ""
+    ) -> None:
         self._fire = fire
         self.request_type = request_type
         self.node = node
+        self.traffic_class = traffic_class
 
     def emit(
         self,
@@ -139,7 +200,7 @@ class Meter:
                 response_time=us / 1000.0,
                 response_length=length,
                 exception=exception,
-                context={"us": us, "node": self.node},
+                context={"us": us, "node": self.node, "class": self.traffic_class},
                 start_time=start_time if start_time is not None else time.time(),
                 url=self.node or None,
             )

@@ -1,7 +1,9 @@
 """An instrumented IMAP client over imapclient (request type ``imap`` or ``imaps``).
 
-Phases: connect (TCP, TLS on imaps, greeting, capabilities), starttls, login, select,
-search, fetch, store, idle, logout. Each method runs one phase and raises
+Phases: connect (TCP, TLS on imaps, greeting, capabilities), tls (the implicit-TLS
+handshake alone), starttls, login, select, search, fetch, store, idle, logout. Open
+connections are counted process-wide in :data:`CONNECTIONS` (seed S22: the IMAP
+concurrent-connection peak). Each method runs one phase and raises
 :class:`~maildrill.clients.events.PhaseError` (already reported) on failure, so callers wrap
 a session in ``meter.transaction(...)``::
 
@@ -21,10 +23,12 @@ from typing import Any
 
 from imapclient import IMAPClient, imap4, tls
 
-from maildrill.clients.events import Fire, Meter
+from maildrill.clients.events import Fire, Gauge, Meter
 from maildrill.clients.nodes import NodeCycle, node_name
 
-__all__ = ["ImapClient"]
+__all__ = ["CONNECTIONS", "ImapClient"]
+
+CONNECTIONS = Gauge()
 
 POLL_S = 0.1  # poll interval where the server has no IDLE
 
@@ -40,22 +44,30 @@ class _NodeIMAP4(imap4.IMAP4WithTimeout):  # type: ignore[misc]
 
 class _NodeIMAP4TLS(tls.IMAP4_TLS):  # type: ignore[misc]
     node: tuple[str, int] = ("127.0.0.1", 993)
+    meter: Meter | None = None
 
     def _create_socket(self, timeout: float | None = None) -> socket.socket:
         sock = socket.create_connection(self.node, timeout=timeout or self._timeout)
+        if self.meter is None:
+            return self._wrap(sock)
+        with self.meter.phase("tls"):
+            return self._wrap(sock)
+
+    def _wrap(self, sock: socket.socket) -> socket.socket:
         wrapped: socket.socket = tls.wrap_socket(sock, self.ssl_context, self.host)
         return wrapped
 
 
 class _NodeIMAPClient(IMAPClient):  # type: ignore[misc]
-    def __init__(self, node: tuple[str, int], *args: Any, **kwargs: Any) -> None:
+    def __init__(self, node: tuple[str, int], meter: Meter, *args: Any, **kwargs: Any) -> None:
         self._node = node
+        self._meter = meter
         super().__init__(*args, **kwargs)
 
     def _create_IMAP4(self) -> Any:
         timeout = getattr(self._timeout, "connect", None)
         if self.ssl:
-            conn = type("_Conn", (_NodeIMAP4TLS,), {"node": self._node})
+            conn = type("_Conn", (_NodeIMAP4TLS,), {"node": self._node, "meter": self._meter})
             return conn(self.host, self.port, self.ssl_context, timeout)
         conn = type("_Conn", (_NodeIMAP4,), {"node": self._node})
         return conn(self.host, self.port, timeout)
@@ -88,12 +100,14 @@ class ImapClient:
         with self.meter.phase("connect"):
             self.client = _NodeIMAPClient(
                 address,
+                self.meter,
                 self._nodes.host,
                 port=address[1],
                 ssl=self._implicit,
                 ssl_context=self._tls,
                 timeout=self._timeout,
             )
+        CONNECTIONS.up()
         if self._starttls and not self._implicit:
             with self.meter.phase("starttls"):
                 self._c.starttls(self._tls)
@@ -146,6 +160,7 @@ class ImapClient:
         client, self.client = self.client, None
         if client is None:
             return
+        CONNECTIONS.down()
         try:
             with self.meter.phase("logout"):
                 client.logout()

@@ -27,12 +27,16 @@ class _NodePOP3(poplib.POP3):
 
     node: tuple[str, int] = ("127.0.0.1", 110)
     wrap: ssl.SSLContext | None = None
+    meter: Meter | None = None
 
     def _create_socket(self, timeout: float) -> socket.socket:
         sock = socket.create_connection(self.node, timeout)
-        if self.wrap is not None:
-            sock = self.wrap.wrap_socket(sock, server_hostname=self.host)
-        return sock
+        if self.wrap is None:
+            return sock
+        if self.meter is None:
+            return self.wrap.wrap_socket(sock, server_hostname=self.host)
+        with self.meter.phase("tls"):  # the handshake alone (seed S22)
+            return self.wrap.wrap_socket(sock, server_hostname=self.host)
 
 
 class Pop3Client:
@@ -60,7 +64,7 @@ class Pop3Client:
         address = self._nodes.next()
         self.meter = Meter(self._fire, self.request_type, node=node_name(address))
         wrap = self._tls if self._implicit else None
-        conn = type("_Conn", (_NodePOP3,), {"node": address, "wrap": wrap})
+        conn = type("_Conn", (_NodePOP3,), {"node": address, "wrap": wrap, "meter": self.meter})
         with self.meter.phase("connect"):
             self.client = conn(self._nodes.host, address[1], self._timeout)
         if self._starttls and not self._implicit:

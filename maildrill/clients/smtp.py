@@ -1,7 +1,9 @@
 """An instrumented SMTP client (smtplib; under Locust's gevent it is the fastest, FACTS.md).
 
-Each phase (connect, banner, ehlo, starttls, auth, mail, rcpt, data) and the whole
-transaction is one request event of type ``smtp`` (``smtps`` on implicit TLS)::
+Each phase (connect, tls, banner, ehlo, starttls, auth, mail, rcpt, data) and the whole
+transaction is one request event of type ``smtp`` (``smtps`` on implicit TLS). ``tls``
+(implicit TLS) and ``starttls`` time the handshake alone, so their failures are the TLS
+handshake failure rate (seed S22)::
 
     client = SmtpClient(meter_fire, nodes, tls=ctx, server_name="mx.example.test")
     outcome = client.send(b"From: ...", "a@example.test", ["b@example.test"])
@@ -20,7 +22,7 @@ import ssl
 import time
 from dataclasses import dataclass
 
-from maildrill.clients.events import Fire, Meter, ReplyError, Transaction
+from maildrill.clients.events import BadReply, Fire, Meter, ReplyError, Transaction
 from maildrill.clients.nodes import NodeCycle, node_name
 
 __all__ = ["SmtpClient", "SmtpOutcome"]
@@ -55,6 +57,7 @@ class SmtpClient:
         timeout: float = 10.0,
         per_session: int = 10,
         helo_name: str = "maildrill.test",
+        traffic_class: str = "",
     ) -> None:
         self._fire = fire
         self._nodes = nodes
@@ -65,6 +68,7 @@ class SmtpClient:
         self._timeout = timeout
         self._per_session = max(1, per_session)
         self._helo = helo_name
+        self._class = traffic_class
         self._smtp: smtplib.SMTP | None = None
         self._meter: Meter | None = None
         self._sent_in_session = 0
@@ -78,7 +82,12 @@ class SmtpClient:
         address = self._nodes.next() if self._smtp is None else None
         meter = self._meter
         if meter is None or address is not None:
-            meter = Meter(self._fire, self.request_type, node=node_name(address or ("", 0)))
+            meter = Meter(
+                self._fire,
+                self.request_type,
+                node=node_name(address or ("", 0)),
+                traffic_class=self._class,
+            )
         with meter.transaction("transaction", start_ns=start_ns) as tx:
             if address is not None:
                 self._open(meter, address)
@@ -111,10 +120,11 @@ class SmtpClient:
         self._sent_in_session = 0
         with meter.phase("connect"):
             sock = socket.create_connection(address, timeout=self._timeout)
-            if self._implicit:
-                assert self._tls is not None
-                sock = self._tls.wrap_socket(sock, server_hostname=self._nodes.host)
             smtp.sock = sock
+        if self._implicit:
+            assert self._tls is not None
+            with meter.phase("tls"):
+                smtp.sock = self._tls.wrap_socket(sock, server_hostname=self._nodes.host)
         with meter.phase("banner"):
             code, text = smtp.getreply()
             _expect(code, text, 220)
@@ -123,7 +133,9 @@ class SmtpClient:
             _expect(code, text, OK)
         if self._starttls and not self._implicit:
             with meter.phase("starttls"):
-                smtp.starttls(context=self._tls)
+                code, text = smtp.starttls(context=self._tls)
+                _expect(code, text, 220)
+            with meter.phase("ehlo"):
                 code, text = smtp.ehlo()
                 _expect(code, text, OK)
         if self._login is not None:
@@ -143,6 +155,8 @@ class SmtpClient:
 
 
 def _expect(code: int, text: bytes | str, *good: int) -> None:
+    if code < 200:  # smtplib's -1: the reply did not start with a code (RFC 5321 §4.2)
+        raise BadReply(repr(text)[:120])
     if code not in good:
         message = text.decode(errors="replace") if isinstance(text, bytes) else text
         raise ReplyError(code, message[:120])

@@ -43,6 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--duration", type=float, default=20.0, metavar="S", help="seconds of load (default 20)"
     )
     parser.add_argument(
+        "--timeout", type=float, metavar="S",
+        help="seconds any one socket operation may take before it counts as a timeout "
+        "(default 10)",
+    )  # fmt: skip
+    parser.add_argument(
         "--processes", type=int, default=1, metavar="N",
         help="Locust worker processes; histograms are merged exactly (default 1)",
     )  # fmt: skip
@@ -66,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         out_dir=args.out,
         processes=args.processes,
         shape=args.shape,
+        timeout_s=args.timeout,
         progress=lambda line: print(f"  {line}", flush=True),
     )
     path = write_results(
@@ -87,7 +93,11 @@ def summary_table(load: LoadResult) -> str:
         f"{'phase':<22}{'count':>8}{'fail':>6}{'p50':>9}{'p90':>9}{'p99':>9}{'p99.9':>9}"
         f"{'max':>9}  ms",
     ]
-    rows = [(f"{p.request_type} {p.name}", p.count, p.failures, p.latency) for p in load.phases]
+    rows = [
+        (f"{p.request_type} {p.name}", p.count, p.failures, p.latency)
+        for p in load.phases
+        if p.request_type != "delivery"  # the row below
+    ]
     if load.delivery is not None:
         rows.append(("delivery", load.delivery.count, 0, load.delivery))
     for label, count, fails, lat in rows:
@@ -112,6 +122,17 @@ def summary_table(load: LoadResult) -> str:
             if isinstance(v, dict)
         )
         lines.append(f"SLO {'met' if load.slo['met'] else 'MISSED'}: {judged}")
+    for step in load.steps:
+        lines.append(
+            f"step {step.rate:g}/s ({step.start_s:g}-{step.end_s:g} s): achieved "
+            f"{step.achieved_rps:g}/s, SLO {'met' if step.slo.get('met') else 'MISSED'}"
+        )
+    if load.steps:
+        lines.append(
+            f"capacity: {load.capacity:g}/s (highest step meeting the SLO)"
+            if load.capacity is not None
+            else "capacity: not reached (the first step missed the SLO)"
+        )
     if load.errors:
         lines.append("errors: " + ", ".join(f"{k} {v}" for k, v in sorted(load.errors.items())))
     return "\n".join(lines)

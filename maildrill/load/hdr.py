@@ -17,12 +17,14 @@ from hdrh.histogram import HdrHistogram
 
 from maildrill.results import LatencySummary
 
-__all__ = ["HIGHEST_US", "NODE_PREFIX", "Recorder", "new_histogram", "summarize"]
+__all__ = ["CLASS_PREFIX", "HIGHEST_US", "NODE_PREFIX", "Recorder", "new_histogram", "summarize"]
 
 HIGHEST_US = 3_600_000_000  # one hour; anything slower is clamped and still counted
 SIGNIFICANT_DIGITS = 3
 # request_type prefix of the per-node histograms (seed S4): ("node:smtp", "127.0.0.1:25")
 NODE_PREFIX = "node:"
+# request_type prefix of the per-traffic-class histograms (seed S8): ("class:smtp", "inbound")
+CLASS_PREFIX = "class:"
 
 Key = tuple[str, str]
 
@@ -79,6 +81,9 @@ class Recorder:
 
     def reset(self) -> None:
         self.histograms.clear()
+
+    def recorded(self) -> list[Key]:
+        return sorted(k for k, h in self.histograms.items() if h.get_total_count())
 
     def summary(self, request_type: str, name: str) -> LatencySummary:
         hist = self.histograms.get((request_type, name))

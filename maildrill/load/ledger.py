@@ -18,6 +18,7 @@ import hashlib
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 
@@ -79,6 +80,8 @@ class Ledger:
     orphans: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
     delivery: HdrHistogram = field(default_factory=new_histogram)
     delivered_per_second: Counter[int] = field(default_factory=Counter)
+    # called with (accepted_at, delivery µs) at each first sighting: per-second histograms
+    on_delivery: Callable[[float, int], None] | None = None
 
     def attempt_failed(self, kind: str) -> None:
         self.sent += 1
@@ -104,9 +107,11 @@ class Ledger:
             entry.corrupted = True
         if entry.seen == 1:
             # the store may expose the message before the client reads the 250: clamp at 1 µs
-            us = int((seen_at - entry.accepted_at) * 1e6)
-            self.delivery.record_value(min(max(1, us), HIGHEST_US))
+            us = min(max(1, int((seen_at - entry.accepted_at) * 1e6)), HIGHEST_US)
+            self.delivery.record_value(us)
             self.delivered_per_second[int(seen_at)] += 1
+            if self.on_delivery is not None:
+                self.on_delivery(entry.accepted_at, us)
 
     def unseen(self) -> int:
         return sum(1 for m in self.messages.values() if m.seen == 0)

@@ -36,6 +36,8 @@ SCENARIOS: dict[str, dict[str, tuple[Role, ...]]] = {
     },
     "smtp_inbound": {"send": (Role.SMTP,)},
     "smtp_submission": {"send": (Role.SUBMISSION, Role.SMTPS)},
+    # seed S8: inbound relay and authenticated submission at once, latency per class
+    "smtp_mixed": {"send": (Role.SMTP,), "submit": (Role.SUBMISSION, Role.SMTPS)},
     "imap_session": {"read": (Role.IMAPS, Role.IMAP)},
     "pop3_session": {"read": (Role.POP3S, Role.POP3)},
 }

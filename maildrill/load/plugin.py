@@ -1,12 +1,16 @@
 """Locust event listeners: HDR recording, exact merge across workers, accounting, output.
 
 Importing this module (every scenario in ``loadtests/`` does) registers the listeners on
-``locust.events``. In each process the ``request`` listener records microseconds into a
-:class:`~maildrill.load.hdr.Recorder`; workers ship their histograms, error counts, timeline
-and sent-message records to the master with ``report_to_master`` every second, and the
-master adds them up (``worker_report``). The master (or the single local process) runs the
-IMAP watchers, prints progress, stops the run when every accepted message has been seen or
-the grace period is over, and writes the raw figures to ``plan.out`` on ``quit``.
+``locust.events``. In each process the ``request`` listener hands the event to
+:class:`~maildrill.load.state.State`; workers ship what they measured to the master with
+``report_to_master`` every second, and the master adds it up (``worker_report``). The master
+(or the single local process) runs the IMAP watchers, prints progress, and ends the run when
+every accepted message has been seen or the grace period is over.
+
+Before the master quits it asks each worker for a *final* report (custom message
+``maildrill:final``), sent once the worker's last transaction has finished, and waits for
+all of them (bounded): Locust's own quit gives workers 0.5 s, so a worker's last partial
+second could otherwise be missing from the figures the master writes on ``quit``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ import json
 import logging
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +27,9 @@ import locust.runners
 from locust import events
 from locust.env import Environment
 
-from maildrill.clients.events import classify
-from maildrill.load.hdr import NODE_PREFIX, Recorder
-from maildrill.load.ledger import Ledger
-from maildrill.load.plan import LoadPlan, current_plan
+from maildrill.load.hdr import CLASS_PREFIX, NODE_PREFIX
+from maildrill.load.plan import current_plan
+from maildrill.load.state import State
 
 __all__ = ["STATE", "State"]
 
@@ -38,131 +40,10 @@ log = logging.getLogger("maildrill.load")
 locust.runners.WORKER_REPORT_INTERVAL = 1.0
 
 PROGRESS_PREFIX = "maildrill: "
-WHOLE = ("transaction", "session")  # the event names that cover a whole exchange
-
-
-class State:
-    """Everything one Locust process measured. Workers empty theirs into each report."""
-
-    def __init__(self) -> None:
-        self.plan: LoadPlan | None = None
-        self.environment: Environment | None = None
-        self.recorder = Recorder()
-        self.counts: Counter[str] = Counter()  # "type\tname" -> requests
-        self.failures: Counter[str] = Counter()
-        self.errors: Counter[str] = Counter()  # "smtp:550", "imap:timeout"
-        self.timeline: dict[int, Counter[str]] = {}
-        self.ledger = Ledger()
-        self.outbox: list[list[Any]] = []  # worker: sent records not yet reported
-        self.in_flight = 0
-        self.worker_in_flight: dict[str, int] = {}
-        self.started = 0.0
-        self.send_until = 0.0
-        self.late = 0
-        self.dropped = 0
-        self.complete = False
-        self.written = False
-
-    @property
-    def is_worker(self) -> bool:
-        env = self.environment
-        return env is not None and isinstance(env.runner, locust.runners.WorkerRunner)
-
-    def sending(self) -> bool:
-        return time.time() < self.send_until
-
-    def tick(self, key: str, n: int = 1) -> None:
-        self.timeline.setdefault(int(time.time()), Counter())[key] += n
-
-    # -- the full chain ----------------------------------------------------------------
-
-    def message_accepted(self, message_id: str, digest: str, accepted_at: float) -> None:
-        self.tick("accepted")
-        if self.is_worker:
-            self.outbox.append(["ok", message_id, digest, accepted_at])
-        else:
-            self.ledger.accepted(message_id, digest, accepted_at)
-
-    def message_failed(self, kind: str) -> None:
-        if self.is_worker:
-            self.outbox.append(["fail", kind])
-        else:
-            self.ledger.attempt_failed(kind)
-
-    # -- worker -> master --------------------------------------------------------------
-
-    def report(self) -> dict[str, Any]:
-        data = {
-            "hdr": self.recorder.encode(),
-            "counts": dict(self.counts),
-            "failures": dict(self.failures),
-            "errors": dict(self.errors),
-            "timeline": {str(k): dict(v) for k, v in self.timeline.items()},
-            "sent": self.outbox,
-            "in_flight": self.in_flight,
-            "late": self.late,
-            "dropped": self.dropped,
-        }
-        self.recorder.reset()
-        self.counts, self.failures, self.errors = Counter(), Counter(), Counter()
-        self.timeline, self.outbox, self.late, self.dropped = {}, [], 0, 0
-        return data
-
-    def absorb(self, client_id: str, data: dict[str, Any]) -> None:
-        self.recorder.merge(data.get("hdr", {}))
-        self.counts.update(data.get("counts", {}))
-        self.failures.update(data.get("failures", {}))
-        self.errors.update(data.get("errors", {}))
-        for second, values in data.get("timeline", {}).items():
-            self.timeline.setdefault(int(second), Counter()).update(values)
-        for record in data.get("sent", []):
-            if record[0] == "ok":
-                self.ledger.accepted(record[1], record[2], record[3])
-            else:
-                self.ledger.attempt_failed(record[1])
-        self.worker_in_flight[client_id] = int(data.get("in_flight", 0))
-        self.late += int(data.get("late", 0))
-        self.dropped += int(data.get("dropped", 0))
-
-    # -- output ------------------------------------------------------------------------
-
-    def raw(self, *, final: bool) -> dict[str, Any]:
-        """The figures as JSON, read back by :mod:`maildrill.load.runner`."""
-        phases = []
-        for key in sorted(set(self.counts) | set(self.failures)):
-            rt, _, name = key.partition("\t")
-            phases.append(
-                {
-                    "request_type": rt,
-                    "name": name,
-                    "count": self.counts[key],
-                    "failures": self.failures[key],
-                    "histogram": self.recorder.encoded(rt, name),
-                }
-            )
-        start = int(self.started) if self.started else min(self.timeline, default=0)
-        timeline = [
-            {"t": float(second - start), **{k: float(v) for k, v in values.items()}}
-            for second, values in sorted(self.timeline.items())
-        ]
-        for second, n in self.ledger.delivered_per_second.items():
-            for row in timeline:
-                if row["t"] == second - start:
-                    row["delivered"] = float(n)
-        delivery = self.ledger.delivery
-        return {
-            "started": self.started,
-            "ended": time.time(),
-            "phases": phases,
-            "errors": dict(self.errors),
-            "timeline": timeline,
-            "accounting": self.ledger.accounting(final=final).model_dump(),
-            "delivery": delivery.encode().decode("ascii") if delivery.get_total_count() else "",
-            "unmatched_sightings": len(self.ledger.orphans),
-            "late": self.late,
-            "dropped": self.dropped,
-            "complete": self.complete,
-        }
+FINAL_ASK = "maildrill:final"  # master -> worker: send your last figures when idle
+FINAL_REPORT = "maildrill:final-report"  # worker -> master: the last figures
+PREFIXES = (NODE_PREFIX, CLASS_PREFIX)
+PACK_AFTER_S = 3  # the master encodes per-second histograms this old (late reports unpack)
 
 
 STATE = State()
@@ -180,6 +61,45 @@ def _init(environment: Environment, **_: Any) -> None:
     STATE.environment = environment
     option = getattr(environment.parsed_options, "maildrill_target", "") or None
     STATE.plan = current_plan(option)
+    runner = environment.runner
+    if isinstance(runner, locust.runners.WorkerRunner):
+        runner.register_message(FINAL_ASK, _on_final_ask, concurrent=True)
+    elif isinstance(runner, locust.runners.MasterRunner):
+        runner.register_message(FINAL_REPORT, _on_final_report)
+
+
+def _on_final_ask(environment: Environment, msg: Any, **_: Any) -> None:
+    """Worker: once sending is over and nothing is in flight (bounded), report for good."""
+    plan = STATE.plan
+    limit = time.time() + (plan.timeout_s + 2 if plan else 5.0)
+    while time.time() < limit and (STATE.sending() or STATE.in_flight):
+        gevent.sleep(0.05)
+    runner = environment.runner
+    if runner is not None:
+        runner.send_message(FINAL_REPORT, STATE.report())
+
+
+def _on_final_report(environment: Environment, msg: Any, **_: Any) -> None:
+    STATE.absorb(msg.node_id, msg.data)
+    STATE.final_reports.add(msg.node_id)
+
+
+def _collect_final_reports(environment: Environment) -> None:
+    """Master: ask every worker for its last figures and wait for them (bounded)."""
+    runner = environment.runner
+    if not isinstance(runner, locust.runners.MasterRunner):
+        return
+    workers = set(runner.clients.keys())
+    if not workers:
+        return
+    runner.send_message(FINAL_ASK)
+    plan = STATE.plan
+    limit = time.time() + (plan.timeout_s + 5 if plan else 10.0)
+    while time.time() < limit and not workers <= STATE.final_reports:
+        gevent.sleep(0.05)
+    missing = workers - STATE.final_reports
+    if missing:
+        log.warning("no final report from worker(s) %s; their last second may be missing", missing)
 
 
 def _request(
@@ -190,29 +110,16 @@ def _request(
     context: dict[str, Any] | None = None,
     **_: Any,
 ) -> None:
-    key = f"{request_type}\t{name}"
-    STATE.counts[key] += 1
-    if exception is None:
-        us = (context or {}).get("us")
-        STATE.recorder.record(
-            request_type, name, int(us if us is not None else response_time * 1e3)
-        )
-        STATE.tick("requests")
-    else:
-        STATE.failures[key] += 1
-        STATE.tick("requests")
-        STATE.tick("failures")
-        if name in WHOLE:
-            STATE.errors[f"{request_type}:{classify(exception)}"] += 1
-    node = (context or {}).get("node")
-    if node and name in WHOLE:  # per-node figures (seed S4) for whole transactions
-        node_key = f"{NODE_PREFIX}{request_type}\t{node}"
-        STATE.counts[node_key] += 1
-        if exception is None:
-            us = int((context or {}).get("us", response_time * 1e3))
-            STATE.recorder.record(NODE_PREFIX + request_type, node, us)
-        else:
-            STATE.failures[node_key] += 1
+    context = context or {}
+    us = context.get("us")
+    STATE.on_request(
+        request_type,
+        name,
+        int(us if us is not None else response_time * 1e3),
+        exception,
+        node=context.get("node") or "",
+        traffic_class=context.get("class") or "",
+    )
 
 
 def _report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
@@ -247,6 +154,8 @@ def _supervise(environment: Environment) -> None:
     while True:
         gevent.sleep(0.25)
         now = time.time()
+        STATE.sample_gauges()
+        STATE.intervals.pack(before=int(now) - PACK_AFTER_S)
         if now - last_progress >= plan.progress_every_s:
             last_progress = now
             _progress(now)
@@ -258,6 +167,7 @@ def _supervise(environment: Environment) -> None:
             break
         if now >= STATE.send_until + (plan.grace_s if chain else plan.timeout_s):
             break
+    _collect_final_reports(environment)
     STATE.complete = True
     _progress(time.time())
     runner = environment.runner
@@ -270,8 +180,8 @@ def _progress(now: float) -> None:
     assert plan is not None
     acc = STATE.ledger.accounting(final=False)
     elapsed = max(0.001, now - STATE.started)
-    requests = sum(v for k, v in STATE.counts.items() if not k.startswith(NODE_PREFIX))
-    failures = sum(v for k, v in STATE.failures.items() if not k.startswith(NODE_PREFIX))
+    requests = sum(v for k, v in STATE.counts.items() if not k.startswith(PREFIXES))
+    failures = sum(v for k, v in STATE.failures.items() if not k.startswith(PREFIXES))
     line = (
         f"t={elapsed:5.1f}s requests={requests} failures={failures} "
         f"sent={acc.sent} accepted={acc.accepted} delivered={acc.delivered} "

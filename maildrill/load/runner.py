@@ -15,6 +15,7 @@ shutting down and so writing its figures) and returns partial results with
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -28,10 +29,12 @@ from typing import IO, Any
 from hdrh.histogram import HdrHistogram
 
 import loadtests
-from maildrill.errors import MaildrillError
-from maildrill.load.hdr import NODE_PREFIX, summarize
+from maildrill.errors import ConfigError, MaildrillError
+from maildrill.load.hdr import CLASS_PREFIX, NODE_PREFIX, summarize
 from maildrill.load.plan import PLAN_ENV, LoadPlan, make_plan
 from maildrill.load.slo import evaluate
+from maildrill.load.state import DELIVERY
+from maildrill.load.steps import capacity, judge_steps
 from maildrill.results import Accounting, LoadResult, PhaseStats
 from maildrill.target import load_target
 
@@ -51,12 +54,18 @@ def run_load(
     out_dir: Path,
     processes: int = 1,
     shape: str = "constant",
+    timeout_s: float | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> LoadResult:
     """Run one scenario against a target file; the run stops by itself after
-    ``duration_s`` plus a bounded grace period for delivery."""
+    ``duration_s`` plus a bounded grace period for delivery. ``timeout_s`` bounds every
+    socket operation (default 10 s)."""
     target = load_target(target_path)
     plan = make_plan(target, scenario, duration_s=duration_s, users=users, rate=rate, shape=shape)
+    if timeout_s is not None:
+        if timeout_s <= 0:
+            raise ConfigError("--timeout: must be more than 0 seconds")
+        plan.timeout_s = float(timeout_s)
     out_dir.mkdir(parents=True, exist_ok=True)
     raw_path = out_dir / "load-raw.json"
     raw_path.unlink(missing_ok=True)
@@ -69,7 +78,8 @@ def run_load(
     cmd = [
         sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
         "-u", str(plan.users), "-r", str(plan.users), "-t", f"{backstop}s",
-        "--stop-timeout", str(int(plan.timeout_s)), "--only-summary", "--loglevel", "WARNING",
+        "--stop-timeout", str(max(1, math.ceil(plan.timeout_s))),
+        "--only-summary", "--loglevel", "WARNING",
     ]  # fmt: skip
     if processes > 1:
         cmd += ["--processes", str(processes)]
@@ -100,7 +110,10 @@ def run_load(
         )
     raw = json.loads(raw_path.read_text(encoding="utf-8"))
     result = to_result(raw, plan, started, interrupted=interrupted or not raw["complete"])
-    return result.model_copy(update={"slo": evaluate(result, target.slo)})
+    steps = judge_steps(raw, plan, target.slo)
+    return result.model_copy(
+        update={"slo": evaluate(result, target.slo), "steps": steps, "capacity": capacity(steps)}
+    )
 
 
 def _locustfile(scenario: str) -> Path:
@@ -148,14 +161,19 @@ def to_result(
         )
         for p in raw["phases"]
     ]
-    phases = [p for p in all_stats if not p.request_type.startswith(NODE_PREFIX)]
-    by_node = [
-        p.model_copy(update={"request_type": p.request_type.removeprefix(NODE_PREFIX)})
-        for p in all_stats
-        if p.request_type.startswith(NODE_PREFIX)
-    ]
-    requests = sum(p.count for p in phases)
-    failures = sum(p.failures for p in phases)
+    prefixes = (NODE_PREFIX, CLASS_PREFIX)
+    phases = [p for p in all_stats if not p.request_type.startswith(prefixes)]
+    by_node, by_class = (
+        [
+            p.model_copy(update={"request_type": p.request_type.removeprefix(prefix)})
+            for p in all_stats
+            if p.request_type.startswith(prefix)
+        ]
+        for prefix in prefixes
+    )
+    # the delivery phase is the ledger's, not requests made
+    requests = sum(p.count for p in phases if (p.request_type, p.name) != DELIVERY)
+    failures = sum(p.failures for p in phases if (p.request_type, p.name) != DELIVERY)
     elapsed = max(0.001, min(float(t1 - t0), plan.duration_s + plan.grace_s))
     chain = plan.scenario == "full_chain"
     errors = dict(raw["errors"])
@@ -174,6 +192,7 @@ def to_result(
         throughput_rps=round(requests / elapsed, 2),
         phases=phases,
         by_node=by_node,
+        by_class=by_class,
         errors=errors,
         timeline=raw["timeline"],
         delivery=summarize(_decode(raw["delivery"])) if chain else None,

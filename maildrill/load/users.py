@@ -76,17 +76,22 @@ class Paced(User):
 
 
 class SmtpSender(Paced):
-    """Sends unique messages to test accounts; subclasses choose the endpoint purpose."""
+    """Sends unique messages to test accounts; subclasses choose the endpoint purpose.
+
+    Its transactions carry a traffic class (seed S8): ``inbound`` relay over the smtp
+    endpoint, ``submission`` when authenticated."""
 
     abstract = True
     # recipients: the watched accounts (full chain) or every account
     only_watched = True
+    # which of the plan's roles to send through: "send", or "submit" in a mixed scenario
+    purpose = "send"
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         plan = self.plan
         target = _target(plan.target)
-        role = Role(plan.roles["send"])
+        role = Role(plan.roles[self.purpose])
         endpoint = target.endpoints[role]
         number = self.number
         authenticated = role is not Role.SMTP
@@ -104,6 +109,7 @@ class SmtpSender(Paced):
             login=(login_account.local, login_account.password) if authenticated else None,
             timeout=plan.timeout_s,
             per_session=plan.per_session,
+            traffic_class="submission" if authenticated else "inbound",
         )
 
     def on_stop(self) -> None:

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.slow
 EXPECTED = {
     "smtp_inbound": ("smtp", {"connect", "banner", "ehlo", "mail", "rcpt", "data"}),
     "smtp_submission": ("smtp", {"starttls", "auth", "mail", "rcpt", "data"}),
+    "smtp_mixed": ("smtp", {"banner", "starttls", "auth", "mail", "rcpt", "data"}),
     "imap_session": ("imap", {"connect", "login", "select", "search", "logout"}),
     "pop3_session": ("pop3", {"connect", "login", "stat", "uidl", "quit"}),
 }
@@ -45,6 +46,14 @@ def test_scenario(scenario: str, target_file: Path, tmp_path: Path) -> None:
     if scenario.startswith("smtp"):
         assert load.accounting is not None and load.accounting.lost == 0
         assert load.accounting.accepted == load.accounting.sent
+    classes = {p.name: p.count for p in load.by_class}
+    if scenario == "smtp_mixed":  # seed S8: both traffic classes, each measured
+        assert set(classes) == {"inbound", "submission"} and min(classes.values()) >= 5
+    elif scenario.startswith("smtp"):
+        assert len(classes) == 1
+    rows = load.timeline
+    assert rows and all(r["offered_rps"] in (10.0, 0.0) for r in rows)
+    assert any(k.endswith(".transaction.p99_us") or k.endswith(".session.p99_us") for k in rows[1])
 
 
 def test_two_processes_merge_into_one_result(target_file: Path, tmp_path: Path) -> None:

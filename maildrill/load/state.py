@@ -1,0 +1,267 @@
+"""What one Locust process measured, how a worker ships it, and how the master adds it up.
+
+Every request event goes through :meth:`State.on_request`: counts, whole-run histograms
+(:class:`~maildrill.load.hdr.Recorder`), per-second histograms
+(:class:`~maildrill.load.interval.Intervals`), per-second counters (``requests``,
+``failures``, ``achieved_rps``, ``error.<code>``) and, for whole transactions, the per-node
+(S4) and per-traffic-class (S8) histograms. A worker empties everything into each
+:meth:`State.report`; the master :meth:`State.absorb`\\ s it. Histograms travel encoded and
+are added bucket by bucket, so N workers report exactly what one process would::
+
+    master, worker = State(), State(worker=True)
+    worker.on_request("smtp", "data", 1234)
+    master.absorb("w1", worker.report())
+    master.raw(final=True)["phases"]          # as if master had recorded the event itself
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import locust.runners
+from locust.env import Environment
+
+from maildrill.clients.events import classify
+from maildrill.clients.imap import CONNECTIONS
+from maildrill.load.hdr import CLASS_PREFIX, NODE_PREFIX, Recorder
+from maildrill.load.interval import Intervals
+from maildrill.load.ledger import Ledger
+from maildrill.load.plan import LoadPlan
+
+__all__ = ["DELIVERY", "WHOLE", "State", "timeline_rows"]
+
+WHOLE = ("transaction", "session")  # the event names that cover a whole exchange
+DELIVERY = ("delivery", "message")  # (request_type, name) of the delivery-latency phase
+IMAP_CONNECTIONS = "imap.connections"
+PERCENTILES = (("p50_us", 50.0), ("p90_us", 90.0), ("p99_us", 99.0))
+
+
+class State:
+    """Everything one Locust process measured. Workers empty theirs into each report."""
+
+    def __init__(self, *, worker: bool | None = None, clock: Callable[[], float] = time.time):
+        self.clock = clock
+        self._worker = worker  # None: ask the Locust runner
+        self.plan: LoadPlan | None = None
+        self.environment: Environment | None = None
+        self.recorder = Recorder()
+        self.intervals = Intervals()
+        self.counts: Counter[str] = Counter()  # "type\tname" -> requests
+        self.failures: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()  # "smtp:550", "imap:timeout"
+        self.timeline: dict[int, Counter[str]] = {}
+        self.gauges: dict[int, dict[str, int]] = {}  # this process: per-second peaks
+        self.worker_gauges: dict[str, dict[int, dict[str, int]]] = {}
+        self._gauge_seen = False
+        self.ledger = Ledger(on_delivery=self._delivered)
+        self.outbox: list[list[Any]] = []  # worker: sent records not yet reported
+        self.in_flight = 0
+        self.worker_in_flight: dict[str, int] = {}
+        self.final_reports: set[str] = set()  # master: workers whose last report is in
+        self.started = 0.0
+        self.send_until = 0.0
+        self.late = 0
+        self.dropped = 0
+        self.complete = False
+        self.written = False
+
+    @property
+    def is_worker(self) -> bool:
+        if self._worker is not None:
+            return self._worker
+        env = self.environment
+        return env is not None and isinstance(env.runner, locust.runners.WorkerRunner)
+
+    def sending(self) -> bool:
+        return self.clock() < self.send_until
+
+    def tick(self, key: str, n: int = 1, *, second: int | None = None) -> None:
+        second = int(self.clock()) if second is None else second
+        self.timeline.setdefault(second, Counter())[key] += n
+
+    # -- measuring ---------------------------------------------------------------------
+
+    def on_request(
+        self,
+        request_type: str,
+        name: str,
+        us: int,
+        exception: BaseException | None = None,
+        *,
+        node: str = "",
+        traffic_class: str = "",
+    ) -> None:
+        second = int(self.clock())
+        key = f"{request_type}\t{name}"
+        self.counts[key] += 1
+        self.tick("requests", second=second)
+        whole = name in WHOLE
+        if exception is None:
+            self.recorder.record(request_type, name, us)
+            self.intervals.record(second, request_type, name, us)
+            if whole:
+                self.tick("achieved_rps", second=second)
+        else:
+            self.failures[key] += 1
+            self.tick("failures", second=second)
+            if whole:
+                code = classify(exception)
+                self.errors[f"{request_type}:{code}"] += 1
+                self.tick(f"error.{code}", second=second)
+        if not whole:
+            return
+        for prefix, label in ((NODE_PREFIX, node), (CLASS_PREFIX, traffic_class)):
+            if label:
+                self.counts[f"{prefix}{request_type}\t{label}"] += 1
+                if exception is None:
+                    self.recorder.record(prefix + request_type, label, us)
+                else:
+                    self.failures[f"{prefix}{request_type}\t{label}"] += 1
+
+    def _delivered(self, accepted_at: float, us: int) -> None:
+        # by the second the message was accepted: a step's deliveries are its own messages
+        self.intervals.record(int(accepted_at), *DELIVERY, us)
+
+    def sample_gauges(self) -> None:
+        peaks = CONNECTIONS.drain()
+        if not self._gauge_seen and not any(peaks.values()):
+            return  # a run without IMAP has no IMAP connection samples, not zeros
+        self._gauge_seen = True
+        for second, value in peaks.items():
+            row = self.gauges.setdefault(second, {})
+            row[IMAP_CONNECTIONS] = max(row.get(IMAP_CONNECTIONS, 0), value)
+
+    # -- the full chain ----------------------------------------------------------------
+
+    def message_accepted(self, message_id: str, digest: str, accepted_at: float) -> None:
+        self.tick("accepted")
+        if self.is_worker:
+            self.outbox.append(["ok", message_id, digest, accepted_at])
+        else:
+            self.ledger.accepted(message_id, digest, accepted_at)
+
+    def message_failed(self, kind: str) -> None:
+        if self.is_worker:
+            self.outbox.append(["fail", kind])
+        else:
+            self.ledger.attempt_failed(kind)
+
+    # -- worker -> master --------------------------------------------------------------
+
+    def report(self) -> dict[str, Any]:
+        self.sample_gauges()
+        data = {
+            "hdr": self.recorder.encode(),
+            "intervals": self.intervals.encode(),
+            "counts": dict(self.counts),
+            "failures": dict(self.failures),
+            "errors": dict(self.errors),
+            "timeline": {str(k): dict(v) for k, v in self.timeline.items()},
+            "gauges": {str(k): v for k, v in self.gauges.items()},
+            "sent": self.outbox,
+            "in_flight": self.in_flight,
+            "late": self.late,
+            "dropped": self.dropped,
+        }
+        self.recorder.reset()
+        self.intervals.reset()
+        self.counts, self.failures, self.errors = Counter(), Counter(), Counter()
+        self.timeline, self.gauges, self.outbox, self.late, self.dropped = {}, {}, [], 0, 0
+        return data
+
+    def absorb(self, client_id: str, data: dict[str, Any]) -> None:
+        self.recorder.merge(data.get("hdr", {}))
+        self.intervals.merge(data.get("intervals", {}))
+        self.counts.update(data.get("counts", {}))
+        self.failures.update(data.get("failures", {}))
+        self.errors.update(data.get("errors", {}))
+        for second, values in data.get("timeline", {}).items():
+            self.timeline.setdefault(int(second), Counter()).update(values)
+        mine = self.worker_gauges.setdefault(client_id, {})
+        for second, values in data.get("gauges", {}).items():
+            row = mine.setdefault(int(second), {})
+            for key, value in values.items():  # a second may span two reports: its peak
+                row[key] = max(row.get(key, 0), int(value))
+        for record in data.get("sent", []):
+            if record[0] == "ok":
+                self.ledger.accepted(record[1], record[2], record[3])
+            else:
+                self.ledger.attempt_failed(record[1])
+        self.worker_in_flight[client_id] = int(data.get("in_flight", 0))
+        self.late += int(data.get("late", 0))
+        self.dropped += int(data.get("dropped", 0))
+
+    # -- output ------------------------------------------------------------------------
+
+    def raw(self, *, final: bool) -> dict[str, Any]:
+        """The figures as JSON, read back by :mod:`maildrill.load.runner`."""
+        self.sample_gauges()
+        phases = []
+        for key in sorted(set(self.counts) | set(self.failures)):
+            rt, _, name = key.partition("\t")
+            phases.append(
+                {
+                    "request_type": rt,
+                    "name": name,
+                    "count": self.counts[key],
+                    "failures": self.failures[key],
+                    "histogram": self.recorder.encoded(rt, name),
+                }
+            )
+        delivery = self.ledger.delivery
+        blob = delivery.encode().decode("ascii") if delivery.get_total_count() else ""
+        if blob:  # full resolution, so the report's delivery CDF is exact
+            count = int(delivery.get_total_count())
+            rt, name = DELIVERY
+            phases.append(
+                {"request_type": rt, "name": name, "count": count, "failures": 0, "histogram": blob}
+            )
+        return {
+            "started": self.started,
+            "ended": self.clock(),
+            "phases": phases,
+            "errors": dict(self.errors),
+            "timeline": timeline_rows(self),
+            "intervals": self.intervals.encode(),
+            "accounting": self.ledger.accounting(final=final).model_dump(),
+            "delivery": blob,
+            "unmatched_sightings": len(self.ledger.orphans),
+            "late": self.late,
+            "dropped": self.dropped,
+            "complete": self.complete,
+        }
+
+
+def timeline_rows(state: State) -> list[dict[str, float]]:
+    """One row per second: counters, ``offered_rps``, per-phase percentiles, gauges."""
+    gauges: dict[int, Counter[str]] = {}
+    for per_second in [state.gauges, *state.worker_gauges.values()]:
+        for second, values in per_second.items():
+            gauges.setdefault(second, Counter()).update(values)  # processes' peaks add up
+    delivered = state.ledger.delivered_per_second
+    seconds = sorted(
+        set(state.timeline) | set(gauges) | set(state.intervals.seconds()) | set(delivered)
+    )
+    start = int(state.started) if state.started else (seconds[0] if seconds else 0)
+    plan = state.plan
+    rows = []
+    for second in seconds:
+        row: dict[str, float] = {"t": float(second - start)}
+        row.update({k: float(v) for k, v in state.timeline.get(second, {}).items()})
+        row.update({k: float(v) for k, v in gauges.get(second, {}).items()})
+        if plan is not None and state.started:
+            elapsed = second + 0.5 - state.started
+            paced = 0.0 <= elapsed < plan.duration_s
+            row["offered_rps"] = round(plan.rate_at(elapsed), 3) if paced else 0.0
+        recorder = state.intervals.at(second)
+        for rt, name in recorder.recorded():
+            hist = recorder.histograms[(rt, name)]
+            for label, pct in PERCENTILES:
+                row[f"{rt}.{name}.{label}"] = float(hist.get_value_at_percentile(pct))
+        if delivered.get(second):
+            row["delivered"] = float(delivered[second])
+        rows.append(row)
+    return rows

@@ -1,0 +1,115 @@
+"""The capacity figure: each step of a step-shaped run judged against the SLO on its own.
+
+A step's latency figures come from the per-second histograms of the seconds it covers,
+added together (exact, not an average of percentiles); its error rate from the per-second
+counters. A step *holds* when :func:`maildrill.load.slo.evaluate` says its SLO is met and it
+achieved at least :data:`MIN_ACHIEVED` of the rate it offered (a generator or server that
+fell behind did not carry that rate, whatever the latency of what it did send). The
+capacity is the rate of the highest step reached with every step below it holding::
+
+    steps = judge_steps(raw, plan, target.slo)
+    capacity(steps)        # 30.0, or None when even the first step misses
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from maildrill.load.interval import Intervals
+from maildrill.load.plan import LoadPlan
+from maildrill.load.slo import evaluate
+from maildrill.load.state import DELIVERY
+from maildrill.results import LoadResult, PhaseStats, StepResult
+from maildrill.target import SLO
+
+__all__ = ["MIN_ACHIEVED", "STEPS", "capacity", "judge_steps"]
+
+STEPS = 4  # as LoadPlan.rate_at draws the step shape
+MIN_ACHIEVED = 0.9
+
+
+def judge_steps(raw: dict[str, Any], plan: LoadPlan, slo: SLO) -> list[StepResult]:
+    started = float(raw.get("started") or 0.0)
+    if plan.shape != "step" or not started:
+        return []
+    intervals = Intervals()
+    intervals.merge(raw.get("intervals", {}))
+    base = int(started)
+    rows = {int(r["t"]) + base: r for r in raw.get("timeline", [])}
+    width = plan.duration_s / STEPS
+    out = []
+    for k in range(STEPS):
+        lo, hi = k * width, (k + 1) * width
+        seconds = [
+            s for s in range(base, base + int(plan.duration_s) + 2) if lo <= s + 0.5 - started < hi
+        ]
+        out.append(_judge(k, lo, hi, seconds, rows, intervals, plan, slo))
+    return out
+
+
+def _judge(
+    k: int,
+    lo: float,
+    hi: float,
+    seconds: list[int],
+    rows: dict[int, dict[str, float]],
+    intervals: Intervals,
+    plan: LoadPlan,
+    slo: SLO,
+) -> StepResult:
+    rate = plan.rate_at(lo + 0.001)
+    recorder = intervals.window(seconds)
+    phases = [
+        PhaseStats(
+            request_type=rt,
+            name=name,
+            count=int(recorder.histograms[(rt, name)].get_total_count()),
+            failures=0,
+            latency=recorder.summary(rt, name),
+        )
+        for rt, name in recorder.recorded()
+        if (rt, name) != DELIVERY
+    ]
+    delivery = recorder.summary(*DELIVERY) if DELIVERY in recorder.histograms else None
+    requests = int(sum(rows.get(s, {}).get("requests", 0.0) for s in seconds))
+    failures = int(sum(rows.get(s, {}).get("failures", 0.0) for s in seconds))
+    achieved = sum(rows.get(s, {}).get("achieved_rps", 0.0) for s in seconds) / max(1, len(seconds))
+    now = datetime.now(UTC)
+    step = LoadResult(
+        scenario=plan.scenario,
+        started=now,
+        ended=now,
+        duration_s=hi - lo,
+        requests=requests,
+        failures=failures,
+        phases=phases,
+        delivery=delivery if delivery is None or delivery.count else None,
+    )
+    verdict = evaluate(step, slo)
+    floor = round(MIN_ACHIEVED * rate, 3)
+    verdict["achieved_rps_min"] = {
+        "limit": floor,
+        "measured": round(achieved, 3),
+        "met": achieved >= floor,
+    }
+    verdict["met"] = bool(verdict["met"]) and achieved >= floor
+    return StepResult(
+        rate=round(rate, 3),
+        start_s=round(lo, 3),
+        end_s=round(hi, 3),
+        achieved_rps=round(achieved, 3),
+        requests=requests,
+        failures=failures,
+        slo=verdict,
+    )
+
+
+def capacity(steps: list[StepResult]) -> float | None:
+    """The highest step rate with every step up to it meeting the SLO."""
+    best = None
+    for step in steps:
+        if not step.slo.get("met"):
+            break
+        best = step.rate
+    return best

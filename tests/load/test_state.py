@@ -1,0 +1,194 @@
+"""What one process measures and how workers' figures add up at the master.
+
+The merge test feeds the same events once to a single process and once split over two
+workers reporting every second (some reports arriving after the master packed that
+second), and requires the same histograms bucket for bucket, not just the same counts.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+from maildrill.clients.events import PhaseError, ReplyError
+from maildrill.clients.imap import CONNECTIONS
+from maildrill.load.plan import LoadPlan
+from maildrill.load.state import State
+
+T0 = 1_700_000_000.0
+PHASES = ("connect", "mail", "rcpt", "data", "transaction")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def plan(**changes: Any) -> LoadPlan:
+    fields: dict[str, Any] = {
+        "target": "",
+        "scenario": "smtp_inbound",
+        "duration_s": 8.0,
+        "users": 4,
+        "rate": 40.0,
+        "grace_s": 1.0,
+        "roles": {"send": "smtp"},
+        "nodes": {},
+        "max_rate": 100.0,
+    }
+    return LoadPlan(**(fields | changes))
+
+
+def new_state(clock: Clock, *, worker: bool = False) -> State:
+    state = State(worker=worker, clock=clock)
+    state.plan = plan(shape="step")
+    state.started = T0
+    return state
+
+
+def events(seed: int = 4) -> list[tuple[float, str, int, BaseException | None]]:
+    """(time, phase, µs, error) over six seconds: long-tailed latencies, a few failures."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(3000):
+        at = T0 + 6 * i / 3000
+        phase = PHASES[i % len(PHASES)]
+        us = int(rng.lognormvariate(8, 1.2)) + 1
+        error: BaseException | None = None
+        if i % 97 == 0:
+            error = PhaseError("421") if i % 2 else PhaseError("timeout")
+        out.append((at, phase, us, error))
+    return out
+
+
+def feed(state: State, clock: Clock, at: float, phase: str, us: int, error: Any) -> None:
+    clock.now = at
+    state.on_request("smtp", phase, us, error, node="127.0.0.1:25", traffic_class="inbound")
+
+
+def histograms(raw: dict[str, Any]) -> dict[tuple[str, str], list[tuple[int, int]]]:
+    """Every phase's buckets (value, count): equal means an exact merge."""
+    out = {}
+    for p in raw["phases"]:
+        hist = HdrHistogram.decode(p["histogram"]) if p["histogram"] else None
+        buckets = (
+            []
+            if hist is None
+            else [
+                (b.value_iterated_to, b.count_added_in_this_iter_step)
+                for b in hist.get_recorded_iterator()
+            ]
+        )
+        out[(p["request_type"], p["name"])] = buckets
+    return out
+
+
+def test_two_workers_merge_to_exactly_what_one_process_records() -> None:
+    clock = Clock()
+    single = new_state(clock)
+    master, workers = new_state(clock), [new_state(clock, worker=True) for _ in range(2)]
+    next_report = T0 + 1
+    for n, (at, phase, us, error) in enumerate(events()):
+        feed(single, clock, at, phase, us, error)
+        if at >= next_report:  # every second each worker reports, as Locust's do
+            for i, w in enumerate(workers):
+                report = w.report()
+                if i == 1:  # this one arrives after the master packed the past seconds
+                    master.intervals.pack(before=int(at) + 1)
+                master.absorb(f"w{i}", report)
+            next_report += 1
+        feed(workers[n % 2], clock, at, phase, us, error)
+    for i, w in enumerate(workers):  # the final partial second
+        master.absorb(f"w{i}", w.report())
+
+    one, merged = single.raw(final=True), master.raw(final=True)
+    assert histograms(merged) == histograms(one)
+    assert {
+        (p["request_type"], p["name"]): (p["count"], p["failures"]) for p in merged["phases"]
+    } == {(p["request_type"], p["name"]): (p["count"], p["failures"]) for p in one["phases"]}
+    assert merged["timeline"] == one["timeline"]  # per-second counts and percentiles
+    assert merged["errors"] == one["errors"] == {"smtp:421": 3, "smtp:timeout": 3}
+    assert sum(p["count"] for p in one["phases"] if p["request_type"] == "smtp") == 3000
+
+
+def test_timeline_has_offered_rate_percentiles_and_errors_per_second() -> None:
+    clock = Clock()
+    state = new_state(clock)
+    for at, phase, us, error in events():
+        feed(state, clock, at, phase, us, error)
+    rows = state.raw(final=True)["timeline"]
+    assert [r["t"] for r in rows] == [0, 1, 2, 3, 4, 5]
+    # step shape over 8 s at 40/s: four steps of 2 s, 10/s then 20/s, 30/s
+    assert [r["offered_rps"] for r in rows] == [10, 10, 20, 20, 30, 30]
+    first = rows[0]
+    assert first["smtp.data.p50_us"] <= first["smtp.data.p90_us"] <= first["smtp.data.p99_us"]
+    failed = first.get("error.421", 0) + first.get("error.timeout", 0)
+    assert first["requests"] == 500 and first["achieved_rps"] == 100 - failed
+    # failed transactions only: a failed phase ends its transaction, which carries the code
+    assert sum(r.get("error.421", 0) for r in rows) == 3
+    assert sum(r.get("error.timeout", 0) for r in rows) == 3
+
+
+def test_per_class_and_per_node_figures_cover_whole_transactions_only() -> None:
+    clock = Clock()
+    state = new_state(clock)
+    feed(state, clock, T0, "data", 900, None)
+    feed(state, clock, T0, "transaction", 1000, None)
+    feed(state, clock, T0, "transaction", 2000, PhaseError("reset"))
+    phases = {(p["request_type"], p["name"]): p for p in state.raw(final=True)["phases"]}
+    assert phases[("class:smtp", "inbound")]["count"] == 2
+    assert phases[("class:smtp", "inbound")]["failures"] == 1
+    assert phases[("node:smtp", "127.0.0.1:25")]["count"] == 2
+    assert ("class:smtp", "data") not in phases
+
+
+def test_delivery_is_a_full_resolution_phase_and_per_second_by_acceptance() -> None:
+    clock = Clock()
+    state = new_state(clock)
+    state.ledger.accepted("<a@x>", "h", accepted_at=T0 + 0.2)
+    state.ledger.sighting("<a@x>", "h", seen_at=T0 + 3.4567)
+    raw = state.raw(final=True)
+    delivery = next(p for p in raw["phases"] if p["request_type"] == "delivery")
+    hist = HdrHistogram.decode(delivery["histogram"])
+    assert delivery["count"] == 1 and abs(hist.get_max_value() - 3_256_700) < 3_256_700 / 1000
+    row = next(r for r in raw["timeline"] if r["t"] == 0)
+    assert abs(row["delivery.message.p99_us"] - 3_256_700) < 3_256_700 / 1000
+    assert next(r for r in raw["timeline"] if r["t"] == 3)["delivered"] == 1
+
+
+def test_imap_connection_peaks_add_up_across_processes() -> None:
+    clock = Clock()
+    master, worker = new_state(clock), new_state(clock, worker=True)
+    CONNECTIONS.drain()
+    for _ in range(3):
+        CONNECTIONS.up()
+    CONNECTIONS.down()
+    report = worker.report()  # the worker holds 2 now, peaked at 3
+    for _ in range(2):
+        CONNECTIONS.down()
+    CONNECTIONS.up()
+    master.absorb("w1", report)
+    rows = master.raw(final=True)["timeline"]
+    peak = max(r.get("imap.connections", 0) for r in rows)
+    CONNECTIONS.down()
+    assert peak == 3 + 1  # the worker's peak plus the master's own
+
+
+def test_no_imap_samples_without_imap_connections() -> None:
+    clock = Clock()
+    state = new_state(clock)
+    CONNECTIONS.drain()
+    feed(state, clock, T0, "transaction", 1000, None)
+    assert all("imap.connections" not in r for r in state.raw(final=True)["timeline"])
+
+
+def test_reply_codes_and_kinds_name_the_error_series() -> None:
+    clock = Clock()
+    state = new_state(clock)
+    feed(state, clock, T0, "transaction", 10, ReplyError(550, "no"))
+    assert state.raw(final=True)["timeline"][0]["error.550"] == 1

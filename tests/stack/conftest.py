@@ -101,7 +101,8 @@ def _listening(host: str, port: int) -> bool:
         return False
 
 
-def _bring_up(profile: str) -> Iterator[RunningStack]:
+def bring_up(profile: str, *weaknesses: str) -> Iterator[RunningStack]:
+    """Start a stack through the CLI, yield it, stop it and check nothing is left."""
     reason = _unavailable()
     if reason:
         if os.environ.get("CI") == "true":
@@ -112,7 +113,8 @@ def _bring_up(profile: str) -> Iterator[RunningStack]:
     root.chmod(0o755)
     block, lock = _claim_block(profile)
     t0 = time.monotonic()
-    up = _cli("up", "--profile", profile, "--net", block, "--dir", str(root))
+    only = [arg for w in weaknesses for arg in ("--weakness", w)]
+    up = _cli("up", "--profile", profile, *only, "--net", block, "--dir", str(root))
     up_seconds = time.monotonic() - t0
     if up.returncode != 0:
         lock.close()
@@ -134,12 +136,12 @@ def _bring_up(profile: str) -> Iterator[RunningStack]:
 
 @pytest.fixture(scope="session")
 def good_stack() -> Iterator[RunningStack]:
-    yield from _bring_up("good")
+    yield from bring_up("good")
 
 
 @pytest.fixture(scope="session")
 def weak_stack() -> Iterator[RunningStack]:
-    yield from _bring_up("weak")
+    yield from bring_up("weak")
 
 
 @pytest.fixture(scope="session", params=["good", "weak"])
@@ -149,7 +151,7 @@ def stack(request: pytest.FixtureRequest) -> RunningStack:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    uses_stack = {"good_stack", "weak_stack", "stack"}
+    uses_stack = {"good_stack", "weak_stack", "stack", "partly_weak_stack"}
     for item in items:
         if uses_stack & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.stack)

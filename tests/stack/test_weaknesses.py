@@ -14,7 +14,7 @@ import smtplib
 import socket
 import ssl
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import dns.resolver
 import pytest
@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from maildrill.stack import load_weaknesses
-from tests.stack.conftest import RunningStack
+from tests.stack.conftest import RunningStack, bring_up
 
 # SpamAssassin's Generic Test for Unsolicited Bulk Email
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
@@ -278,3 +278,19 @@ def test_weak_stack_has_weakness(weak_stack: RunningStack, weakness_id: str) -> 
 @pytest.mark.parametrize("weakness_id", sorted(WEAKNESSES))
 def test_good_stack_does_not(good_stack: RunningStack, weakness_id: str) -> None:
     assert not PROBES[weakness_id](good_stack), WEAKNESSES[weakness_id].description
+
+
+# two weaknesses of different daemons (TLS of Postfix and Dovecot; the spam milter)
+ONLY = ("gtube-accepted", "tls-legacy-versions")
+
+
+@pytest.fixture(scope="module")
+def partly_weak_stack() -> Iterator[RunningStack]:
+    yield from bring_up("weak", *ONLY)
+
+
+def test_weaknesses_switch_on_one_at_a_time(partly_weak_stack: RunningStack) -> None:
+    """`stack up --weakness ID` gives a target with exactly that weakness, so a conformance
+    check can be proved against the one weakness it names."""
+    present = {wid for wid, found in PROBES.items() if found(partly_weak_stack)}
+    assert present == set(ONLY)

@@ -16,6 +16,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -127,6 +128,17 @@ def _service_plan(layout: Layout) -> list[tuple[str, list[str], tuple[tuple[str,
             ((n.mx1, p.spamd),),
         ),
         ("spamass-milter", spamass, ((n.mx1, p.spamass),)),
+        (
+            "spf-policy",
+            [
+                sys.executable,
+                "-m",
+                "maildrill.stack.spf_policy",
+                f"--listen={n.mx1}:{p.spf_policy}",
+                f"--resolver={n.dns}:{p.dns}",
+            ],
+            ((n.mx1, p.spf_policy),),
+        ),
         (
             "opendkim",
             ["/usr/sbin/opendkim", "-f", "-x", str(d.opendkim / "opendkim.conf")],

@@ -91,6 +91,7 @@ class Ports:
     opendkim: int = 2891
     spamass: int = 2892
     spamd: int = 2783
+    spf_policy: int = 2893  # Postfix policy delegation: SPF (maildrill.stack.spf_policy)
     dns: int = 53
 
 

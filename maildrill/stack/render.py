@@ -112,6 +112,7 @@ def render(layout: Layout) -> None:
     _chown(d.postfix_data, "postfix")
     put("main.cf.j2", d.postfix / "main.cf")
     put("master.cf.j2", d.postfix / "master.cf")
+    put("sender_access.j2", d.postfix / "sender_access")
     users = [user_name(n) for n in range(1, USERS + 1)]
     (d.postfix / "vmailbox").write_text(
         "".join(f"{u}@{DOMAIN} {u}/\n" for u in [*users, "postmaster"])

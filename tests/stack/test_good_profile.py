@@ -39,8 +39,10 @@ def test_submission_signs_with_dkim_and_inbound_verifies(good_stack: RunningStac
     assert signature, signed[:800]
     assert b"d=example.test" in signature.group(1) and b"s=mail" in signature.group(1)
 
-    # the signed message, sent again to the inbound MX, verifies (RFC 8601 header)
-    with smtplib.SMTP(stack.host, stack.target.endpoints["smtp"].port) as smtp:
+    # the signed message, sent again to the inbound MX, verifies (RFC 8601 header); it comes
+    # from mx1's own address, which example.test's SPF record authorises
+    port = stack.target.endpoints["smtp"].port
+    with smtplib.SMTP(stack.host, port, source_address=(stack.host, 0)) as smtp:
         smtp.starttls(context=_tls(stack))
         assert smtp.sendmail(sender.address, [second.address], signed) == {}
     verified = wait_imap(stack, second.local, token)
@@ -73,3 +75,24 @@ def test_raw_port_runs_without_milters(good_stack: RunningStack) -> None:
     # GTUBE is refused on the MX port (test_weaknesses) but passes here: nothing scans it
     with smtplib.SMTP(good_stack.host, raw.endpoints["smtp"].port) as smtp:
         assert smtp.sendmail("sender@example.org", [rcpt], message) == {}
+
+
+def _rcpt_from(stack: RunningStack, source: str, sender: str) -> tuple[int, bytes]:
+    with smtplib.SMTP(
+        stack.host, stack.target.endpoints["smtp"].port, source_address=(source, 0)
+    ) as smtp:
+        smtp.ehlo("client.example.org")
+        smtp.mail(sender)
+        return smtp.rcpt(stack.target.account(4).address)
+
+
+def test_spf_fail_refused_and_pass_accepted(stack: RunningStack) -> None:
+    """S12 on both profiles: -all refuses an unauthorised sender, ~all (weak) lets it in."""
+    domain_sender = f"someone@{stack.target.domain}"
+    code, text = _rcpt_from(stack, "127.0.0.5", domain_sender)
+    if stack.profile == "good":
+        assert code == 550 and b"5.7.23" in text, (code, text)  # RFC 7372 §3.2
+    else:
+        assert code == 250, (code, text)  # spf-softfail: ~all does not refuse
+    code, text = _rcpt_from(stack, stack.host, domain_sender)  # ip4:mx1 in the record
+    assert code == 250, (code, text)

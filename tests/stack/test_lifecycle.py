@@ -33,7 +33,16 @@ def test_up_within_budget_and_status_all_up(stack: RunningStack) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     services = {line.split()[0]: line.split()[1] for line in out.stdout.splitlines()[1:]}
     assert services == {
-        name: "up" for name in ("knot", "spamd", "spamass-milter", "opendkim", "postfix", "dovecot")
+        name: "up"
+        for name in (
+            "knot",
+            "spamd",
+            "spamass-milter",
+            "spf-policy",
+            "opendkim",
+            "postfix",
+            "dovecot",
+        )
     }, out.stdout
 
 

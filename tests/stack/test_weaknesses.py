@@ -258,6 +258,17 @@ def smtp_smuggling_bare_lf(stack: RunningStack) -> bool:
         return False
 
 
+@probe("smtp-long-address-accepted")
+def smtp_long_address_accepted(stack: RunningStack) -> bool:
+    port = stack.target.endpoints["smtp"].port
+    address = f"{'a' * 1024}@example.org"  # seed S18: 1,000+ characters is an attack
+    with smtplib.SMTP(stack.host, port, timeout=10) as smtp:
+        smtp.ehlo("client.example.org")
+        code, _ = smtp.mail(address)
+    assert code in (250, 501), code
+    return code == 250
+
+
 # -- the tests -----------------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from maildrill.stack.control import down, load_state, status, up
 from maildrill.stack.layout import PROFILES
+from maildrill.target import Role, load_target
 
 HELP = __doc__ or ""
 DEFAULT_DIR = Path(".maildrill-stack")
@@ -71,6 +72,11 @@ def run(args: argparse.Namespace) -> int:
         for svc in services:
             ports = " ".join(f"{h}:{p}{'' if ok else '(down)'}" for h, p, ok in svc.ports)
             print(f"  {svc.name:<15} {'up' if svc.up else 'DOWN':<5} pid {svc.pid:<8} {ports}")
+        raw = load_target(state.raw_target_file).endpoints[Role.SMTP]
+        print(f"target file: {state.target_file}")
+        print(
+            f"raw-throughput inbound (no milters): {raw.host}:{raw.port}, {state.raw_target_file}"
+        )
         return 0 if all(s.up for s in services) else 1
     seconds, killed = down(root)
     note = f"; killed after timeout: {killed}" if killed else ""

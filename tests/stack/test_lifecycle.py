@@ -31,7 +31,8 @@ def test_up_within_budget_and_status_all_up(stack: RunningStack) -> None:
         check=False,
     )
     assert out.returncode == 0, out.stdout + out.stderr
-    services = {line.split()[0]: line.split()[1] for line in out.stdout.splitlines()[1:]}
+    rows = [line.split() for line in out.stdout.splitlines() if line.startswith("  ")]
+    services = {row[0]: row[1] for row in rows}
     assert services == {
         name: "up"
         for name in (

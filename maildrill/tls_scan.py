@@ -111,6 +111,9 @@ STARTTLS_ROLES: tuple[Role, ...] = tuple(_STARTTLS)
 NETWORK_TIMEOUT = 5  # seconds per connection attempt (sslyze's default)
 NETWORK_RETRIES = 2  # sslyze's default is 3; a hanging port should not hold the suite long
 SCAN_DEADLINE = 120.0  # the whole scan; an endpoint still unfinished then is a failure
+# sslyze's default; the scan is bound by the servers' handshakes (Dovecot forks a login
+# process per connection), and on 2 cores more connections per server did not help
+PER_SERVER_CONNECTIONS = 5
 PRECHECK_TIMEOUT = 5.0  # a port that neither greets nor handshakes in this time hangs
 
 
@@ -331,7 +334,7 @@ def _run(
     def work() -> None:
         try:
             scanner = Scanner(
-                per_server_concurrent_connections_limit=5,
+                per_server_concurrent_connections_limit=PER_SERVER_CONNECTIONS,
                 concurrent_server_scans_limit=max(1, len(scan_requests)),
             )
             scanner.queue_scans(scan_requests)

@@ -13,7 +13,7 @@ from maildrill.tls_scan import STARTTLS_ROLES
 from maildrill.wire import Wire
 
 EHLO_NAME = "maildrill.invalid"
-WAIT_S = 1.5  # how long an unasked reply may take to show up after the handshake
+WAIT_S = 1.0  # how long an unasked reply may take to show up after the handshake
 
 
 def _smtp_starttls(wire: Wire, inject: bool) -> str | None:

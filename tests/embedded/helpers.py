@@ -43,7 +43,13 @@ def send(
         try:
             return await smtp.sendmail(sender, recipients, data)
         finally:
-            smtp.close()
+            try:
+                await smtp.quit()
+            except aiosmtplib.SMTPException:
+                smtp.close()
+            # let a TLS transport finish closing before asyncio.run() closes the loop, or
+            # its socket is left to the garbage collector (ResourceWarning -> error)
+            await asyncio.sleep(0.05)
 
     return asyncio.run(go())
 

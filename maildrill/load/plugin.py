@@ -162,7 +162,8 @@ def _supervise(environment: Environment) -> None:
         if now < STATE.send_until:
             continue
         in_flight = STATE.in_flight + sum(STATE.worker_in_flight.values())
-        settled = now >= STATE.send_until + (1.5 if STATE.worker_in_flight else 0.2)
+        # workers' in-flight counts are up to a second old: their final reports settle it
+        settled = now >= STATE.send_until + 0.2
         if settled and in_flight == 0 and (not chain or STATE.ledger.unseen() == 0):
             break
         if now >= STATE.send_until + (plan.grace_s if chain else plan.timeout_s):

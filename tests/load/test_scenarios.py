@@ -32,16 +32,16 @@ def target_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def test_scenario(scenario: str, target_file: Path, tmp_path: Path) -> None:
     lines: list[str] = []
     load = run_load(
-        target_file, scenario, duration_s=3, rate=10, out_dir=tmp_path, progress=lines.append
+        target_file, scenario, duration_s=2, rate=10, out_dir=tmp_path, progress=lines.append
     )
     prefix, phases = EXPECTED[scenario]
     seen = {p.name for p in load.phases if p.request_type.startswith(prefix)}
     assert phases <= seen, (scenario, seen)
     assert load.failures == 0, load.errors
     whole = [p for p in load.phases if p.name in ("transaction", "session")]
-    assert whole and sum(p.count for p in whole) >= 20  # ~30 at 10/s for 3 s
+    assert whole and sum(p.count for p in whole) >= 14  # ~20 at 10/s for 2 s
     assert load.by_node and load.by_node[0].name.startswith("127.0.0.1:")
-    assert not load.interrupted and load.duration_s < 3 + 12
+    assert not load.interrupted and load.duration_s < 2 + 12
     assert lines  # the final progress line at least
     if scenario.startswith("smtp"):
         assert load.accounting is not None and load.accounting.lost == 0
@@ -54,15 +54,3 @@ def test_scenario(scenario: str, target_file: Path, tmp_path: Path) -> None:
     rows = load.timeline
     assert rows and all(r["offered_rps"] in (10.0, 0.0) for r in rows)
     assert any(k.endswith(".transaction.p99_us") or k.endswith(".session.p99_us") for k in rows[1])
-
-
-def test_two_processes_merge_into_one_result(target_file: Path, tmp_path: Path) -> None:
-    """--processes 2: workers' histograms and message records reach the master intact."""
-    load = run_load(
-        target_file, "smtp_inbound", duration_s=3, rate=20, out_dir=tmp_path, processes=2
-    )
-    assert load.accounting is not None
-    tx = next(p for p in load.phases if p.name == "transaction")
-    data = next(p for p in load.phases if p.name == "data")
-    assert tx.count == load.accounting.sent >= 40  # ~60 at 20/s for 3 s
-    assert tx.latency.count == data.latency.count == load.accounting.accepted

@@ -1,0 +1,143 @@
+"""Tiny SMTP servers on loopback for load tests: a counting sink and misbehaving ones.
+
+Each runs in threads of the test process (real sockets, as aiosmtpd's tests do) and counts
+what it saw, so a test can hold the load engine's figures against the server's::
+
+    with smtp_server("sink") as server:
+        target = write_target(tmp_path, server.port)
+        ...
+        server.messages          # messages the server answered 250 after DATA
+"""
+
+from __future__ import annotations
+
+import socket
+import socketserver
+import struct
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["BEHAVIOURS", "Server", "smtp_server", "write_target"]
+
+# RFC 5321 §4.2: every reply starts with a three-digit code; these servers break that,
+# or the connection, on purpose
+BEHAVIOURS = ("sink", "hang_after_banner", "reset_in_data", "garbage", "megabyte_line")
+MEGABYTE = 1 << 20
+
+
+@dataclass
+class Server:
+    behaviour: str
+    port: int = 0
+    messages: int = 0
+    connections: int = 0
+    stop: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    server: _TCPServer
+
+    def handle(self) -> None:
+        state = self.server.state
+        with state.lock:
+            state.connections += 1
+        with suppress(OSError):  # the client hung up: its business
+            self._converse(state)
+
+    def _reply(self, line: bytes) -> None:
+        self.wfile.write(line + b"\r\n")
+        self.wfile.flush()
+
+    def _converse(self, state: Server) -> None:
+        behaviour = state.behaviour
+        self._reply(b"220 test.invalid ESMTP")
+        if behaviour == "hang_after_banner":
+            state.stop.wait(30)  # bounded: the test ends long before
+            return
+        while not state.stop.is_set():
+            line = self.rfile.readline(4096)
+            if not line:
+                return
+            verb = line[:4].upper()
+            if behaviour == "garbage":
+                self._reply(b"\x00\xff?? not smtp at all")
+            elif verb == b"EHLO" and behaviour == "megabyte_line":
+                self._reply(b"250-" + b"x" * MEGABYTE)
+                self._reply(b"250 OK")
+            elif verb == b"EHLO":
+                self._reply(b"250-test.invalid\r\n250 PIPELINING")
+            elif verb == b"DATA":
+                self._reply(b"354 go ahead")
+                if behaviour == "reset_in_data":
+                    self.rfile.read(100)
+                    self._reset()
+                    return
+                while self.rfile.readline(MEGABYTE) not in (b".\r\n", b""):
+                    pass
+                with state.lock:
+                    state.messages += 1
+                self._reply(b"250 2.0.0 queued")
+            elif verb == b"QUIT":
+                self._reply(b"221 bye")
+                return
+            else:
+                self._reply(b"250 OK")
+
+    def _reset(self) -> None:
+        # SO_LINGER 0: close() sends RST, as a crashing server process would
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+
+
+class _TCPServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+    state: Server
+
+
+@contextmanager
+def smtp_server(behaviour: str) -> Iterator[Server]:
+    state = Server(behaviour)
+    server = _TCPServer(("127.0.0.1", 0), _Handler)
+    server.state = state
+    state.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield state
+    finally:
+        state.stop.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def write_target(folder: Path, port: int, *, max_rate: float = 500) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "target.toml"
+    (folder / "passwords").write_text("not-used-by-these-servers\n", encoding="utf-8")
+    path.write_text(
+        f"""name = "test-server"
+domain = "example.test"
+policy = "seed"
+
+[endpoints.smtp]
+url = "smtp://127.0.0.1:{port}"
+
+[accounts]
+pattern = "user{{n}}"
+count = 5
+password_file = "passwords"
+
+[safety]
+allowed_networks = ["127.0.0.0/8"]
+max_rate = {max_rate}
+""",
+        encoding="utf-8",
+    )
+    return path

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from maildrill.checks import Evidence, control, expect, not_applicable
 from maildrill.probes.auth import auth_results, verify_dkim
-from maildrill.probes.inbound import Inbound
+from maildrill.probes.inbound import Inbound, require_mailbox
 from maildrill.probes.mailbox import JUNK, Found
 from maildrill.probes.messages import TestMessage, build, new_token
 from maildrill.target import Endpoint, Role, Target
@@ -45,6 +45,7 @@ def test_dkim_verified(target: Target, endpoint: Endpoint, evidence: Evidence) -
     submit_to = submission_endpoint(target)
     if submit_to is None:
         not_applicable("no submission endpoint to obtain a message signed by the target")
+    require_mailbox(target)
     account = target.account(0)
     original = build("plain", sender=account.address, recipient=account.address)
     with Inbound(target, submit_to, account) as submit:

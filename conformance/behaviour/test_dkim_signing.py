@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from maildrill.checks import Evidence, control, expect
 from maildrill.probes.auth import verify_dkim
-from maildrill.probes.inbound import Inbound
+from maildrill.probes.inbound import Inbound, require_mailbox
 from maildrill.probes.messages import build
 from maildrill.target import Endpoint, Role, Target
 
@@ -19,6 +19,7 @@ MIN_BITS = 2048  # seed S15: "DKIM verification with 2048-bit RSA keys"
     roles=[Role.SUBMISSION, Role.SMTPS],
 )
 def test_submission_dkim_signed(target: Target, endpoint: Endpoint, evidence: Evidence) -> None:
+    require_mailbox(target)
     account = target.account(0)
     msg = build("plain", sender=account.address, recipient=account.address)
     with Inbound(target, endpoint, account) as probe:

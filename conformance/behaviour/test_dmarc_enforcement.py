@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from maildrill.checks import Evidence, control, expect, not_applicable
 from maildrill.probes.auth import auth_results, dmarc_policy
-from maildrill.probes.inbound import Inbound
+from maildrill.probes.inbound import Inbound, require_mailbox
 from maildrill.probes.mailbox import JUNK
 from maildrill.probes.messages import build
 from maildrill.target import Endpoint, Role, Target
@@ -26,6 +26,7 @@ def test_dmarc_failure_quarantined(target: Target, endpoint: Endpoint, evidence:
     evidence.dns("DMARC record", [f"_dmarc.{target.domain} TXT {record!r}"])
     if record is None:
         not_applicable(f"{target.domain} publishes no DMARC record (DNS-DMARC reports that)")
+    require_mailbox(target)
     account = target.account(0)
     # the From header claims the target's own domain; no DKIM, unaligned envelope
     msg = build(

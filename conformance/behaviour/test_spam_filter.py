@@ -4,7 +4,7 @@ delivered untouched, EICAR is refused where the target runs anti-virus."""
 from __future__ import annotations
 
 from maildrill.checks import Evidence, control, expect, not_applicable
-from maildrill.probes.inbound import Inbound, spam_tag
+from maildrill.probes.inbound import Inbound, require_mailbox, spam_tag
 from maildrill.probes.mailbox import JUNK
 from maildrill.probes.messages import build
 from maildrill.probes.smtp import foreign_sender
@@ -62,6 +62,7 @@ def test_gtube(target: Target, endpoint: Endpoint, evidence: Evidence) -> None:
     roles=[Role.SMTP],
 )
 def test_clean_delivered(target: Target, endpoint: Endpoint, evidence: Evidence) -> None:
+    require_mailbox(target)
     account = target.account(0)
     msg = build("clean", sender=foreign_sender(target), recipient=account.address)
     with Inbound(target, endpoint, account) as probe:

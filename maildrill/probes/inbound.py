@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from types import TracebackType
 
+from maildrill.checks import not_applicable
 from maildrill.probes.mailbox import JUNK, Found, Mailbox
 from maildrill.probes.messages import TestMessage
 from maildrill.probes.smtp import (
@@ -27,10 +28,17 @@ from maildrill.probes.smtp import (
     open_session,
     transaction,
 )
-from maildrill.target import Account, Endpoint, Target
+from maildrill.target import Account, Endpoint, Role, Target
 from maildrill.wire import Wire
 
-__all__ = ["Inbound", "spam_tag"]
+__all__ = ["Inbound", "require_mailbox", "spam_tag"]
+
+
+def require_mailbox(target: Target) -> None:
+    """End a check as not applicable when the target gives no IMAP endpoint to read the
+    delivered mail from (the check could only guess at what arrived)."""
+    if target.endpoint(Role.IMAPS) is None and target.endpoint(Role.IMAP) is None:
+        not_applicable("the target configures no imap or imaps endpoint to read mail from")
 
 
 class Inbound:

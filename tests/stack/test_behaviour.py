@@ -90,3 +90,23 @@ def test_declared_lockout_and_antivirus_fail_where_missing(
         set(run.controls)
     )
     assert "EICAR accepted" in run.controls["FILTER-EICAR[smtp]"]["reason"]
+
+
+@pytest.mark.parametrize(("action", "verdict"), [("tag", "pass"), ("junk", "fail")])
+def test_gtube_policy_follows_spam_action(
+    weak_stack: RunningStack,
+    tmp_path_factory: pytest.TempPathFactory,
+    action: str,
+    verdict: str,
+) -> None:
+    """The weak MX tags spam (X-Spam-Flag: YES) and delivers it to INBOX: right for a target
+    declaring spam_action = "tag", wrong for one declaring "junk"."""
+    original = (weak_stack.root / "target.toml").read_text()
+    assert 'spam_action = "reject"' in original
+    declared = weak_stack.root / f"target-{action}.toml"
+    declared.write_text(original.replace('spam_action = "reject"', f'spam_action = "{action}"'))
+    run = run_behaviour(declared, tmp_path_factory.mktemp(f"bh-{action}"), keyword="gtube")
+    control = run.controls["FILTER-GTUBE[smtp]"]
+    assert control["verdict"] == verdict, run.describe({"FILTER-GTUBE[smtp]"})
+    delivered = [e["data"] for e in control["evidence"] if e["label"] == "delivered headers"]
+    assert delivered and "X-Spam-Flag: YES" in delivered[0], control["evidence"]

@@ -68,6 +68,7 @@ def launch(
         domain,
         "--write-target",
         str(target_file),
+        "--exit-with-parent",
     ]
     with open(log_path, "wb") as log:
         child = subprocess.Popen(

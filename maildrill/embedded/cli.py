@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import tempfile
 from pathlib import Path
 
@@ -40,6 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--domain", default="example.test", help="mail domain (default example.test)"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument(
+        "--exit-with-parent",
+        action="store_true",
+        help="stop when the process that started this one dies (used by launch())",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,6 +61,12 @@ def run(args: argparse.Namespace) -> int:
 
         raise ConfigError("--accounts: must be at least 1")
     directory = args.dir or Path(tempfile.mkdtemp(prefix="maildrill-serve-"))
-    config = LabConfig(directory, args.accounts, args.domain.lower(), args.write_target)
+    config = LabConfig(
+        directory,
+        args.accounts,
+        args.domain.lower(),
+        args.write_target,
+        parent_pid=os.getppid() if args.exit_with_parent else None,
+    )
     asyncio.run(serve(config))
     return 0

@@ -45,6 +45,7 @@ class LabConfig:
     accounts: int = 20
     domain: str = "example.test"
     target_file: Path | None = None
+    parent_pid: int | None = None  # stop when this process is gone (orphaned lab)
 
     @property
     def target_path(self) -> Path:
@@ -178,10 +179,23 @@ async def serve(config: LabConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if config.parent_pid is not None:
+        watchdog = asyncio.create_task(_watch_parent(config.parent_pid, stop))
     try:
         await stop.wait()
     finally:
         target.unlink(missing_ok=True)  # no longer valid once the lab stops
+        if config.parent_pid is not None:
+            watchdog.cancel()
         for s in servers.values():
             s.close()
         dns_server.stop()
+
+
+async def _watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
+    # a test run killed with SIGKILL cannot terminate its lab; the orphan is re-parented,
+    # which getppid() shows, and stops itself instead of holding ports and files forever
+    while os.getppid() == parent_pid:
+        await asyncio.sleep(1.0)
+    log.warning("parent process %d is gone; stopping", parent_pid)
+    stop.set()

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from maildrill.checks import Evidence, control, expect, not_applicable
 from maildrill.dnsrecords import Lookups
+from maildrill.dnsrecords.lookups import is_address_literal
 from maildrill.dnsrecords.tlsa import DANE_EE, DANE_TA, association, served_certificate, tlsa_name
 from maildrill.target import Role, Target
 
@@ -27,9 +28,12 @@ from maildrill.target import Role, Target
 def test_dane_tlsa(target: Target, evidence: Evidence) -> None:
     dns = Lookups(target)
     evidence.dns("queries", dns.lines)
+    # a null MX or an address literal has no TLSA base domain (judged by the DNS-MX checks)
+    hosts = [h for _pref, h in dns.mx(target.domain) if h not in ("", ".")]
     records = [
         (host, rdata)
-        for _pref, host in dns.mx(target.domain)
+        for host in hosts
+        if not is_address_literal(host)
         for rdata in dns.records(tlsa_name(host), "TLSA")
     ]
     if not records:

@@ -25,7 +25,7 @@ from pathlib import Path
 from maildrill.errors import ConfigError, MaildrillError
 from maildrill.stack import procs
 from maildrill.stack.binaries import require_binaries
-from maildrill.stack.layout import Layout, Profile
+from maildrill.stack.layout import LOCKOUT_AFTER, Layout, Profile
 from maildrill.stack.render import render
 
 __all__ = ["ServiceStatus", "StackState", "down", "load_state", "status", "up"]
@@ -138,6 +138,23 @@ def _service_plan(layout: Layout) -> list[tuple[str, list[str], tuple[tuple[str,
                 f"--resolver={n.dns}:{p.dns}",
             ],
             ((n.mx1, p.spf_policy),),
+        ),
+        *(
+            []
+            if "login-lockout-missing" in layout.weak
+            else [
+                (
+                    "lockout-policy",
+                    [
+                        sys.executable,
+                        "-m",
+                        "maildrill.stack.lockout_policy",
+                        f"--listen={n.mx1}:{p.lockout_policy}",
+                        f"--max-retry={LOCKOUT_AFTER}",
+                    ],
+                    ((n.mx1, p.lockout_policy),),
+                )
+            ]
         ),
         (
             "opendkim",

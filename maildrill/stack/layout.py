@@ -40,6 +40,7 @@ DNSBL_ZONE = "dnsbl.test"
 SELECTOR = "mail"
 USERS = 20
 MAX_MESSAGE_SIZE = 10_240_000
+LOCKOUT_AFTER = 3  # seed S17: fail2ban maxretry = 3
 
 _BLOCK: dict[Profile, str] = {"good": "127.0.1", "weak": "127.0.2"}
 
@@ -92,6 +93,7 @@ class Ports:
     spamass: int = 2892
     spamd: int = 2783
     spf_policy: int = 2893  # Postfix policy delegation: SPF (maildrill.stack.spf_policy)
+    lockout_policy: int = 2894  # Dovecot auth policy: S17 lockout (stack.lockout_policy)
     dns: int = 53
 
 
@@ -209,6 +211,11 @@ class Layout:
     def dmarc(self) -> str:
         policy = "none" if "dmarc-none" in self.weak else "quarantine"
         return f"v=DMARC1; p={policy}; pct=100; rua=mailto:postmaster@{DOMAIN}"
+
+    @property
+    def lockout_source(self) -> str:
+        """The address the conformance lockout check may burn (the stack's own tests use .67)."""
+        return self.net.mx1.rsplit(".", 1)[0] + ".66"
 
     @property
     def state_file(self) -> Path:

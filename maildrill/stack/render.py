@@ -25,6 +25,7 @@ import jinja2
 from maildrill.stack.layout import (
     DNSBL_ZONE,
     DOMAIN,
+    LOCKOUT_AFTER,
     MAX_MESSAGE_SIZE,
     SELECTOR,
     USERS,
@@ -89,6 +90,7 @@ def render(layout: Layout) -> None:
         "spf": layout.spf,
         "dmarc": layout.dmarc,
         "dkim_txt_chunks": _txt_chunks(dkim_txt),
+        "policy_nonce": secrets.token_hex(16),
     }
 
     def put(template: str, path: Path) -> None:
@@ -199,6 +201,8 @@ max_rate = 500.0
 spam_action = "reject"
 max_message_size = {MAX_MESSAGE_SIZE}
 mx_priorities = [10, 20]
+lockout_after = {LOCKOUT_AFTER}
+lockout_source = "{layout.lockout_source}"
 """
 
 

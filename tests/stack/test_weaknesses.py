@@ -15,6 +15,7 @@ import socket
 import ssl
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import dns.resolver
 import pytest
@@ -267,6 +268,47 @@ def smtp_long_address_accepted(stack: RunningStack) -> bool:
         code, _ = smtp.mail(address)
     assert code in (250, 501), code
     return code == 250
+
+
+class _SourcedIMAPS(imaplib.IMAP4_SSL):
+    """IMAPS from a chosen loopback source address (imaplib has no parameter for it)."""
+
+    def __init__(self, host: str, port: int, source: str) -> None:
+        self._source = source
+        ctx = ssl.create_default_context()
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        super().__init__(host, port, ssl_context=ctx, timeout=30)
+
+    def _create_socket(self, timeout: float | None) -> socket.socket:
+        sock = socket.create_connection(
+            (self.host, self.port), timeout, source_address=(self._source, 0)
+        )
+        return self.ssl_context.wrap_socket(sock, server_hostname=self.host)
+
+
+def _imaps_login(stack: RunningStack, source: str, password: str) -> bool:
+    imap = _SourcedIMAPS(stack.host, stack.target.endpoints["imaps"].port, source)
+    try:
+        imap.login(stack.target.account(0).local, password)
+        imap.logout()
+        return True
+    except imaplib.IMAP4.error:
+        imap.shutdown()
+        return False
+
+
+@probe("login-lockout-missing")
+def login_lockout_missing(stack: RunningStack) -> bool:
+    # not expect.lockout_source (.66): that one is left for the conformance check
+    source = stack.host.rsplit(".", 1)[0] + ".67"
+    after = stack.target.expect.lockout_after
+    assert after == 3
+    assert _imaps_login(stack, source, stack.password), f"{source} locked out before the probe"
+    # the failures at once: Dovecot delays each failing address's logins by seconds
+    with ThreadPoolExecutor(max_workers=after) as pool:
+        failed = list(pool.map(lambda _: _imaps_login(stack, source, "wrong"), range(after)))
+    assert not any(failed)
+    return _imaps_login(stack, source, stack.password)
 
 
 # -- the tests -----------------------------------------------------------------------------

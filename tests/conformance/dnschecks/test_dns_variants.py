@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,10 @@ def resolver() -> Iterator[str]:
     server.stop()
 
 
-def run_suite(directory: Path, target: Path, *args: str) -> dict[str, dict[str, Any]]:
+Results = dict[str, dict[str, Any]]  # control ID -> its ControlResult as JSON
+
+
+def run_suite(directory: Path, target: Path, *args: str) -> Results:
     """Run conformance/dns as ``maildrill check`` would (the plugin, a results file), in a
     child process: each run starts clean, as a user's does."""
     out = target.with_suffix(".json")
@@ -42,6 +46,8 @@ def run_suite(directory: Path, target: Path, *args: str) -> dict[str, dict[str, 
             "-m",
             "pytest",
             str(SUITE),
+            "-c",
+            str(SUITE.parent / "pytest.ini"),
             "--target",
             str(target),
             "--results",
@@ -59,13 +65,26 @@ def run_suite(directory: Path, target: Path, *args: str) -> dict[str, dict[str, 
     return {c["id"]: c for c in json.loads(out.read_text())["controls"]}
 
 
+@pytest.fixture(scope="module")
+def runs(resolver: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Results]:
+    """Every variant's results; the runs are independent, so four go at a time."""
+    directory = tmp_path_factory.mktemp("dns-variants")
+    labels = [*zones.WEAK, *zones.GOOD_TOO]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {
+            label: pool.submit(run_suite, directory, zones.target_file(directory, label, resolver))
+            for label in labels
+        }
+    return {label: future.result() for label, future in futures.items()}
+
+
 def verdicts(results: dict[str, dict[str, str]], wanted: str) -> set[str]:
     return {cid for cid, c in results.items() if c["verdict"] == wanted}
 
 
 @pytest.mark.parametrize("label", sorted(zones.GOOD_TOO))
-def test_good_domain_passes(tmp_path: Path, resolver: str, label: str) -> None:
-    results = run_suite(tmp_path, zones.target_file(tmp_path, label, resolver))
+def test_good_domain_passes(runs: dict[str, Results], label: str) -> None:
+    results = runs[label]
     assert set(results) == ALL_CONTROLS
     bad = {k: v["reason"] for k, v in results.items() if v["verdict"] in ("fail", "error")}
     assert not bad
@@ -84,9 +103,9 @@ def test_optional_records_are_required_under_ncsc(tmp_path: Path, resolver: str)
 
 
 @pytest.mark.parametrize("label", sorted(zones.WEAK))
-def test_weak_variant_fails_exactly_its_control(tmp_path: Path, resolver: str, label: str) -> None:
+def test_weak_variant_fails_exactly_its_control(runs: dict[str, Results], label: str) -> None:
     control, _change = zones.WEAK[label]
-    results = run_suite(tmp_path, zones.target_file(tmp_path, label, resolver))
+    results = runs[label]
     assert verdicts(results, "error") == set(), {
         k: results[k]["reason"] for k in verdicts(results, "error")
     }
@@ -96,9 +115,9 @@ def test_weak_variant_fails_exactly_its_control(tmp_path: Path, resolver: str, l
     assert any(e["kind"] == "dns" and len(e["data"]) > 1 for e in failed["evidence"])
 
 
-def test_pct_evidence_reports_dmarcbis(tmp_path: Path, resolver: str) -> None:
+def test_pct_evidence_reports_dmarcbis(runs: dict[str, Results]) -> None:
     # seed S13 requires pct=100; RFC 9989 removed pct: the result must say both
-    results = run_suite(tmp_path, zones.target_file(tmp_path, "dmarc-pct50", resolver))
+    results = runs["dmarc-pct50"]
     pct = results["DMARC-PCT"]
     assert "pct=50" in pct["reason"] and "RFC 9989" in pct["reason"]
     texts = [e["data"] for e in pct["evidence"] if e["kind"] == "text"]

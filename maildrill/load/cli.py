@@ -48,6 +48,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default 10)",
     )  # fmt: skip
     parser.add_argument(
+        "--message-size", type=int, metavar="BYTES", help="size of each message (default 2048)"
+    )
+    parser.add_argument(
+        "--per-session", type=int, metavar="N",
+        help="messages sent over one SMTP connection before a new one (default 10)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--grace", type=float, metavar="S",
+        help="full_chain: seconds to wait for delivery after sending ends (default: the "
+        "SLO's delivery_p99_s, at least 5)",
+    )  # fmt: skip
+    parser.add_argument(
         "--processes", type=int, default=1, metavar="N",
         help="Locust worker processes; histograms are merged exactly (default 1)",
     )  # fmt: skip
@@ -72,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
         processes=args.processes,
         shape=args.shape,
         timeout_s=args.timeout,
+        message_size=args.message_size,
+        per_session=args.per_session,
+        grace_s=args.grace,
         progress=lambda line: print(f"  {line}", flush=True),
     )
     path = write_results(

@@ -55,17 +55,39 @@ def run_load(
     processes: int = 1,
     shape: str = "constant",
     timeout_s: float | None = None,
+    message_size: int | None = None,
+    per_session: int | None = None,
+    grace_s: float | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> LoadResult:
     """Run one scenario against a target file; the run stops by itself after
     ``duration_s`` plus a bounded grace period for delivery. ``timeout_s`` bounds every
-    socket operation (default 10 s)."""
+    socket operation (default 10 s); ``message_size`` (bytes, default 2048) and
+    ``per_session`` (messages per SMTP connection, default 10) shape the SMTP traffic;
+    ``grace_s`` is how long full_chain waits for delivery after sending (default: the
+    SLO's delivery p99, at least 5 s)."""
     target = load_target(target_path)
-    plan = make_plan(target, scenario, duration_s=duration_s, users=users, rate=rate, shape=shape)
+    plan = make_plan(
+        target,
+        scenario,
+        duration_s=duration_s,
+        users=users,
+        rate=rate,
+        shape=shape,
+        grace_s=grace_s,
+    )
     if timeout_s is not None:
         if timeout_s <= 0:
             raise ConfigError("--timeout: must be more than 0 seconds")
         plan.timeout_s = float(timeout_s)
+    if message_size is not None:
+        if message_size < 100:
+            raise ConfigError("--message-size: at least 100 bytes")
+        plan.message_size = message_size
+    if per_session is not None:
+        if per_session < 1:
+            raise ConfigError("--per-session: at least 1 message")
+        plan.per_session = per_session
     out_dir.mkdir(parents=True, exist_ok=True)
     raw_path = out_dir / "load-raw.json"
     raw_path.unlink(missing_ok=True)

@@ -74,9 +74,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {svc.name:<15} {'up' if svc.up else 'DOWN':<5} pid {svc.pid:<8} {ports}")
         raw = load_target(state.raw_target_file).endpoints[Role.SMTP]
         print(f"target file: {state.target_file}")
-        print(
-            f"raw-throughput inbound (no milters): {raw.host}:{raw.port}, {state.raw_target_file}"
-        )
+        print(f"raw inbound, no milters: {raw.host}:{raw.port} ({state.raw_target_file})")
         return 0 if all(s.up for s in services) else 1
     seconds, killed = down(root)
     note = f"; killed after timeout: {killed}" if killed else ""

@@ -25,7 +25,7 @@ from pathlib import Path
 from maildrill.errors import ConfigError, MaildrillError
 from maildrill.stack import procs
 from maildrill.stack.binaries import require_binaries
-from maildrill.stack.layout import LOCKOUT_AFTER, Layout, Profile
+from maildrill.stack.layout import LOCKOUT_AFTER, Layout, Ports, Profile
 from maildrill.stack.render import render
 
 __all__ = ["ServiceStatus", "StackState", "down", "load_state", "status", "up"]
@@ -93,6 +93,22 @@ def _listening(host: str, port: int) -> bool:
         return False
 
 
+def _greets(host: str, port: int) -> bool:
+    """An SMTP port whose smtpd starts and says 220: Postfix's master accepts connections
+    even when every smtpd it forks dies of a configuration error."""
+    try:
+        with socket.create_connection((host, port), timeout=2.0) as sock:
+            return sock.recv(4).startswith(b"220")
+    except OSError:
+        return False
+
+
+def _serving(service: str, host: str, port: int) -> bool:
+    if service == "postfix" and port != Ports.smtps:
+        return _greets(host, port)
+    return _listening(host, port)
+
+
 def _check_dir(root: Path) -> None:
     """The daemons run as postfix, dovecot, nobody: every parent must let them through."""
     for parent in [root, *root.parents]:
@@ -138,6 +154,17 @@ def _service_plan(layout: Layout) -> list[tuple[str, list[str], tuple[tuple[str,
                 f"--resolver={n.dns}:{p.dns}",
             ],
             ((n.mx1, p.spf_policy),),
+        ),
+        (
+            "dmarc-milter",
+            [
+                sys.executable,
+                "-m",
+                "maildrill.stack.dmarc_milter",
+                f"--listen={n.mx1}:{p.dmarc}",
+                f"--resolver={n.dns}:{p.dns}",
+            ],
+            ((n.mx1, p.dmarc),),
         ),
         *(
             []
@@ -310,7 +337,7 @@ def _wait_ready(services: list[Service], timeout: float) -> None:
         for s in services:
             if not procs.alive(s.pid):
                 raise MaildrillError(f"{s.name} exited at start-up; {s.log}: {_tail(s.log)}")
-        pending = {(name, h, p) for name, h, p in pending if not _listening(h, p)}
+        pending = {(name, h, p) for name, h, p in pending if not _serving(name, h, p)}
         if not pending:
             return
         if time.monotonic() > deadline:
@@ -329,7 +356,10 @@ def status(root: Path) -> list[ServiceStatus]:
     def one(s: Service) -> ServiceStatus:
         running = procs.alive(s.pid)
         return ServiceStatus(
-            s.name, s.pid, running, tuple((h, p, running and _listening(h, p)) for h, p in s.ports)
+            s.name,
+            s.pid,
+            running,
+            tuple((h, p, running and _serving(s.name, h, p)) for h, p in s.ports),
         )
 
     with ThreadPoolExecutor(max_workers=8) as pool:

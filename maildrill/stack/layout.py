@@ -94,6 +94,7 @@ class Ports:
     spamd: int = 2783
     spf_policy: int = 2893  # Postfix policy delegation: SPF (maildrill.stack.spf_policy)
     lockout_policy: int = 2894  # Dovecot auth policy: S17 lockout (stack.lockout_policy)
+    dmarc: int = 2895  # DMARC milter (maildrill.stack.dmarc_milter)
     dns: int = 53
 
 

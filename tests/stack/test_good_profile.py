@@ -4,9 +4,12 @@ submission, and the raw-throughput port without milters."""
 
 from __future__ import annotations
 
+import json
 import re
 import smtplib
 import ssl
+import subprocess
+import time
 import uuid
 
 from maildrill.target import load_target
@@ -49,6 +52,8 @@ def test_submission_signs_with_dkim_and_inbound_verifies(good_stack: RunningStac
     header = rb"Authentication-Results: mx1\.example\.test;(.*?)\r\n(?=\S)"
     results = re.search(header, verified, re.S)
     assert results and b"dkim=pass" in results.group(1), verified[:1200]
+    # and DMARC passes: the DKIM domain is the From domain (RFC 7489 §3.1)
+    assert b"dmarc=pass (p=quarantine) header.from=example.test" in verified, verified[:1500]
 
 
 def test_size_limit_advertised_and_enforced(good_stack: RunningStack) -> None:
@@ -96,3 +101,47 @@ def test_spf_fail_refused_and_pass_accepted(stack: RunningStack) -> None:
         assert code == 250, (code, text)  # spf-softfail: ~all does not refuse
     code, text = _rcpt_from(stack, stack.host, domain_sender)  # ip4:mx1 in the record
     assert code == 250, (code, text)
+
+
+def _held(stack: RunningStack, token: str) -> bool:
+    """Whether a message with ``token`` in its Subject waits in Postfix's hold queue."""
+    queue = subprocess.run(
+        ["postqueue", "-c", str(stack.root / "postfix"), "-j"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    held = [json.loads(line) for line in queue.stdout.splitlines() if line.strip()]
+    for entry in held:
+        if entry["queue_name"] != "hold":
+            continue
+        shown = subprocess.run(
+            ["postcat", "-c", str(stack.root / "postfix"), "-hq", entry["queue_id"]],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if token in shown.stdout:
+            return True
+    return False
+
+
+def test_dmarc_failure_quarantined_on_good_recorded_on_weak(stack: RunningStack) -> None:
+    """S13: From: ceo@example.test with no DKIM and a null sender fails DMARC. p=quarantine
+    (good) holds it (RFC 7489 §6.6.2); p=none (weak, dmarc-none) delivers it, recorded."""
+    account = stack.target.account(5)
+    token = uuid.uuid4().hex
+    message = (
+        f"From: ceo@{stack.target.domain}\r\nTo: {account.address}\r\n"
+        f"Subject: dmarc {token}\r\n\r\nplease pay {token}\r\n"
+    )
+    with smtplib.SMTP(stack.host, stack.target.endpoints["smtp"].port) as smtp:
+        assert smtp.sendmail("", [account.address], message) == {}
+    if stack.profile == "weak":
+        delivered = wait_imap(stack, account.local, token)
+        assert b"dmarc=fail (p=none)" in delivered, delivered[:1500]
+        return
+    deadline = time.monotonic() + 10
+    while not _held(stack, token):
+        assert time.monotonic() < deadline, "DMARC-failing message not in the hold queue"
+        time.sleep(0.3)

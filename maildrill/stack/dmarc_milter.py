@@ -1,0 +1,238 @@
+"""S13 for the stack's inbound MX: a DMARC milter (RFC 7489) speaking the milter protocol.
+
+Usage (started by ``maildrill stack up``, one process, stopped by its pid)::
+
+    python -m maildrill.stack.dmarc_milter --listen 127.0.1.1:2895 --resolver 127.0.1.53:53
+
+OpenDMARC is not among the stack's Debian packages, so this does its job for the stack: it
+checks SPF (pyspf) and DKIM (dkimpy) against the stack's own Knot, applies the From
+domain's published policy and adds ``Authentication-Results: …; dmarc=…``. A failure under
+``p=quarantine`` is quarantined (Postfix's hold queue, RFC 7489 §6.6.2), under ``p=reject``
+refused with 550 5.7.1; ``p=none`` only records the result. ``pct`` is read as 100.
+Anything it cannot evaluate is let through, as a filter that fails open.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import socketserver
+import struct
+from dataclasses import dataclass, field
+from email.utils import getaddresses
+from typing import Any
+
+import dkim
+import dns.exception
+import dns.resolver
+import spf
+
+__all__ = ["Message", "evaluate", "main"]
+
+_resolver = dns.resolver.Resolver(configure=False)
+AUTHSERV_ID = "mx1.example.test"
+
+# milter protocol (libmilter/mfdef.h), version 6 as Postfix speaks it
+SMFIC_OPTNEG, SMFIC_CONNECT, SMFIC_HELO, SMFIC_MAIL = b"O", b"C", b"H", b"M"
+SMFIC_HEADER, SMFIC_BODY, SMFIC_BODYEOB = b"L", b"B", b"E"
+SMFIC_MACRO, SMFIC_ABORT, SMFIC_QUIT, SMFIC_QUIT_NC = b"D", b"A", b"Q", b"K"
+SMFIR_CONTINUE, SMFIR_ADDHEADER, SMFIR_QUARANTINE, SMFIR_REPLYCODE = b"c", b"h", b"q", b"y"
+SMFIF_ADDHDRS, SMFIF_QUARANTINE = 0x01, 0x20
+
+
+def _txt(name: str) -> list[str]:
+    try:
+        answer = _resolver.resolve(name, "TXT", lifetime=5.0)
+    except (dns.resolver.NoAnswer, dns.resolver.NXDOMAIN, dns.resolver.NoNameservers):
+        return []
+    except dns.exception.Timeout:
+        return []
+    return [b"".join(r.strings).decode("utf-8", "replace") for r in answer]
+
+
+def _dkim_dns(name: bytes, timeout: int = 5) -> bytes | None:
+    records = _txt(name.decode().rstrip("."))
+    return records[0].encode() if records else None
+
+
+def _spf_dns(name: str, qtype: str, tcpfallback: bool = True, timeout: float = 30) -> list[Any]:
+    try:
+        answers = _resolver.resolve(name, qtype, lifetime=min(timeout, 5.0))
+    except (dns.resolver.NoAnswer, dns.resolver.NXDOMAIN):
+        return []
+    except (dns.exception.Timeout, dns.resolver.NoNameservers) as exc:
+        raise spf.TempError(f"DNS {exc}") from None
+    found: list[Any] = []
+    for rdata in answers:
+        if qtype in ("A", "AAAA"):
+            found.append(((name, qtype), rdata.address))
+        elif qtype == "MX":
+            found.append(((name, qtype), (rdata.preference, rdata.exchange)))
+        elif qtype == "PTR":
+            found.append(((name, qtype), rdata.target.to_text(True)))
+        elif qtype in ("TXT", "SPF"):
+            found.append(((name, qtype), rdata.strings))
+    return found
+
+
+def _org(domain: str) -> str:
+    """Organizational domain, simplified to the last two labels (no public-suffix list)."""
+    return ".".join(domain.lower().rstrip(".").split(".")[-2:])
+
+
+def _aligned(a: str, b: str) -> bool:  # relaxed alignment, RFC 7489 §3.1
+    return bool(a) and bool(b) and _org(a) == _org(b)
+
+
+@dataclass
+class Message:
+    client: str = ""
+    helo: str = ""
+    mail_from: str = ""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytearray = field(default_factory=bytearray)
+
+    def raw(self) -> bytes:
+        head = "".join(
+            f"{name}: {value}\r\n".replace("\r\n", "\n").replace("\n", "\r\n")
+            for name, value in self.headers
+        )
+        return head.encode("utf-8", "surrogateescape") + b"\r\n" + bytes(self.body)
+
+
+def _policy(domain: str) -> dict[str, str] | None:
+    for name in (f"_dmarc.{domain}", f"_dmarc.{_org(domain)}"):
+        for record in _txt(name):
+            if record.startswith("v=DMARC1"):
+                pairs = (t.strip().partition("=") for t in record.split(";") if "=" in t)
+                return {k.strip(): v.strip() for k, _, v in pairs}
+    return None
+
+
+def evaluate(msg: Message) -> tuple[str, str, str]:
+    """(dmarc result, the From domain's policy, Authentication-Results text)."""
+    froms = [v for n, v in msg.headers if n.lower() == "from"]
+    addresses = getaddresses(froms)
+    if len(addresses) != 1 or "@" not in addresses[0][1]:
+        return "none", "none", "dmarc=none (no single From address)"
+    from_domain = addresses[0][1].rpartition("@")[2].lower()
+    policy = _policy(from_domain)
+    if policy is None:
+        return "none", "none", f"dmarc=none header.from={from_domain}"
+    spf_result, _ = spf.check2(i=msg.client, s=msg.mail_from, h=msg.helo)
+    spf_domain = (msg.mail_from.rpartition("@")[2] if "@" in msg.mail_from else msg.helo).lower()
+    spf_ok = spf_result == "pass" and _aligned(spf_domain, from_domain)
+    dkim_ok = False
+    raw = msg.raw()
+    signatures = sum(1 for n, _ in msg.headers if n.lower() == "dkim-signature")
+    for idx in range(signatures):
+        verifier = dkim.DKIM(raw)
+        try:
+            if verifier.verify(idx=idx, dnsfunc=_dkim_dns) and _aligned(
+                verifier.domain.decode() if verifier.domain else "", from_domain
+            ):
+                dkim_ok = True
+                break
+        except dkim.DKIMException:
+            continue
+    result = "pass" if spf_ok or dkim_ok else "fail"
+    p = policy.get("p", "none")
+    text = f"dmarc={result} (p={p}) header.from={from_domain}"
+    return result, p, text
+
+
+def _packet(command: bytes, data: bytes = b"") -> bytes:
+    return struct.pack("!I", len(data) + 1) + command + data
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    def _read(self) -> tuple[bytes, bytes] | None:
+        head = self._exact(4)
+        if head is None:
+            return None
+        (length,) = struct.unpack("!I", head)
+        data = self._exact(length)
+        return None if not data else (data[:1], data[1:])
+
+    def _exact(self, n: int) -> bytes | None:
+        buf = bytearray()
+        while len(buf) < n:
+            chunk = self.request.recv(n - len(buf))
+            if not chunk:
+                return None
+            buf += chunk
+        return bytes(buf)
+
+    def handle(self) -> None:
+        sock: socket.socket = self.request
+        msg = Message()
+        while (packet := self._read()) is not None:
+            command, data = packet
+            if command == SMFIC_OPTNEG:
+                sock.sendall(_packet(SMFIC_OPTNEG, struct.pack("!III", 6, 0x21, 0)))
+            elif command in (SMFIC_MACRO, SMFIC_ABORT):
+                if command == SMFIC_ABORT:
+                    msg = Message(client=msg.client, helo=msg.helo)
+            elif command in (SMFIC_QUIT, SMFIC_QUIT_NC):
+                if command == SMFIC_QUIT:
+                    return
+                msg = Message()
+            elif command == SMFIC_BODYEOB:
+                msg.body += data
+                sock.sendall(b"".join(self._verdict(msg)))
+                msg = Message(client=msg.client, helo=msg.helo)
+            else:
+                if command == SMFIC_CONNECT:
+                    _, _, rest = data.partition(b"\0")  # hostname, then family+port+addr
+                    msg.client = rest[3:].rstrip(b"\0").decode() if rest[:1] == b"4" else ""
+                elif command == SMFIC_HELO:
+                    msg.helo = data.rstrip(b"\0").decode("utf-8", "replace")
+                elif command == SMFIC_MAIL:
+                    first = data.split(b"\0", 1)[0].decode("utf-8", "replace")
+                    msg = Message(client=msg.client, helo=msg.helo, mail_from=first.strip("<>"))
+                elif command == SMFIC_HEADER:
+                    name, _, value = data.partition(b"\0")
+                    text = value.rstrip(b"\0").decode("utf-8", "surrogateescape")
+                    msg.headers.append((name.decode("utf-8", "replace"), text))
+                elif command == SMFIC_BODY:
+                    msg.body += data
+                sock.sendall(_packet(SMFIR_CONTINUE))
+
+    @staticmethod
+    def _verdict(msg: Message) -> list[bytes]:
+        try:
+            result, policy, text = evaluate(msg)
+        except Exception:  # fail open: a broken filter must not stop the MX
+            return [_packet(SMFIR_CONTINUE)]
+        if result == "fail" and policy == "reject":
+            return [_packet(SMFIR_REPLYCODE, b"550 5.7.1 rejected by the From domain's DMARC\0")]
+        header = f"Authentication-Results\0 {AUTHSERV_ID}; {text}\0".encode()
+        replies = [_packet(SMFIR_ADDHEADER, header)]
+        if result == "fail" and policy == "quarantine":
+            replies.append(_packet(SMFIR_QUARANTINE, b"DMARC policy quarantine\0"))
+        replies.append(_packet(SMFIR_CONTINUE))
+        return replies
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--listen", required=True, help="host:port")
+    parser.add_argument("--resolver", required=True, help="host:port of the DNS server")
+    args = parser.parse_args(argv)
+    host, _, port = args.listen.rpartition(":")
+    dns_host, _, dns_port = args.resolver.rpartition(":")
+    _resolver.nameservers = [dns_host]
+    _resolver.port = int(dns_port)
+    spf.DNSLookup = _spf_dns
+    with _Server((host, int(port)), _Handler) as server:
+        server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -6,11 +6,12 @@ its own would have to be published in the target's DNS. So the check lets the **
 sign: it submits a message on the submission port (which DKIM-signs it, see
 AUTH-DKIM-SIGN), reads the signed copy back over IMAP, and replays exactly those bytes to
 the inbound MX. The replay's signature is the target's own and must verify (dkim=pass);
-the same bytes with the signed Subject altered must not (dkim=fail, or a rejection).
+the same bytes with signed headers altered must not (dkim=fail, or a rejection).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from maildrill.checks import Evidence, control, expect, not_applicable
@@ -28,6 +29,20 @@ def replayable(found: Found) -> bytes:
     lower = raw.lower()
     at = 0 if lower.startswith(b"dkim-signature:") else lower.find(b"\r\ndkim-signature:") + 2
     return raw[at:]
+
+
+def tamper(message: bytes, token: str, new_token: str, target: Target) -> bytes:
+    """The signed message with two signed headers altered: the Subject's token (so the copy
+    is found by its own token) and From, moved to a foreign domain so that the target's
+    DMARC policy does not quarantine the copy before its dkim= result can be read."""
+    end = message.find(b"\r\n\r\n")
+    head, body = message[:end], message[end:]
+    head = head.replace(f"probe {token}".encode(), f"probe {new_token}".encode(), 1)
+    head = _FROM.sub(f"From: <dkim-tamper@{target.expect.relay_test_domain}>".encode(), head, 1)
+    return head + body
+
+
+_FROM = re.compile(rb"^From:[^\r\n]*(?:\r\n[ \t][^\r\n]*)*", re.IGNORECASE | re.MULTILINE)
 
 
 def submission_endpoint(target: Target) -> Endpoint | None:
@@ -68,10 +83,7 @@ def test_dkim_verified(target: Target, endpoint: Endpoint, evidence: Evidence) -
             )
         replay = replayable(signed)
         tampered_token = new_token()
-        # alter the signed Subject only (the Message-ID keeps the original token)
-        tampered = replay.replace(
-            f"probe {original.token}".encode(), f"probe {tampered_token}".encode(), 1
-        )
+        tampered = tamper(replay, original.token, tampered_token, target)
 
         with Inbound(target, endpoint, account) as inbound:
             evidence.transcript("inbound replays", inbound.smtp_transcript)

@@ -11,7 +11,13 @@ from __future__ import annotations
 import pytest
 
 from maildrill.stack import load_weaknesses
-from tests.conformance.behaviour.suite import CONTROLS, SuiteRun, run_behaviour, transcripts
+from tests.conformance.behaviour.suite import (
+    CONTROLS,
+    SuiteRun,
+    probe_messages_left,
+    run_behaviour,
+    transcripts,
+)
 from tests.stack.conftest import RunningStack
 
 # Findings of the behavioural suite on the GOOD profile, reported to the stack's owner
@@ -20,8 +26,8 @@ from tests.stack.conftest import RunningStack
 #   From: ceo@example.test without DKIM and with an unaligned envelope lands in INBOX.
 # The good profile may fail only these; once fixed, a finding simply passes.
 KNOWN_GOOD_FINDINGS = {"AUTH-DMARC-QUARANTINE[smtp]"}
-# not applicable on both profiles: no anti-virus and no lockout declared in the target file
-EXPECTED_NOT_APPLICABLE = {"FILTER-EICAR[smtp]", "HYG-LOCKOUT[imaps]"}
+# may be not applicable: the stack runs no anti-virus; lockout only where the file declares it
+ALLOWED_NOT_APPLICABLE = {"FILTER-EICAR[smtp]", "HYG-LOCKOUT[imaps]"}
 
 
 def _expected_weak_failures() -> set[str]:
@@ -44,9 +50,9 @@ def test_good_profile_passes(good_run: SuiteRun) -> None:
     assert {cid.split("[", 1)[0] for cid in run.controls} == CONTROLS, run.output
     failed = run.verdicts("fail", "error")
     assert failed <= KNOWN_GOOD_FINDINGS, run.describe(failed - KNOWN_GOOD_FINDINGS)
-    assert run.verdicts("not-applicable") == EXPECTED_NOT_APPLICABLE, run.describe(
-        run.verdicts("not-applicable")
-    )
+    na = run.verdicts("not-applicable")
+    assert "FILTER-EICAR[smtp]" in na, run.describe(na)
+    assert na <= ALLOWED_NOT_APPLICABLE, run.describe(na - ALLOWED_NOT_APPLICABLE)
 
 
 def test_weak_profile_fails_exactly_its_weaknesses(weak_run: SuiteRun) -> None:
@@ -70,25 +76,29 @@ def test_every_failure_carries_its_transcript(weak_run: SuiteRun) -> None:
         assert transcripts(control), f"{cid}: no transcript in the evidence"
 
 
+@pytest.mark.parametrize("profile", ["good", "weak"])
+def test_mailboxes_left_clean(profile: str, request: pytest.FixtureRequest) -> None:
+    request.getfixturevalue(f"{profile}_run")  # the suite has run on this profile
+    stack: RunningStack = request.getfixturevalue(f"{profile}_stack")
+    left = probe_messages_left(stack.root / "target.toml")
+    assert left and not any(left.values()), f"probe messages left behind: {left}"
+
+
 def test_weak_results_hold_no_password(weak_run: SuiteRun, weak_stack: RunningStack) -> None:
     assert weak_stack.password not in weak_run.results_text
 
 
-def test_declared_lockout_and_antivirus_fail_where_missing(
+def test_declared_antivirus_fails_where_missing(
     good_stack: RunningStack, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """The fail side of the two controls no profile declares: the good stack runs neither
-    fail2ban nor an anti-virus, so a target file claiming them must fail both."""
+    """The fail side of FILTER-EICAR: the good stack runs no anti-virus, so a target file
+    claiming one must fail (EICAR is accepted and delivered)."""
     original = (good_stack.root / "target.toml").read_text()
-    assert original.rstrip().splitlines()[-1].startswith("mx_priorities"), "[expect] not last"
+    assert original.count("[expect]\n") == 1
     claimed = good_stack.root / "target-claims.toml"  # beside it: relative paths still hold
-    claimed.write_text(
-        original + 'antivirus = true\nlockout_after = 3\nlockout_source = "127.0.0.9"\n'
-    )
-    run = run_behaviour(claimed, tmp_path_factory.mktemp("bh-claims"), keyword="eicar or lockout")
-    assert run.verdicts("fail") == {"FILTER-EICAR[smtp]", "HYG-LOCKOUT[imaps]"}, run.describe(
-        set(run.controls)
-    )
+    claimed.write_text(original.replace("[expect]\n", "[expect]\nantivirus = true\n"))
+    run = run_behaviour(claimed, tmp_path_factory.mktemp("bh-claims"), keyword="eicar")
+    assert run.verdicts("fail") == {"FILTER-EICAR[smtp]"}, run.describe(set(run.controls))
     assert "EICAR accepted" in run.controls["FILTER-EICAR[smtp]"]["reason"]
 
 

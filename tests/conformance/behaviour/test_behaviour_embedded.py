@@ -7,12 +7,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from imapclient import IMAPClient
 
 from maildrill.embedded import launch
-from maildrill.resolve import tls_context
-from maildrill.target import Role, Target, load_target
-from tests.conformance.behaviour.suite import CONTROLS, SuiteRun, run_behaviour, transcripts
+from maildrill.target import Target, load_target
+from tests.conformance.behaviour.suite import (
+    CONTROLS,
+    SuiteRun,
+    probe_messages_left,
+    run_behaviour,
+    transcripts,
+)
 
 # not applicable on the embedded target, and why: it declares no anti-virus (issue 6 asks
 # for not-applicable then); HYG-LOCKOUT only where the lab declares no lockout
@@ -57,18 +61,9 @@ def test_no_password_in_results(lab: tuple[Target, SuiteRun]) -> None:
 
 def test_test_mailboxes_left_clean(lab: tuple[Target, SuiteRun]) -> None:
     target, _ = lab
-    endpoint = target.endpoint(Role.IMAPS)
-    assert endpoint is not None
-    ctx = tls_context(target)
-    ctx.check_hostname = False
-    account = target.account(0)
-    with IMAPClient("127.0.0.1", port=endpoint.port, ssl=True, ssl_context=ctx) as client:
-        client.login(account.local, account.password)
-        left = {}
-        for folder in ("INBOX", "Junk"):
-            client.select_folder(folder, readonly=True)
-            left[folder] = client.search(["SUBJECT", "maildrill probe"])
-    assert left == {"INBOX": [], "Junk": []}, f"probe messages left behind: {left}"
+    assert target.source is not None
+    left = probe_messages_left(target.source)
+    assert left and not any(left.values()), f"probe messages left behind: {left}"
 
 
 def test_results_are_bounded_per_control(lab: tuple[Target, SuiteRun]) -> None:

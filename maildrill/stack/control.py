@@ -50,9 +50,14 @@ _GENERATED = (
 class Service:
     name: str
     pid: int
-    session: int | None
+    session: int
+    start: int  # clock ticks since boot, /proc/PID/stat field 22: tells a reused pid apart
     log: str
     ports: tuple[tuple[str, int], ...]
+
+    @property
+    def proc(self) -> procs.Proc:
+        return procs.Proc(self.pid, self.session, self.start)
 
 
 @dataclass(frozen=True)
@@ -231,7 +236,8 @@ def load_state(root: Path) -> StackState:
         Service(
             name=s["name"],
             pid=s["pid"],
-            session=s["session"],
+            session=s.get("session") or 0,
+            start=s.get("start", -1),  # unknown start time: never treated as running
             log=s["log"],
             ports=tuple((h, int(port)) for h, port in s["ports"]),
         )
@@ -294,6 +300,7 @@ def up(
     layout.root.mkdir(parents=True, exist_ok=True)
     _check_dir(layout.root)
     if layout.state_file.exists():  # a stopped stack of ours: start from a clean slate
+        (layout.root / "stopped").unlink(missing_ok=True)
         for sub in _GENERATED:
             shutil.rmtree(layout.root / sub, ignore_errors=True)
     t0 = time.monotonic()
@@ -302,8 +309,8 @@ def up(
     services: list[Service] = []
     started = time.time()
 
-    def record(name: str, pid: int, log: Path, ports: tuple[tuple[str, int], ...]) -> None:
-        services.append(Service(name, pid, procs.session_of(pid), str(log), ports))
+    def record(name: str, proc: procs.Proc, log: Path, ports: tuple[tuple[str, int], ...]) -> None:
+        services.append(Service(name, proc.pid, proc.session, proc.start, str(log), ports))
         _save_state(
             layout, StackState(profile, str(layout.root), weak, started, 0.0, tuple(services))
         )
@@ -313,7 +320,7 @@ def up(
             if name == "dovecot":  # its SASL socket goes into Postfix's queue directory
                 record(
                     "postfix",
-                    _start_postfix(layout),
+                    procs.identify(_start_postfix(layout)),
                     layout.dirs.postfix / "maillog",
                     _postfix_ports(layout),
                 )
@@ -321,7 +328,7 @@ def up(
             record(name, procs.spawn(argv, log), log, ports)
         _wait_ready(services, timeout)
     except BaseException:
-        procs.stop_all({s.pid: s.session for s in services})
+        procs.stop_all([s.proc for s in services])
         raise
     state = StackState(
         profile, str(layout.root), weak, started, round(time.monotonic() - t0, 2), tuple(services)
@@ -335,7 +342,7 @@ def _wait_ready(services: list[Service], timeout: float) -> None:
     pending = {(s.name, h, p) for s in services for h, p in s.ports}
     while pending:
         for s in services:
-            if not procs.alive(s.pid):
+            if not s.proc.running():
                 raise MaildrillError(f"{s.name} exited at start-up; {s.log}: {_tail(s.log)}")
         pending = {(name, h, p) for name, h, p in pending if not _serving(name, h, p)}
         if not pending:
@@ -354,7 +361,7 @@ def status(root: Path) -> list[ServiceStatus]:
     state = load_state(root)
 
     def one(s: Service) -> ServiceStatus:
-        running = procs.alive(s.pid)
+        running = s.proc.running()
         return ServiceStatus(
             s.name,
             s.pid,
@@ -370,13 +377,18 @@ def down(root: Path, timeout: float = 15.0) -> tuple[float, list[int]]:
     """Stop every daemon of the stack in parallel; (seconds taken, pids that were killed)."""
     state = load_state(root)
     t0 = time.monotonic()
-    killed = procs.stop_all({s.pid: s.session for s in state.services}, timeout=timeout)
+    stopping = procs.now_ticks()
+    killed = procs.stop_all([s.proc for s in state.services], timeout=timeout)
+    # remembered so that leftover_processes() never counts a later process as the stack's
+    (Path(state.root) / "stopped").write_text(f"{stopping}\n")
     return round(time.monotonic() - t0, 2), killed
 
 
 def leftover_processes(root: Path) -> list[int]:
     """Pids of the stack still alive after ``down`` (should be empty)."""
     state = load_state(root)
-    pids = [s.pid for s in state.services if procs.alive(s.pid)]
-    sessions = [s.session for s in state.services if s.session is not None]
-    return sorted(set(pids + procs.session_members(sessions)))
+    try:
+        until: int | None = int((Path(state.root) / "stopped").read_text())
+    except (OSError, ValueError):
+        until = None
+    return procs.stragglers([s.proc for s in state.services], until)

@@ -230,8 +230,10 @@ def load_state(root: Path) -> StackState:
     path = root / "state.json"
     try:
         data = json.loads(path.read_text())
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise ConfigError(f"--dir {root}: no stack here (no state.json); run 'stack up'") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--dir {root}: cannot read state.json: {exc}") from None
     services = tuple(
         Service(
             name=s["name"],

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -41,6 +42,7 @@ from maildrill.target import load_target
 __all__ = ["run_load"]
 
 PROGRESS_PREFIX = "maildrill: "
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception): ")
 STOP_WAIT_S = 15.0  # how long a stopped Locust may take to write its figures
 
 
@@ -131,11 +133,24 @@ def run_load(
             f"{out_dir / 'locust.log'}: {' | '.join(tail)}"
         )
     raw = json.loads(raw_path.read_text(encoding="utf-8"))
+    if not interrupted and not any(p["count"] for p in raw["phases"]):
+        _raise_user_failure(out_dir / "locust.log")
     result = to_result(raw, plan, started, interrupted=interrupted or not raw["complete"])
     steps = judge_steps(raw, plan, target.slo)
     return result.model_copy(
         update={"slo": evaluate(result, target.slo), "steps": steps, "capacity": capacity(steps)}
     )
+
+
+def _raise_user_failure(log_path: Path) -> None:
+    """No request at all: if the scenario's users crashed, say why in one line."""
+    lines = log_path.read_text(errors="replace").splitlines()
+    if not any(line.startswith("Traceback") for line in lines):
+        return  # a silent target is for the figures (and the SLO) to show
+    last = next((ln for ln in reversed(lines) if _EXCEPTION_LINE.match(ln)), "an exception")
+    if last.startswith(ConfigError.__module__ + "." + ConfigError.__name__):
+        raise ConfigError(last.split(": ", 1)[1])
+    raise MaildrillError(f"load: the scenario failed before any request: {last} (see {log_path})")
 
 
 def _locustfile(scenario: str) -> Path:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from maildrill.errors import ConfigError
 from maildrill.load import run_load
 from maildrill.results import LoadResult
 from tests.load.servers import smtp_server, write_target
@@ -100,3 +101,15 @@ def test_two_processes_count_the_timeouts_still_running_when_sending_ends(
     assert load.accounting is not None
     assert load.accounting.sent == attempts, (load.accounting, attempts)
     assert load.errors.get("smtp:timeout") == attempts, load.errors
+
+
+def test_a_scenario_that_cannot_start_says_why_in_one_line(tmp_path: Path) -> None:
+    """Users that crash before any request (no password for the accounts) are an error
+    naming the field, not a run with empty figures."""
+    with smtp_server("sink") as server:
+        target = write_target(tmp_path, server.port)
+        (tmp_path / "passwords").unlink()
+        text = target.read_text().replace('password_file = "passwords"\n', "")
+        target.write_text(text)
+        with pytest.raises(ConfigError, match="accounts: give password_env or password_file"):
+            run_load(target, "smtp_inbound", duration_s=1, rate=5, out_dir=tmp_path / "out")

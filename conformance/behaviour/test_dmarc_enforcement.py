@@ -25,7 +25,7 @@ def test_dmarc_failure_quarantined(target: Target, endpoint: Endpoint, evidence:
     policy, record = dmarc_policy(target, target.domain)
     evidence.dns("DMARC record", [f"_dmarc.{target.domain} TXT {record!r}"])
     if record is None:
-        not_applicable(f"{target.domain} publishes no DMARC record (DNS-DMARC reports that)")
+        not_applicable(f"{target.domain} publishes no DMARC record (DMARC-PRESENT reports that)")
     require_mailbox(target)
     account = target.account(0)
     # the From header claims the target's own domain; no DKIM, unaligned envelope

@@ -39,7 +39,7 @@ def test_spf_fail_rejected(target: Target, endpoint: Endpoint, evidence: Evidenc
     record = spf_record(target, target.domain)
     evidence.dns("SPF record", [f"{target.domain} TXT {record!r}"])
     if record is None:
-        not_applicable(f"{target.domain} publishes no SPF record (DNS-SPF reports that)")
+        not_applicable(f"{target.domain} publishes no SPF record (SPF-SINGLE reports that)")
     if not is_loopback_endpoint(target, endpoint):
         not_applicable(
             f"{endpoint} is not on loopback: the check cannot choose a client address "

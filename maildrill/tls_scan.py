@@ -108,7 +108,8 @@ _STARTTLS: dict[Role, ProtocolWithOpportunisticTlsEnum] = {
 TLS_ROLES: tuple[Role, ...] = tuple(Role)
 STARTTLS_ROLES: tuple[Role, ...] = tuple(_STARTTLS)
 
-NETWORK_TIMEOUT = 5  # seconds per connection attempt (sslyze's default)
+NETWORK_TIMEOUT = 10  # seconds per connection attempt (sslyze's is 5: too short for a
+# Dovecot login process under load; a port that hangs is caught earlier by the precheck)
 NETWORK_RETRIES = 2  # sslyze's default is 3; a hanging port should not hold the suite long
 SCAN_DEADLINE = 120.0  # the whole scan; an endpoint still unfinished then is a failure
 # sslyze's default; the scan is bound by the servers' handshakes (Dovecot forks a login
@@ -146,10 +147,28 @@ class NodeScan:
     port: int
     result: ServerScanResult | None = None
     error: str | None = None
+    attempts: int = 1  # 2 when a first scan with connectivity errors was repeated
 
     @property
     def label(self) -> str:
         return f"{self.address}:{self.port}"
+
+    @property
+    def retryable(self) -> bool:
+        """Failed in a way a busy server explains (a timeout, a command cut short)."""
+        if self.error is not None:
+            return "TimedOut" in self.error or "timed out" in self.error
+        return self.failures > 0
+
+    @property
+    def failures(self) -> int:
+        """How many scan commands have no result (the whole scan counts as one)."""
+        if self.error is not None or self.result is None or self.result.scan_result is None:
+            return len(ScanCommand)
+        return sum(
+            getattr(self.result.scan_result, c.value).status == ScanCommandAttemptStatusEnum.ERROR
+            for c in ScanCommand
+        )
 
     def get(self, command: ScanCommand) -> Any:
         """The result of ``command`` on this node; :class:`TLSFailure` with the reason if none."""
@@ -275,6 +294,19 @@ def scan_target(
         scan_requests.append(request)
     if scan_requests:
         found |= _run(scan_requests, requests, deadline)
+        # a busy server (Dovecot forks a login process per connection) can miss a handshake
+        # deadline in the crowd of the first pass: scan such nodes once more, by themselves
+        first = {key: node.failures for key, node in found.items()}
+        again = [
+            r
+            for r in scan_requests
+            if (node := found.get(requests[r.uuid])) is None or node.retryable
+        ]
+        left = deadline - (time.perf_counter() - started)
+        if again and left > 0:
+            for key, node in _run(again, requests, left).items():
+                if node.failures < first.get(key, len(ScanCommand) + 1):
+                    found[key] = replace(node, attempts=2)
 
     endpoints: dict[Role, EndpointScan] = {}
     for role, scan in planned.items():

@@ -25,10 +25,11 @@ def tls_endpoint(tls_scan: TlsScan, endpoint: Endpoint, evidence: Evidence) -> E
         not_applicable(f"{endpoint} is plaintext-only ({endpoint.scheme}://): no TLS to verify")
     assert endpoint.role is not None
     scan = tls_scan.endpoint(endpoint.role)
+    nodes = [n.label + (" (scanned twice)" if n.attempts > 1 else "") for n in scan.nodes]
     evidence.text(
         "scan",
         f"sslyze, {scan.mode} TLS to {scan.host}:{scan.port} "
-        f"(nodes: {', '.join(n.label for n in scan.nodes) or 'none'}); "
+        f"(nodes: {', '.join(nodes) or 'none'}); "
         f"whole-target scan took {tls_scan.seconds:g} s",
     )
     return scan

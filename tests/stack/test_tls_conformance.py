@@ -1,6 +1,7 @@
 """The TLS suite (conformance/tls, issue 5) proven both ways on the real reference stack:
 the good profile passes every TLS control (or it does not apply), the weak profile fails
-exactly the TLS controls its weaknesses.toml entries name, on exactly their roles; and
+exactly the TLS controls its weaknesses.toml entries name, on exactly their roles, and so
+does a stack with each TLS weakness alone (`stack up --weakness ID`); and
 `maildrill check -k tls` gates with exit 0 / 1. Also the suite's time budget (TLS + DNS
 suites against the good stack within 60 s).
 
@@ -13,15 +14,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from maildrill.stack import load_weaknesses
+from maildrill.stack import Weakness, load_weaknesses
 from tests.conformance.tls.suite import CONTROLS, ROOT, run_suites
-from tests.stack.conftest import RunningStack
+from tests.stack.conftest import RunningStack, bring_up
 
 BUDGET_S = 60.0  # issue 5: the whole TLS + DNS suite against the good stack
 # not applicable on both profiles: no webmail in the stack's target file; the inbound MX
@@ -127,3 +129,33 @@ def test_tls_and_dns_suites_within_budget(
 
 def _role(control_id: str) -> str:
     return control_id.split("[", 1)[1].rstrip("]") if "[" in control_id else ""
+
+
+# -- one weakness at a time (`stack up --weakness ID`) ----------------------------------------
+
+TLS_WEAKNESSES = [w for w in load_weaknesses() if set(w.controls) & CONTROLS]
+
+
+@pytest.fixture(params=TLS_WEAKNESSES, ids=[w.id for w in TLS_WEAKNESSES])
+def one_weakness(request: pytest.FixtureRequest) -> Iterator[tuple[Weakness, RunningStack]]:
+    weakness: Weakness = request.param
+    for stack in bring_up("weak", weakness.id):
+        yield weakness, stack
+
+
+def test_each_tls_weakness_alone_fails_exactly_its_controls(
+    one_weakness: tuple[Weakness, RunningStack], tmp_path: Path
+) -> None:
+    weakness, stack = one_weakness
+    run = run_suites(stack.root / "target.toml", tmp_path)
+    assert not run.verdicts("error"), sorted(run.verdicts("error"))
+    roles = {_role(cid) for cid in run.controls}
+    expected = {
+        f"{c}[{role}]" for c in weakness.controls if c in CONTROLS
+        for role in set(weakness.roles) & roles
+    }  # fmt: skip
+    failed = run.verdicts("fail")
+    assert failed == expected, (
+        f"{weakness.id}: unexpected failures {sorted(failed - expected)}, "
+        f"expected but not failed {sorted(expected - failed)}"
+    )

@@ -153,7 +153,7 @@ _WEAK_PARTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("RC4", re.compile(r"_RC4_")),
     ("MD5", re.compile(r"_MD5$")),
     ("3DES", re.compile(r"3DES|DES_192_EDE3")),
-    ("DES", re.compile(r"_DES_(CBC|40|64)")),
+    ("DES", re.compile(r"_DES(40)?_(?!192)")),  # single DES; not 3DES's DES_192_EDE3
 )
 
 

@@ -30,11 +30,12 @@ import dns.rdatatype
 import dns.rrset
 import dns.zone
 
+from maildrill.pki import SERVICE_NAMES
+
 __all__ = ["DNSBL_LISTED", "DNSServer", "build_zone", "dnsbl_zone"]
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAMES = ("mx1", "mx2", "smtp", "imap", "pop3", "webmail")
 DNSBL_LISTED = "127.0.0.2"  # the one address the lab DNSBL lists (RFC 5782 §5 test entry)
 TTL = 300
 

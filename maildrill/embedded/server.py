@@ -10,7 +10,6 @@ Usage::
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import os
@@ -19,16 +18,13 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
-from maildrill.embedded.dns_server import SERVICE_NAMES, DNSServer, build_zone, dnsbl_zone
+from maildrill.embedded.dns_server import DNSServer, build_zone, dnsbl_zone
 from maildrill.embedded.imap import start_imap
 from maildrill.embedded.maildir import ACCOUNT_PATTERN, Store
-from maildrill.embedded.pki import make_pki
 from maildrill.embedded.policy import Policy
 from maildrill.embedded.pop3 import start_pop3
 from maildrill.embedded.smtp import MAX_MESSAGE_SIZE, start_smtp
+from maildrill.pki import make_dkim_key, make_pki, service_names
 from maildrill.target import parse_target
 
 __all__ = ["DKIM_SELECTOR", "LabConfig", "serve"]
@@ -57,21 +53,6 @@ def _write_secret(path: Path, data: bytes) -> None:
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
     os.chmod(path, 0o600)  # O_CREAT's mode does not apply to an existing file
-
-
-def _dkim_key(directory: Path) -> tuple[bytes, str]:
-    """(PKCS#1 PEM private key for dkimpy, base64 SubjectPublicKeyInfo for the TXT record)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # S15: 2048 bits
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    )
-    _write_secret(directory / "dkim.key", pem)
-    der = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return pem, base64.b64encode(der).decode()
 
 
 def _q(value: object) -> str:
@@ -137,13 +118,12 @@ async def serve(config: LabConfig) -> None:
     _write_secret(directory / "passwords", (password + "\n").encode())
 
     d = config.domain
-    names = [f"{n}.{d}" for n in SERVICE_NAMES] + [d]
-    pki = make_pki(directory, names)
+    pki = make_pki(directory, service_names(d), ca_name="maildrill embedded lab CA")
     tls = pki.server_context()
-    dkim_pem, dkim_public = _dkim_key(directory)
+    dkim = make_dkim_key(directory / "dkim.key", 2048)  # S15: 2048 bits
 
     dns_server = DNSServer(
-        build_zone(d, dkim_selector=DKIM_SELECTOR, dkim_public_b64=dkim_public), HOST
+        build_zone(d, dkim_selector=DKIM_SELECTOR, dkim_public_b64=dkim.public_b64), HOST
     )
     dns_server.start()
     store = Store(directory / "mail", d, count=config.accounts, password=password)
@@ -152,7 +132,7 @@ async def serve(config: LabConfig) -> None:
         resolver=(HOST, dns_server.port),
         dnsbl_zones=[dnsbl_zone(d)],
         selector=DKIM_SELECTOR,
-        dkim_key=dkim_pem,
+        dkim_key=dkim.pem,
     )
     servers: dict[str, asyncio.Server] = {
         "smtp": await start_smtp("smtp", tls, store, policy, host=HOST, hostname=f"mx1.{d}"),

@@ -22,6 +22,7 @@ from typing import Any
 
 import jinja2
 
+from maildrill.pki import make_dkim_key, make_pki, service_names
 from maildrill.stack.layout import (
     DNSBL_ZONE,
     DOMAIN,
@@ -31,7 +32,6 @@ from maildrill.stack.layout import (
     USERS,
     Layout,
 )
-from maildrill.stack.pki import make_dkim_key, make_pki
 
 __all__ = ["render", "user_name"]
 
@@ -72,8 +72,8 @@ def render(layout: Layout) -> None:
         sub.mkdir(parents=True, exist_ok=True)
     # tools such as git should leave a stack directory alone
     (layout.root / ".gitignore").write_text("*\n")
-    pki = make_pki(d.pki, DOMAIN)
-    dkim_txt = make_dkim_key(d.opendkim / f"{SELECTOR}.private", layout.dkim_bits)
+    pki = make_pki(d.pki, service_names(DOMAIN), ca_name=f"maildrill stack CA {DOMAIN}")
+    dkim_txt = make_dkim_key(d.opendkim / f"{SELECTOR}.private", layout.dkim_bits).txt
     password = secrets.token_urlsafe(12)
     context: dict[str, Any] = {
         "profile": layout.profile,

@@ -1,14 +1,19 @@
-"""A throw-away CA and one server certificate covering every service name (seed S10).
+"""Keys for a loopback lab: a throw-away CA, one server certificate covering every service
+name (seed S10), and DKIM signing keys (S15). The embedded target, the reference stack and
+the tests all make theirs here.
 
 Usage::
 
-    pki = make_pki(Path("/tmp/lab"), ["mx1.example.test", "example.test"])
+    pki = make_pki(Path("/tmp/lab"), service_names("example.test"))
     ctx = pki.server_context()       # for every TLS listener
     pki.ca_file                      # /tmp/lab/ca.pem, goes into the target file
+    dkim = make_dkim_key(Path("/tmp/lab/dkim.key"), 2048)
+    dkim.txt                         # "v=DKIM1; k=rsa; p=MIIB..."
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import os
 import ssl
@@ -20,10 +25,17 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["PKI", "make_pki"]
+__all__ = ["PKI", "SERVICE_NAMES", "DKIMKey", "make_dkim_key", "make_pki", "service_names"]
 
 KEY_BITS = 2048
 VALIDITY = dt.timedelta(days=365)
+# the host names a lab serves; S10: one certificate whose SAN covers them all
+SERVICE_NAMES = ("mx1", "mx2", "smtp", "imap", "pop3", "webmail")
+
+
+def service_names(domain: str) -> list[str]:
+    """``mx1.<domain>`` first (it becomes the subject CN), then the others and the domain."""
+    return [*(f"{n}.{domain}" for n in SERVICE_NAMES), domain]
 
 
 @dataclass(frozen=True)
@@ -46,18 +58,19 @@ def _key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
 
 
-def make_pki(directory: Path, names: list[str]) -> PKI:
+def make_pki(directory: Path, names: list[str], *, ca_name: str = "maildrill lab CA") -> PKI:
     """Generate a CA and a server certificate whose SAN lists ``names``; write PEM files.
 
     ``names[0]`` becomes the subject CN. Keys are written with mode 600.
     """
+    directory.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)  # tolerate small clock skew
     ca_key = _key()
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "maildrill embedded lab CA")])
+    ca_subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ca_name)])
     ca_cert = (
         x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
+        .subject_name(ca_subject)
+        .issuer_name(ca_subject)
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now)
@@ -86,7 +99,7 @@ def make_pki(directory: Path, names: list[str]) -> PKI:
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-        .issuer_name(ca_name)
+        .issuer_name(ca_subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now)
@@ -119,16 +132,38 @@ def make_pki(directory: Path, names: list[str]) -> PKI:
         cert.public_bytes(serialization.Encoding.PEM)
         + ca_cert.public_bytes(serialization.Encoding.PEM)  # send the chain
     )
-    _write_private(pki.key_file, key)
+    _write_private(pki.key_file, _pem(key, serialization.PrivateFormat.PKCS8))
     return pki
 
 
-def _write_private(path: Path, key: rsa.RSAPrivateKey) -> None:
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
+@dataclass(frozen=True)
+class DKIMKey:
+    pem: bytes  # PKCS#1, the form dkimpy and OpenDKIM both read
+    public_b64: str  # SubjectPublicKeyInfo, base64: the p= tag
+
+    @property
+    def txt(self) -> str:
+        """The DNS TXT value of the selector (RFC 6376 §3.6.1)."""
+        return f"v=DKIM1; k=rsa; p={self.public_b64}"
+
+
+def make_dkim_key(path: Path, bits: int = KEY_BITS) -> DKIMKey:
+    """Write an RSA key for DKIM signing (mode 600) and return it with its public half."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    pem = _pem(key, serialization.PrivateFormat.TraditionalOpenSSL)
+    _write_private(path, pem)
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+    return DKIMKey(pem, base64.b64encode(der).decode("ascii"))
+
+
+def _pem(key: rsa.RSAPrivateKey, form: serialization.PrivateFormat) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, form, serialization.NoEncryption())
+
+
+def _write_private(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
+        fh.write(data)
+    os.chmod(path, 0o600)  # O_CREAT's mode does not apply to an existing file

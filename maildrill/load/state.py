@@ -31,7 +31,7 @@ from maildrill.load.interval import Intervals
 from maildrill.load.ledger import Ledger
 from maildrill.load.plan import LoadPlan
 
-__all__ = ["DELIVERY", "WHOLE", "State", "timeline_rows"]
+__all__ = ["DELIVERY", "WHOLE", "State", "sending_midpoint", "timeline_rows"]
 
 WHOLE = ("transaction", "session")  # the event names that cover a whole exchange
 DELIVERY = ("delivery", "message")  # (request_type, name) of the delivery-latency phase
@@ -235,6 +235,13 @@ class State:
         }
 
 
+def sending_midpoint(second: int, started: float, duration_s: float) -> float | None:
+    """Seconds into the run at the middle of the part of wall-clock ``second`` that lies
+    in the sending period, or None if none of it does (a run rarely starts on a second)."""
+    lo, hi = max(float(second), started), min(second + 1.0, started + duration_s)
+    return (lo + hi) / 2 - started if hi > lo else None
+
+
 def timeline_rows(state: State) -> list[dict[str, float]]:
     """One row per second: counters, ``offered_rps``, per-phase percentiles, gauges."""
     gauges: dict[int, Counter[str]] = {}
@@ -247,15 +254,19 @@ def timeline_rows(state: State) -> list[dict[str, float]]:
     )
     start = int(state.started) if state.started else (seconds[0] if seconds else 0)
     plan = state.plan
+    if state.started and seconds and plan is not None:
+        # every second of the run has a row, quiet ones too (bounded by the backstop)
+        longest = int(plan.duration_s + plan.grace_s + plan.timeout_s) + 60
+        last = min(seconds[-1], start + longest)
+        seconds = sorted(set(seconds) | set(range(start, last + 1)))
     rows = []
     for second in seconds:
         row: dict[str, float] = {"t": float(second - start)}
         row.update({k: float(v) for k, v in state.timeline.get(second, {}).items()})
         row.update({k: float(v) for k, v in gauges.get(second, {}).items()})
         if plan is not None and state.started:
-            elapsed = second + 0.5 - state.started
-            paced = 0.0 <= elapsed < plan.duration_s
-            row["offered_rps"] = round(plan.rate_at(elapsed), 3) if paced else 0.0
+            mid = sending_midpoint(second, state.started, plan.duration_s)
+            row["offered_rps"] = round(plan.rate_at(mid), 3) if mid is not None else 0.0
         recorder = state.intervals.at(second)
         for rt, name in recorder.recorded():
             hist = recorder.histograms[(rt, name)]

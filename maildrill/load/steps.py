@@ -19,7 +19,7 @@ from typing import Any
 from maildrill.load.interval import Intervals
 from maildrill.load.plan import LoadPlan
 from maildrill.load.slo import evaluate
-from maildrill.load.state import DELIVERY
+from maildrill.load.state import DELIVERY, sending_midpoint
 from maildrill.results import LoadResult, PhaseStats, StepResult
 from maildrill.target import SLO
 
@@ -38,12 +38,12 @@ def judge_steps(raw: dict[str, Any], plan: LoadPlan, slo: SLO) -> list[StepResul
     base = int(started)
     rows = {int(r["t"]) + base: r for r in raw.get("timeline", [])}
     width = plan.duration_s / STEPS
+    span = range(base, base + int(plan.duration_s) + 2)
+    mids = {s: sending_midpoint(s, started, plan.duration_s) for s in span}
     out = []
     for k in range(STEPS):
         lo, hi = k * width, (k + 1) * width
-        seconds = [
-            s for s in range(base, base + int(plan.duration_s) + 2) if lo <= s + 0.5 - started < hi
-        ]
+        seconds = [s for s, mid in mids.items() if mid is not None and lo <= mid < hi]
         out.append(_judge(k, lo, hi, seconds, rows, intervals, plan, slo))
     return out
 

@@ -55,7 +55,8 @@ class Paced(User):
         assert plan is not None
         self.plan: LoadPlan = plan
         self.number = next(_user_numbers)
-        self.interval_ns = int(1e9 * max(1, plan.users) / plan.pace_rate)
+        # a shaped run starts at the shape's first rate, not the full one
+        self.interval_ns = int(1e9 * max(1, plan.users) / plan.rate_at(0.0))
         self.next_ns = time.perf_counter_ns() + random.randrange(self.interval_ns)
 
     def _wait_turn(self) -> int:

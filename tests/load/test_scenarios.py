@@ -54,3 +54,26 @@ def test_scenario(scenario: str, target_file: Path, tmp_path: Path) -> None:
     rows = load.timeline
     assert rows and all(r["offered_rps"] in (10.0, 0.0) for r in rows)
     assert any(k.endswith(".transaction.p99_us") or k.endswith(".session.p99_us") for k in rows[1])
+
+
+def test_step_shape_judges_each_step_and_reports_a_capacity(
+    target_file: Path, tmp_path: Path
+) -> None:
+    """--shape step: four steps, each with its own SLO verdict; capacity is the highest
+    step reached with every step below it holding (the per-step logic: test_steps.py)."""
+    load = run_load(
+        target_file, "smtp_inbound", duration_s=4, rate=8, shape="step", out_dir=tmp_path
+    )
+    assert [s.rate for s in load.steps] == [2, 4, 6, 8]
+    assert [(s.start_s, s.end_s) for s in load.steps] == [(0, 1), (1, 2), (2, 3), (3, 4)]
+    assert all("smtp_p99_ms" in s.slo for s in load.steps if s.requests), load.steps
+    holding = [s.rate for s in load.steps]
+    for i, step in enumerate(load.steps):
+        if not step.slo["met"]:
+            holding = holding[:i]
+            break
+    assert load.capacity == (holding[-1] if holding else None)
+    offered = [r["offered_rps"] for r in load.timeline if r["offered_rps"]]
+    # one row per wall-clock second; the run rarely starts on one, so a rate may repeat
+    assert sorted(set(offered)) == [2, 4, 6, 8] and offered == sorted(offered), offered
+    assert len(offered) in (4, 5), offered

@@ -17,7 +17,15 @@ from hdrh.histogram import HdrHistogram
 
 from maildrill.results import LatencySummary
 
-__all__ = ["CLASS_PREFIX", "HIGHEST_US", "NODE_PREFIX", "Recorder", "new_histogram", "summarize"]
+__all__ = [
+    "CLASS_PREFIX",
+    "DELIVERY",
+    "HIGHEST_US",
+    "NODE_PREFIX",
+    "Recorder",
+    "new_histogram",
+    "summarize",
+]
 
 HIGHEST_US = 3_600_000_000  # one hour; anything slower is clamped and still counted
 SIGNIFICANT_DIGITS = 3
@@ -25,6 +33,7 @@ SIGNIFICANT_DIGITS = 3
 NODE_PREFIX = "node:"
 # request_type prefix of the per-traffic-class histograms (seed S8): ("class:smtp", "inbound")
 CLASS_PREFIX = "class:"
+DELIVERY = ("delivery", "message")  # (request_type, name) of the delivery-latency phase
 
 Key = tuple[str, str]
 

@@ -31,10 +31,9 @@ from hdrh.histogram import HdrHistogram
 
 import loadtests
 from maildrill.errors import ConfigError, MaildrillError
-from maildrill.load.hdr import CLASS_PREFIX, NODE_PREFIX, summarize
+from maildrill.load.hdr import CLASS_PREFIX, DELIVERY, NODE_PREFIX, summarize
 from maildrill.load.plan import PLAN_ENV, LoadPlan, make_plan
 from maildrill.load.slo import evaluate
-from maildrill.load.state import DELIVERY
 from maildrill.load.steps import capacity, judge_steps
 from maildrill.results import Accounting, LoadResult, PhaseStats
 from maildrill.target import load_target
@@ -108,6 +107,9 @@ def run_load(
     if processes > 1:
         cmd += ["--processes", str(processes)]
     env = {**os.environ, PLAN_ENV: str(plan_path.resolve())}
+    # Locust without gevent's monkey patch would block on every socket; a caller may have
+    # set this to keep the patch out of its own process (the harness's tests do)
+    env.pop("LOCUST_SKIP_MONKEY_PATCH", None)
     started = datetime.now(UTC)
     interrupted = False
     with open(out_dir / "locust.log", "w", encoding="utf-8") as log:

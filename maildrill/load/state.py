@@ -19,22 +19,21 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
-
-import locust.runners
-from locust.env import Environment
+from typing import TYPE_CHECKING, Any
 
 from maildrill.clients.events import classify
 from maildrill.clients.imap import CONNECTIONS
-from maildrill.load.hdr import CLASS_PREFIX, NODE_PREFIX, Recorder
+from maildrill.load.hdr import CLASS_PREFIX, DELIVERY, NODE_PREFIX, Recorder
 from maildrill.load.interval import Intervals
 from maildrill.load.ledger import Ledger
 from maildrill.load.plan import LoadPlan
 
+if TYPE_CHECKING:  # importing locust monkey-patches the process; the CLI must not
+    from locust.env import Environment
+
 __all__ = ["DELIVERY", "WHOLE", "State", "sending_midpoint", "timeline_rows"]
 
 WHOLE = ("transaction", "session")  # the event names that cover a whole exchange
-DELIVERY = ("delivery", "message")  # (request_type, name) of the delivery-latency phase
 IMAP_CONNECTIONS = "imap.connections"
 PERCENTILES = (("p50_us", 50.0), ("p90_us", 90.0), ("p99_us", 99.0))
 
@@ -73,7 +72,11 @@ class State:
         if self._worker is not None:
             return self._worker
         env = self.environment
-        return env is not None and isinstance(env.runner, locust.runners.WorkerRunner)
+        if env is None:
+            return False
+        from locust.runners import WorkerRunner  # only ever reached inside Locust
+
+        return isinstance(env.runner, WorkerRunner)
 
     def sending(self) -> bool:
         return self.clock() < self.send_until

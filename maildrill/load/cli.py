@@ -113,6 +113,7 @@ def summary_table(load: LoadResult) -> str:
         for p in load.phases
         if p.request_type != "delivery"  # the row below
     ]
+    rows += [(f"class {p.name}", p.count, p.failures, p.latency) for p in load.by_class]
     if load.delivery is not None:
         rows.append(("delivery", load.delivery.count, 0, load.delivery))
     for label, count, fails, lat in rows:

@@ -19,12 +19,13 @@ import email.parser
 import email.utils
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 import dkim
 import dns.exception
 import dns.resolver
 import spf
+
+from maildrill.spfdns import pyspf_lookup
 
 __all__ = ["GTUBE", "Policy", "Verdict"]
 
@@ -78,37 +79,10 @@ class Policy:
         self.resolver = res
         # pyspf looks names up through its module-level DNSLookup, which would use the
         # system resolver; point it at the lab DNS (this process is the lab server only)
-        spf.DNSLookup = self._spf_lookup
+        # names outside the lab are refused by the lab DNS: they do not exist here
+        spf.DNSLookup = pyspf_lookup(res, absent=lambda name: not self._in_lab(name))
 
     # -- DNS helpers -------------------------------------------------------------------
-
-    def _spf_lookup(
-        self, name: str, qtype: str, strict: bool = True, timeout: float = 20
-    ) -> list[tuple[tuple[str, str], Any]]:
-        """pyspf's DNSLookup contract: [((name, type), data), …]; TempError on failure."""
-        out: list[tuple[tuple[str, str], Any]] = []
-        try:
-            answer = self.resolver.resolve(name, qtype, raise_on_no_answer=False)
-        except dns.resolver.NXDOMAIN:
-            return out
-        except dns.resolver.NoNameservers as exc:
-            if not self._in_lab(name):
-                # the lab DNS is the only DNS there is (no internet): it refuses names
-                # outside its zone, which here means they do not exist, not a failure
-                return out
-            raise spf.TempError(f"DNS {exc}") from None
-        except dns.exception.Timeout as exc:
-            raise spf.TempError(f"DNS {exc}") from None
-        for rdata in answer:
-            if qtype in ("A", "AAAA"):
-                out.append(((name, qtype), rdata.address))
-            elif qtype == "MX":
-                out.append(((name, qtype), (rdata.preference, rdata.exchange)))
-            elif qtype == "PTR":
-                out.append(((name, qtype), rdata.target.to_text(True)))
-            elif qtype in ("TXT", "SPF"):
-                out.append(((name, qtype), rdata.strings))
-        return out
 
     def _in_lab(self, name: str) -> bool:
         name = name.lower().rstrip(".")

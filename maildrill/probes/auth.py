@@ -19,7 +19,6 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import dkim
 import dns.exception
@@ -29,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from maildrill.resolve import resolver_for
+from maildrill.spfdns import pyspf_lookup
 from maildrill.target import Target
 
 __all__ = [
@@ -61,29 +61,7 @@ def spf_record(target: Target, domain: str) -> str | None:
 def _pyspf_via(target: Target) -> Iterator[None]:
     """pyspf looks names up through a module-level function; route it to the target's
     resolver for the duration of one evaluation."""
-    res = resolver_for(target)
-
-    def lookup(
-        name: str, qtype: str, strict: bool = True, timeout: float = 20
-    ) -> list[tuple[tuple[str, str], Any]]:
-        out: list[tuple[tuple[str, str], Any]] = []
-        try:
-            answer = res.resolve(name, qtype, raise_on_no_answer=False)
-        except dns.resolver.NXDOMAIN:
-            return out
-        except dns.exception.DNSException as exc:
-            raise spf.TempError(f"DNS {exc}") from None
-        for rdata in answer:
-            if qtype in ("A", "AAAA"):
-                out.append(((name, qtype), rdata.address))
-            elif qtype == "MX":
-                out.append(((name, qtype), (rdata.preference, rdata.exchange)))
-            elif qtype == "PTR":
-                out.append(((name, qtype), rdata.target.to_text(True)))
-            elif qtype in ("TXT", "SPF"):
-                out.append(((name, qtype), rdata.strings))
-        return out
-
+    lookup = pyspf_lookup(resolver_for(target))
     saved = spf.DNSLookup
     spf.DNSLookup = lookup
     try:

@@ -20,12 +20,13 @@ import socketserver
 import struct
 from dataclasses import dataclass, field
 from email.utils import getaddresses
-from typing import Any
 
 import dkim
 import dns.exception
 import dns.resolver
 import spf
+
+from maildrill.spfdns import pyspf_lookup
 
 __all__ = ["Message", "evaluate", "main"]
 
@@ -53,26 +54,6 @@ def _txt(name: str) -> list[str]:
 def _dkim_dns(name: bytes, timeout: int = 5) -> bytes | None:
     records = _txt(name.decode().rstrip("."))
     return records[0].encode() if records else None
-
-
-def _spf_dns(name: str, qtype: str, tcpfallback: bool = True, timeout: float = 30) -> list[Any]:
-    try:
-        answers = _resolver.resolve(name, qtype, lifetime=min(timeout, 5.0))
-    except (dns.resolver.NoAnswer, dns.resolver.NXDOMAIN):
-        return []
-    except (dns.exception.Timeout, dns.resolver.NoNameservers) as exc:
-        raise spf.TempError(f"DNS {exc}") from None
-    found: list[Any] = []
-    for rdata in answers:
-        if qtype in ("A", "AAAA"):
-            found.append(((name, qtype), rdata.address))
-        elif qtype == "MX":
-            found.append(((name, qtype), (rdata.preference, rdata.exchange)))
-        elif qtype == "PTR":
-            found.append(((name, qtype), rdata.target.to_text(True)))
-        elif qtype in ("TXT", "SPF"):
-            found.append(((name, qtype), rdata.strings))
-    return found
 
 
 def _org(domain: str) -> str:
@@ -228,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     dns_host, _, dns_port = args.resolver.rpartition(":")
     _resolver.nameservers = [dns_host]
     _resolver.port = int(dns_port)
-    spf.DNSLookup = _spf_dns
+    spf.DNSLookup = pyspf_lookup(_resolver, max_lifetime=5.0)
     with _Server((host, int(port)), _Handler) as server:
         server.serve_forever()
     return 0

@@ -14,36 +14,16 @@ from __future__ import annotations
 
 import argparse
 import socketserver
-from typing import Any
 
 import dns.exception
 import dns.resolver
 import spf
 
+from maildrill.spfdns import pyspf_lookup
+
 __all__ = ["decide", "main"]
 
 _resolver = dns.resolver.Resolver(configure=False)
-
-
-def _lookup(name: str, qtype: str, tcpfallback: bool = True, timeout: float = 30) -> list[Any]:
-    """pyspf's DNS hook, asking the stack's resolver (its own hook uses the system's)."""
-    try:
-        answers = _resolver.resolve(name, qtype, lifetime=min(timeout, 5.0))
-    except (dns.resolver.NoAnswer, dns.resolver.NXDOMAIN):
-        return []
-    except (dns.exception.Timeout, dns.resolver.NoNameservers) as exc:
-        raise spf.TempError(f"DNS {exc}") from None
-    found: list[Any] = []
-    for rdata in answers:
-        if qtype in ("A", "AAAA"):
-            found.append(((name, qtype), rdata.address))
-        elif qtype == "MX":
-            found.append(((name, qtype), (rdata.preference, rdata.exchange)))
-        elif qtype == "PTR":
-            found.append(((name, qtype), rdata.target.to_text(True)))
-        elif qtype in ("TXT", "SPF"):
-            found.append(((name, qtype), rdata.strings))
-    return found
 
 
 def decide(request: dict[str, str]) -> str:
@@ -91,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     dns_host, _, dns_port = args.resolver.rpartition(":")
     _resolver.nameservers = [dns_host]
     _resolver.port = int(dns_port)
-    spf.DNSLookup = _lookup
+    spf.DNSLookup = pyspf_lookup(_resolver, max_lifetime=5.0)
     with _Server((host, int(port)), _Handler) as server:
         server.serve_forever()
     return 0

@@ -84,14 +84,23 @@ def run_checks(
         if quiet:
             args += ["-qq"]
         code = pytest.main(args)
-        if code == pytest.ExitCode.INTERRUPTED:
-            raise KeyboardInterrupt
         if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR):
             raise ConfigError(f"the conformance run could not start (pytest exit {int(code)})")
-        if not out.exists():
-            return []
-        data = json.loads(out.read_text())
-        return [ControlResult.model_validate(c) for c in data["controls"]]
+        controls = []
+        if out.exists():  # the plugin writes it on Ctrl-C too
+            data = json.loads(out.read_text())
+            controls = [ControlResult.model_validate(c) for c in data["controls"]]
+        if code == pytest.ExitCode.INTERRUPTED:
+            raise ChecksInterrupted(controls)
+        return controls
+
+
+class ChecksInterrupted(KeyboardInterrupt):
+    """Ctrl-C during the checks; carries the controls checked so far."""
+
+    def __init__(self, controls: list[ControlResult]) -> None:
+        super().__init__()
+        self.controls = controls
 
 
 def load_waivers_early(path: Path | None) -> Waivers | None:
@@ -138,8 +147,12 @@ def run(args: argparse.Namespace) -> int:
     run = RunResults.start(target_info(target), command=["maildrill", *sys.argv[1:]])
     try:
         controls = run_checks(target, policy=args.policy, keyword=args.keyword)
-    except KeyboardInterrupt:
-        write_results(run.finished(interrupted=True), args.out / "results.json")
+    except KeyboardInterrupt as exc:
+        partial = exc.controls if isinstance(exc, ChecksInterrupted) else []
+        path = write_results(
+            run.finished(interrupted=True, controls=partial), args.out / "results.json"
+        )
+        print(f"interrupted: {len(partial)} controls kept in {path}", flush=True)
         raise
     run = run.finished(controls=controls)
     print_summary(run, say)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from maildrill.check import (
+    ChecksInterrupted,
     add_common,
     finish,
     load_waivers_early,
@@ -103,7 +104,9 @@ def run(args: argparse.Namespace) -> int:
                     progress=say,
                 )
                 run = run.model_copy(update={"load": load})
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            if isinstance(exc, ChecksInterrupted):
+                run = run.model_copy(update={"controls": exc.controls})
             write_results(run.finished(interrupted=True), results_path)
             say(f"interrupted: partial results kept in {results_path}")
             raise

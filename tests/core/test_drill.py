@@ -56,3 +56,29 @@ def test_unreachable_target_exits_3_with_one_line(tmp_path: Path) -> None:
         assert proc.stderr.strip().splitlines() == [
             f"maildrill {command}: target 'down' unreachable: 127.0.0.1 (127.0.0.1:9) refused"
         ]
+
+
+def test_ctrl_c_during_the_checks_keeps_what_was_checked(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from maildrill.embedded import launch
+
+    with launch(tmp_path / "lab", accounts=2) as target:
+        out = tmp_path / "out"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "maildrill", "check", "--target", str(target),
+             "--out", str(out)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        # wait for the first line, then let the checks get under way (they take ~20 s)
+        assert proc.stdout.readline().startswith("maildrill check:")
+        time.sleep(6)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stdout[-2000:] + stderr[-2000:]
+    assert stderr.strip().splitlines()[-1] == "maildrill check: interrupted"
+    run = read_results(out / "results.json")
+    assert run.interrupted and run.ended is not None
+    assert run.controls, "the controls checked before Ctrl-C are kept"

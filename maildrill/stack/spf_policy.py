@@ -12,14 +12,13 @@ header (RFC 7208 §9.1) and goes on to the next restriction.
 
 from __future__ import annotations
 
-import argparse
 import socketserver
 
 import dns.exception
 import dns.resolver
 import spf
 
-from maildrill.spfdns import pyspf_lookup
+from maildrill.stack.daemon import serve
 
 __all__ = ["decide", "main"]
 
@@ -57,24 +56,8 @@ class _Handler(socketserver.StreamRequestHandler):
             request = {}
 
 
-class _Server(socketserver.ThreadingTCPServer):
-    allow_reuse_address = True
-    daemon_threads = True
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--listen", required=True, help="host:port")
-    parser.add_argument("--resolver", required=True, help="host:port of the DNS server")
-    args = parser.parse_args(argv)
-    host, _, port = args.listen.rpartition(":")
-    dns_host, _, dns_port = args.resolver.rpartition(":")
-    _resolver.nameservers = [dns_host]
-    _resolver.port = int(dns_port)
-    spf.DNSLookup = pyspf_lookup(_resolver, max_lifetime=5.0)
-    with _Server((host, int(port)), _Handler) as server:
-        server.serve_forever()
-    return 0
+    return serve(_Handler, _resolver, argv, description=__doc__)
 
 
 if __name__ == "__main__":

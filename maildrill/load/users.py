@@ -127,14 +127,18 @@ class SmtpSender(Paced):
             self.client.close()
             time.sleep(0.2)
             return
-        intended = self._wait_turn()
-        rcpt = self.recipients[self._next_rcpt]
-        self._next_rcpt = (self._next_rcpt + 1) % len(self.recipients)
-        message_id, raw, digest = make_message(
-            self.plan.run_id, self.sender, rcpt, self.plan.message_size
-        )
+        # in flight from the wait on: the run must not end while this user sleeps
+        # towards an arrival and then sends a message nobody is left to watch for
         STATE.in_flight += 1
         try:
+            intended = self._wait_turn()
+            if not STATE.sending():
+                return
+            rcpt = self.recipients[self._next_rcpt]
+            self._next_rcpt = (self._next_rcpt + 1) % len(self.recipients)
+            message_id, raw, digest = make_message(
+                self.plan.run_id, self.sender, rcpt, self.plan.message_size
+            )
             outcome = self.client.send(raw, self.sender, [rcpt], start_ns=intended)
         finally:
             STATE.in_flight -= 1
@@ -172,11 +176,13 @@ class MailboxReader(Paced):
         if not STATE.sending():
             time.sleep(0.2)
             return
-        intended = self._wait_turn()
-        account = self.accounts[self._next_account]
-        self._next_account = (self._next_account + 1) % len(self.accounts)
         STATE.in_flight += 1
         try:
+            intended = self._wait_turn()
+            if not STATE.sending():
+                return
+            account = self.accounts[self._next_account]
+            self._next_account = (self._next_account + 1) % len(self.accounts)
             if self.imap is not None:
                 self._imap_session(self.imap, account, intended)
             elif self.pop3 is not None:

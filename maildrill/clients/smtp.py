@@ -16,6 +16,7 @@ drops the connection so the next message starts clean.
 from __future__ import annotations
 
 import contextlib
+import re
 import smtplib
 import socket
 import ssl
@@ -25,12 +26,13 @@ from dataclasses import dataclass
 from maildrill.clients.events import BadReply, Fire, Meter, ReplyError, Transaction
 from maildrill.clients.nodes import NodeCycle, node_name
 
-__all__ = ["SmtpClient", "SmtpOutcome"]
+__all__ = ["SmtpClient", "SmtpOutcome", "data_payload"]
 
 # RFC 5321 §4.2.2 / §4.3.2 reply codes the client treats as success
 OK = 250
 WILL_FORWARD = 251
 AUTH_OK = 235  # RFC 4954 §6
+START_INPUT = 354  # RFC 5321 §4.2.2: start mail input; end with <CRLF>.<CRLF>
 
 
 @dataclass(frozen=True)
@@ -93,15 +95,24 @@ class SmtpClient:
                 self._open(meter, address)
             smtp = self._smtp
             assert smtp is not None
+            # the commands are written directly (smtplib's mail/rcpt/data parse the
+            # addresses with email.utils and run two regexes over every message body: a
+            # fifth of the generator's CPU at 4 KB, for addresses and bodies we built)
             with meter.phase("mail"):
-                code, text = smtp.mail(sender)
+                smtp.putcmd("mail", f"FROM:<{sender}>")
+                code, text = smtp.getreply()
                 _expect(code, text, OK)
             for rcpt in recipients:
                 with meter.phase("rcpt"):
-                    code, text = smtp.rcpt(rcpt)
+                    smtp.putcmd("rcpt", f"TO:<{rcpt}>")
+                    code, text = smtp.getreply()
                     _expect(code, text, OK, WILL_FORWARD)
             with meter.phase("data"):
-                code, text = smtp.data(message)
+                smtp.putcmd("data")
+                code, text = smtp.getreply()
+                _expect(code, text, START_INPUT)
+                smtp.send(data_payload(message))
+                code, text = smtp.getreply()
                 _expect(code, text, OK)
                 accepted_at = time.time()
             self._sent_in_session += 1
@@ -152,6 +163,20 @@ class SmtpClient:
                 smtp.quit()
         with contextlib.suppress(Exception):
             smtp.close()
+
+
+def data_payload(message: bytes) -> bytes:
+    """What follows DATA: the message with leading dots doubled (RFC 5321 §4.5.2), ending
+    in CRLF, then the end-of-data line ``.CRLF``. Line ends are sent as given (as smtplib
+    does for bytes); the dot check is a C-speed scan, not a regex, for bodies without dots::
+
+        data_payload(b"a\r\n.b\r\n")     # b"a\r\n..b\r\n.\r\n"
+    """
+    if message.startswith(b".") or b"\n." in message:
+        message = re.sub(rb"(?m)^\.", b"..", message)
+    if not message.endswith(b"\r\n"):
+        message += b"\r\n"
+    return message + b".\r\n"
 
 
 def _expect(code: int, text: bytes | str, *good: int) -> None:

@@ -37,6 +37,9 @@ class Events:
 
 
 class Handler:
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
     ) -> str:
@@ -46,7 +49,12 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        assert isinstance(envelope.original_content, bytes)
+        self.received.append(envelope.original_content)
         return "250 2.0.0 queued"
+
+
+HANDLER = Handler()
 
 
 @pytest.fixture
@@ -54,7 +62,8 @@ def smtp_server() -> Iterator[tuple[str, int]]:
     with socket.socket() as s:  # aiosmtpd's readiness probe cannot use port 0
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    HANDLER.received.clear()
+    controller = Controller(HANDLER, hostname="127.0.0.1", port=port)
     controller.start()
     try:
         yield ("127.0.0.1", port)
@@ -129,6 +138,24 @@ def test_smtp_phases_and_reply_codes(smtp_server: tuple[str, int]) -> None:
     assert not refused.ok and refused.transaction.kind == "550"
     assert events.failed() == {"rcpt": "550", "transaction": "550"}
     client.close()
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        b"Subject: x\r\n\r\nbody\r\n",
+        b"Subject: dots\r\n\r\n.hidden line\r\n..two\r\nend",  # RFC 5321 §4.5.2
+        b".starts with a dot\r\n\r\n.\r\n",  # a lone dot inside is not end of data
+    ],
+)
+def test_the_server_receives_the_message_byte_for_byte(
+    smtp_server: tuple[str, int], message: bytes
+) -> None:
+    client = _client(Events(), smtp_server)
+    assert client.send(message, "a@example.test", ["b@example.test"]).ok
+    client.close()
+    expected = message if message.endswith(b"\r\n") else message + b"\r\n"
+    assert HANDLER.received == [expected]
 
 
 def test_refused_connection_is_counted_not_raised() -> None:

@@ -83,7 +83,10 @@ class State:
 
     def tick(self, key: str, n: int = 1, *, second: int | None = None) -> None:
         second = int(self.clock()) if second is None else second
-        self.timeline.setdefault(second, Counter())[key] += n
+        row = self.timeline.get(second)  # not setdefault: it builds a Counter every call
+        if row is None:
+            row = self.timeline[second] = Counter()
+        row[key] += n
 
     # -- measuring ---------------------------------------------------------------------
 

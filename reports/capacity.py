@@ -14,7 +14,7 @@ read (any may be absent, and a missing one leaves its chart empty, never faked):
 ``<type>.<name>.p50_us``   that phase's percentiles in that second, µs (also ``p90_us``,
                            ``p99_us``), e.g. ``smtp.data.p99_us``
 ``error.<code>``           errors of that reply code or kind in that second (``error.421``)
-``imap.connections``       IMAP connections open at that second (S22 peak)
+``imap.connections``       IMAP connections open at the start of that second (S22 peak)
 ``spamd.cpu``              spam-filter CPU, cores busy, where the target exposes it (S22)
 =========================  ===============================================================
 
@@ -104,7 +104,7 @@ def key_metrics(load: LoadResult) -> list[KeyMetric]:
                 "IMAP concurrent-connection peak",
                 max(peaks),
                 f"{max(peaks):,.0f}",
-                "most IMAP connections held open at once",
+                "most IMAP connections open at once, sampled at each second's start",
                 False,
             )
         )

@@ -136,36 +136,43 @@ class Transaction:
 
 
 class Gauge:
-    """A count of things open (IMAP connections), with its peak in each wall-clock second.
+    """A count of things open (IMAP connections), sampled at the start of every second.
 
-    ``drain()`` hands the per-second peaks over and forgets them; the current second is
-    always included, so a level that does not move is still sampled::
+    ``drain()`` hands over ``{second: level}`` for each wall-clock second begun since the
+    last drain: the level in effect at that instant, not a peak. Every process samples the
+    same instants, so the levels of several processes add up exactly (peaks would only
+    add up to a bound: two processes' peaks need not fall at the same moment)::
 
-        CONNECTIONS.up(); CONNECTIONS.down()
-        CONNECTIONS.drain()          # {1700000000: 1}
+        gauge = Gauge()
+        gauge.up(); gauge.up(); gauge.down()
+        gauge.drain()          # later: {1700000001: 1, 1700000002: 1}
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.value = 0
-        self._peaks: dict[int, int] = {}
+        self._clock = clock
+        self._sampled = int(clock())  # the last second whose start level is recorded
+        self._levels: dict[int, int] = {}
 
-    def _note(self) -> None:
-        second = int(time.time())
-        if self._peaks.get(second, -1) < self.value:
-            self._peaks[second] = self.value
+    def _sample(self) -> None:
+        # every second begun since the last change started at the level still in effect
+        now = int(self._clock())
+        for second in range(self._sampled + 1, now + 1):
+            self._levels[second] = self.value
+        self._sampled = max(self._sampled, now)
 
     def up(self) -> None:
+        self._sample()
         self.value += 1
-        self._note()
 
     def down(self) -> None:
+        self._sample()
         self.value = max(0, self.value - 1)
-        self._note()
 
     def drain(self) -> dict[int, int]:
-        self._note()
-        peaks, self._peaks = self._peaks, {}
-        return peaks
+        self._sample()
+        levels, self._levels = self._levels, {}
+        return levels
 
 
 class Meter:

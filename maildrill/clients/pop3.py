@@ -1,8 +1,9 @@
 """An instrumented POP3 client over poplib (request type ``pop3`` or ``pop3s``).
 
 Phases: connect (TCP, TLS on pop3s, greeting), starttls (STLS, RFC 2595), login
-(USER/PASS), stat, uidl, retr, dele, quit. Like the IMAP client, each method is one phase
-and raises an already-reported :class:`~maildrill.clients.events.PhaseError`::
+(USER/PASS), stat, uidl, retr, dele, quit. Open connections are counted process-wide in
+:data:`CONNECTIONS`, as the IMAP client counts its own. Like the IMAP client, each method is
+one phase and raises an already-reported :class:`~maildrill.clients.events.PhaseError`::
 
     pop = Pop3Client(fire, nodes, tls_context=ctx, starttls=True)
     with pop.meter.transaction("session"):
@@ -16,10 +17,12 @@ import poplib
 import socket
 import ssl
 
-from maildrill.clients.events import Fire, Meter
+from maildrill.clients.events import Fire, Gauge, Meter
 from maildrill.clients.nodes import NodeCycle, node_name
 
-__all__ = ["Pop3Client"]
+__all__ = ["CONNECTIONS", "Pop3Client"]
+
+CONNECTIONS = Gauge()
 
 
 class _NodePOP3(poplib.POP3):
@@ -67,6 +70,7 @@ class Pop3Client:
         conn = type("_Conn", (_NodePOP3,), {"node": address, "wrap": wrap, "meter": self.meter})
         with self.meter.phase("connect"):
             self.client = conn(self._nodes.host, address[1], self._timeout)
+        CONNECTIONS.up()
         if self._starttls and not self._implicit:
             with self.meter.phase("starttls"):
                 self._c.stls(self._tls)
@@ -108,6 +112,7 @@ class Pop3Client:
         client, self.client = self.client, None
         if client is None:
             return
+        CONNECTIONS.down()
         try:
             with self.meter.phase("quit"):
                 client.quit()

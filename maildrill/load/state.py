@@ -21,8 +21,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from maildrill.clients.events import classify
-from maildrill.clients.imap import CONNECTIONS
+from maildrill.clients import imap, pop3
+from maildrill.clients.events import Gauge, classify
 from maildrill.load.hdr import CLASS_PREFIX, DELIVERY, NODE_PREFIX, Recorder
 from maildrill.load.interval import Intervals
 from maildrill.load.ledger import Ledger
@@ -35,13 +35,20 @@ __all__ = ["DELIVERY", "WHOLE", "State", "sending_midpoint", "timeline_rows"]
 
 WHOLE = ("transaction", "session")  # the event names that cover a whole exchange
 IMAP_CONNECTIONS = "imap.connections"
+POP3_CONNECTIONS = "pop3.connections"
 PERCENTILES = (("p50_us", 50.0), ("p90_us", 90.0), ("p99_us", 99.0))
 
 
 class State:
     """Everything one Locust process measured. Workers empty theirs into each report."""
 
-    def __init__(self, *, worker: bool | None = None, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        *,
+        worker: bool | None = None,
+        clock: Callable[[], float] = time.time,
+        gauges: dict[str, Gauge] | None = None,
+    ):
         self.clock = clock
         self._worker = worker  # None: ask the Locust runner
         self.plan: LoadPlan | None = None
@@ -52,9 +59,15 @@ class State:
         self.failures: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()  # "smtp:550", "imap:timeout"
         self.timeline: dict[int, Counter[str]] = {}
-        self.gauges: dict[int, dict[str, int]] = {}  # this process: per-second peaks
+        # connections open at the start of each second, by gauge name (seed S22)
+        self.gauge_sources = (
+            gauges
+            if gauges is not None
+            else {IMAP_CONNECTIONS: imap.CONNECTIONS, POP3_CONNECTIONS: pop3.CONNECTIONS}
+        )
+        self.gauges: dict[int, dict[str, int]] = {}  # this process's levels
         self.worker_gauges: dict[str, dict[int, dict[str, int]]] = {}
-        self._gauge_seen = False
+        self._gauges_seen: set[str] = set()
         self.ledger = Ledger(on_delivery=self._delivered)
         self.outbox: list[list[Any]] = []  # worker: sent records not yet reported
         self.in_flight = 0
@@ -132,13 +145,13 @@ class State:
         self.intervals.record(int(accepted_at), *DELIVERY, us)
 
     def sample_gauges(self) -> None:
-        peaks = CONNECTIONS.drain()
-        if not self._gauge_seen and not any(peaks.values()):
-            return  # a run without IMAP has no IMAP connection samples, not zeros
-        self._gauge_seen = True
-        for second, value in peaks.items():
-            row = self.gauges.setdefault(second, {})
-            row[IMAP_CONNECTIONS] = max(row.get(IMAP_CONNECTIONS, 0), value)
+        for name, gauge in self.gauge_sources.items():
+            levels = gauge.drain()
+            if name not in self._gauges_seen and not any(levels.values()) and not gauge.value:
+                continue  # a run without IMAP has no IMAP connection samples, not zeros
+            self._gauges_seen.add(name)
+            for second, value in levels.items():
+                self.gauges.setdefault(second, {})[name] = value
 
     # -- the full chain ----------------------------------------------------------------
 
@@ -189,8 +202,8 @@ class State:
         mine = self.worker_gauges.setdefault(client_id, {})
         for second, values in data.get("gauges", {}).items():
             row = mine.setdefault(int(second), {})
-            for key, value in values.items():  # a second may span two reports: its peak
-                row[key] = max(row.get(key, 0), int(value))
+            for key, value in values.items():  # each second's level comes once
+                row[key] = int(value)
         for record in data.get("sent", []):
             if record[0] == "ok":
                 self.ledger.accepted(record[1], record[2], record[3])
@@ -253,7 +266,8 @@ def timeline_rows(state: State) -> list[dict[str, float]]:
     gauges: dict[int, Counter[str]] = {}
     for per_second in [state.gauges, *state.worker_gauges.values()]:
         for second, values in per_second.items():
-            gauges.setdefault(second, Counter()).update(values)  # processes' peaks add up
+            # levels at the same instant: the sum is the exact number open then
+            gauges.setdefault(second, Counter()).update(values)
     delivered = state.ledger.delivered_per_second
     seconds = sorted(
         set(state.timeline) | set(gauges) | set(state.intervals.seconds()) | set(delivered)

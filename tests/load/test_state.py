@@ -12,8 +12,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from maildrill.clients.events import PhaseError, ReplyError
-from maildrill.clients.imap import CONNECTIONS
+from maildrill.clients.events import Gauge, PhaseError, ReplyError
 from maildrill.load.plan import LoadPlan
 from maildrill.load.state import State
 
@@ -161,29 +160,36 @@ def test_delivery_is_a_full_resolution_phase_and_per_second_by_acceptance() -> N
     assert next(r for r in raw["timeline"] if r["t"] == 3)["delivered"] == 1
 
 
-def test_imap_connection_peaks_add_up_across_processes() -> None:
+def test_connections_are_the_exact_level_at_each_second_across_processes() -> None:
+    """Each process samples the level at the start of every second; the master adds the
+    levels of the same instants. Peaks would add up to 3 + 2 = 5 here, though no more
+    than 4 were ever open at once: the sum must be of levels, not peaks."""
     clock = Clock()
-    master, worker = new_state(clock), new_state(clock, worker=True)
-    CONNECTIONS.drain()
-    for _ in range(3):
-        CONNECTIONS.up()
-    CONNECTIONS.down()
-    report = worker.report()  # the worker holds 2 now, peaked at 3
-    for _ in range(2):
-        CONNECTIONS.down()
-    CONNECTIONS.up()
-    master.absorb("w1", report)
-    rows = master.raw(final=True)["timeline"]
-    peak = max(r.get("imap.connections", 0) for r in rows)
-    CONNECTIONS.down()
-    assert peak == 3 + 1  # the worker's peak plus the master's own
+    mine, theirs = Gauge(clock), Gauge(clock)
+    master = State(clock=clock, gauges={"imap.connections": mine})
+    worker = State(worker=True, clock=clock, gauges={"imap.connections": theirs})
+    for state in (master, worker):
+        state.plan, state.started = plan(), T0
+    at = {0.1: (theirs, 3), 0.5: (theirs, -3), 0.6: (mine, 2), 1.2: (theirs, 2), 2.3: (mine, -1)}
+    for offset, (gauge, change) in at.items():  # the worker: 3 open in [0.1, 0.5) only
+        clock.now = T0 + offset
+        for _ in range(abs(change)):
+            gauge.up() if change > 0 else gauge.down()
+    clock.now = T0 + 1.5
+    master.absorb("w1", worker.report())  # a second's level travels in one report only
+    clock.now = T0 + 3.5
+    master.absorb("w1", worker.report())
+    rows = {r["t"]: r.get("imap.connections") for r in master.raw(final=True)["timeline"]}
+    # at T0+1: 2 of the master's; T0+2: 2 + 2; T0+3: 1 + 2 (the peak of 3 fell in between)
+    assert (rows[1], rows[2], rows[3]) == (2, 4, 3), rows
 
 
-def test_no_imap_samples_without_imap_connections() -> None:
+def test_no_connection_samples_without_connections() -> None:
     clock = Clock()
-    state = new_state(clock)
-    CONNECTIONS.drain()
-    feed(state, clock, T0, "transaction", 1000, None)
+    state = State(clock=clock, gauges={"imap.connections": Gauge(clock)})
+    state.plan, state.started = plan(), T0
+    clock.now = T0 + 3
+    feed(state, clock, T0 + 3, "transaction", 1000, None)
     assert all("imap.connections" not in r for r in state.raw(final=True)["timeline"])
 
 

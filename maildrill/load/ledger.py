@@ -119,6 +119,15 @@ class Ledger:
     def delivered(self) -> int:
         return sum(1 for m in self.messages.values() if m.seen)
 
+    def unaccounted_by_second(self, *, final: bool) -> Counter[int]:
+        """Messages lost (once ``final``), duplicated or corrupted, by the second each was
+        accepted in: a step-shaped run holds each step to its own messages' fate."""
+        out: Counter[int] = Counter()
+        for m in self.messages.values():
+            if (m.seen == 0 and final) or m.seen > 1 or m.corrupted:
+                out[int(m.accepted_at)] += 1
+        return out
+
     def accounting(self, *, final: bool) -> Accounting:
         """``final``: the grace period is over, so unseen messages are lost, not pending."""
         unseen = self.unseen()

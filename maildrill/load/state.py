@@ -31,11 +31,12 @@ from maildrill.load.plan import LoadPlan
 if TYPE_CHECKING:  # importing locust monkey-patches the process; the CLI must not
     from locust.env import Environment
 
-__all__ = ["DELIVERY", "WHOLE", "State", "sending_midpoint", "timeline_rows"]
+__all__ = ["DELIVERY", "UNACCOUNTED", "WHOLE", "State", "sending_midpoint", "timeline_rows"]
 
 WHOLE = ("transaction", "session")  # the event names that cover a whole exchange
 IMAP_CONNECTIONS = "imap.connections"
 POP3_CONNECTIONS = "pop3.connections"
+UNACCOUNTED = "unaccounted"  # timeline: lost/duplicated/corrupted, by second of acceptance
 PERCENTILES = (("p50_us", 50.0), ("p90_us", 90.0), ("p99_us", 99.0))
 
 
@@ -243,7 +244,7 @@ class State:
             "ended": self.clock(),
             "phases": phases,
             "errors": dict(self.errors),
-            "timeline": timeline_rows(self),
+            "timeline": timeline_rows(self, final=final),
             "intervals": self.intervals.encode(),
             "accounting": self.ledger.accounting(final=final).model_dump(),
             "delivery": blob,
@@ -261,16 +262,22 @@ def sending_midpoint(second: int, started: float, duration_s: float) -> float | 
     return (lo + hi) / 2 - started if hi > lo else None
 
 
-def timeline_rows(state: State) -> list[dict[str, float]]:
-    """One row per second: counters, ``offered_rps``, per-phase percentiles, gauges."""
+def timeline_rows(state: State, *, final: bool = False) -> list[dict[str, float]]:
+    """One row per second: counters, ``offered_rps``, per-phase percentiles, gauges, and
+    (full chain) ``delivered`` by second seen, ``unaccounted`` by second accepted."""
     gauges: dict[int, Counter[str]] = {}
     for per_second in [state.gauges, *state.worker_gauges.values()]:
         for second, values in per_second.items():
             # levels at the same instant: the sum is the exact number open then
             gauges.setdefault(second, Counter()).update(values)
     delivered = state.ledger.delivered_per_second
+    unaccounted = state.ledger.unaccounted_by_second(final=final)
     seconds = sorted(
-        set(state.timeline) | set(gauges) | set(state.intervals.seconds()) | set(delivered)
+        set(state.timeline)
+        | set(gauges)
+        | set(state.intervals.seconds())
+        | set(delivered)
+        | set(unaccounted)
     )
     start = int(state.started) if state.started else (seconds[0] if seconds else 0)
     plan = state.plan
@@ -294,5 +301,7 @@ def timeline_rows(state: State) -> list[dict[str, float]]:
                 row[f"{rt}.{name}.{label}"] = float(hist.get_value_at_percentile(pct))
         if delivered.get(second):
             row["delivered"] = float(delivered[second])
+        if unaccounted.get(second):
+            row[UNACCOUNTED] = float(unaccounted[second])
         rows.append(row)
     return rows

@@ -4,8 +4,10 @@ A step's latency figures come from the per-second histograms of the seconds it c
 added together (exact, not an average of percentiles); its error rate from the per-second
 counters. A step *holds* when :func:`maildrill.load.slo.evaluate` says its SLO is met and it
 achieved at least :data:`MIN_ACHIEVED` of the rate it offered (a generator or server that
-fell behind did not carry that rate, whatever the latency of what it did send). The
-capacity is the rate of the highest step reached with every step below it holding::
+fell behind did not carry that rate, whatever the latency of what it did send). In a
+full-chain run a step in which a message was lost, duplicated or corrupted misses its SLO;
+each message counts against the step it was accepted in (the timeline's ``unaccounted``).
+The capacity is the rate of the highest step reached with every step below it holding::
 
     steps = judge_steps(raw, plan, target.slo)
     capacity(steps)        # 30.0, or None when even the first step misses
@@ -19,7 +21,7 @@ from typing import Any
 from maildrill.load.interval import Intervals
 from maildrill.load.plan import LoadPlan
 from maildrill.load.slo import evaluate
-from maildrill.load.state import DELIVERY, sending_midpoint
+from maildrill.load.state import DELIVERY, UNACCOUNTED, sending_midpoint
 from maildrill.results import LoadResult, PhaseStats, StepResult
 from maildrill.target import SLO
 
@@ -93,7 +95,11 @@ def _judge(
         "measured": round(achieved, 3),
         "met": achieved >= floor,
     }
-    verdict["met"] = bool(verdict["met"]) and achieved >= floor
+    if plan.scenario == "full_chain":
+        # the step's own messages: a loss is judged where it was sent, not at the end
+        bad = int(sum(rows.get(s, {}).get(UNACCOUNTED, 0.0) for s in seconds))
+        verdict["unaccounted_messages"] = {"limit": 0, "measured": bad, "met": bad == 0}
+    verdict["met"] = all(bool(v["met"]) for v in verdict.values() if isinstance(v, dict))
     return StepResult(
         rate=round(rate, 3),
         start_s=round(lo, 3),

@@ -160,6 +160,16 @@ class LoadResult(_Frozen):
         default_factory=list, description="per-second samples: t, requests, failures, ..."
     )
     delivery: LatencySummary | None = None
+    watch: str | None = Field(
+        default=None,
+        description="full_chain: the watchers' protocol, imap (IDLE sessions) or pop3 (polling)",
+    )
+    poll_interval_s: float | None = Field(
+        default=None,
+        description="full_chain: seconds between a watcher's looks at a mailbox; the "
+        "resolution of delivery latency (IMAP: at most this, sooner when the server "
+        "announces new mail)",
+    )
     accounting: Accounting | None = None
     capacity: float | None = Field(default=None, description="highest rate meeting the SLO")
     steps: list[StepResult] = Field(

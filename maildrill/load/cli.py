@@ -7,7 +7,7 @@ from pathlib import Path
 
 from maildrill.check import target_info
 from maildrill.errors import ConfigError
-from maildrill.load.plan import SCENARIOS, SHAPES
+from maildrill.load.plan import POLL_INTERVAL_S, SCENARIOS, SHAPES, WATCHERS
 from maildrill.load.runner import run_load
 from maildrill.results import LoadResult, RunResults, write_results
 from maildrill.target import load_target
@@ -18,9 +18,11 @@ Runs a Locust scenario from loadtests/ headless in a subprocess for --duration s
 a grace period for delivery), prints progress every 5 s, and writes OUT/results.json with
 per-phase p50/p90/p99/p99.9/max (HDR histograms, microseconds), throughput over time,
 errors by kind and reply code, and for full_chain the delivery latency and the fate of every
-message. Load is refused unless every address of every endpoint used is inside the target's
-safety.allowed_networks; --rate may not exceed safety.max_rate. Ctrl-C keeps what was
-measured (interrupted=true)."""
+message. full_chain's watchers see messages arrive over IMAP (IDLE) or POP3 (polling, --watch
+pop3); a message counts as seen when a listing shows it, so delivery latency is measured to
+within --poll-interval. Load is refused unless every address of every endpoint used is
+inside the target's safety.allowed_networks; --rate may not exceed safety.max_rate. Ctrl-C
+keeps what was measured (interrupted=true)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +62,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "SLO's delivery_p99_s, at least 5)",
     )  # fmt: skip
     parser.add_argument(
+        "--watch", choices=sorted(WATCHERS),
+        help="full_chain: how the watchers see messages arrive: imap (a session per account "
+        "in IDLE, searching anyway every --poll-interval) or pop3 (a POP3 or POP3S session "
+        "per account every --poll-interval: UIDL, RETR, DELE) (default: imap)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--poll-interval", type=float, metavar="S",
+        help="full_chain: seconds between a watcher's looks at a mailbox, which bounds the "
+        "resolution of delivery latency (default: "
+        + ", ".join(f"{k} {v:g}" for k, v in POLL_INTERVAL_S.items())
+        + ")",
+    )  # fmt: skip
+    parser.add_argument(
         "--processes", type=int, default=1, metavar="N",
         help="Locust worker processes; histograms are merged exactly (default 1)",
     )  # fmt: skip
@@ -87,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
         message_size=args.message_size,
         per_session=args.per_session,
         grace_s=args.grace,
+        watch=args.watch,
+        poll_interval_s=args.poll_interval,
         progress=lambda line: print(f"  {line}", flush=True),
     )
     path = write_results(
@@ -131,6 +148,11 @@ def summary_table(load: LoadResult) -> str:
             else ""
         )
         lines.append(f"messages: sent {a.sent}, accepted {a.accepted}{fate}, rejected {rejected}")
+    if load.watch:
+        lines.append(
+            f"watchers: {load.watch}, a look every {load.poll_interval_s:g} s "
+            "(the resolution of delivery latency)"
+        )
     if load.slo:
         judged = ", ".join(
             f"{k} {v['measured']:g}/{v['limit']:g} {'ok' if v['met'] else 'MISSED'}"

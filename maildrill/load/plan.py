@@ -24,15 +24,35 @@ from maildrill.errors import ConfigError, PolicyViolation
 from maildrill.resolve import endpoint_addresses
 from maildrill.target import Role, Target, load_target
 
-__all__ = ["PLAN_ENV", "SCENARIOS", "SHAPES", "LoadPlan", "current_plan", "make_plan"]
+__all__ = [
+    "PLAN_ENV",
+    "POLL_INTERVAL_S",
+    "SCENARIOS",
+    "SHAPES",
+    "WATCHERS",
+    "LoadPlan",
+    "current_plan",
+    "make_plan",
+]
 
 PLAN_ENV = "MAILDRILL_LOAD_PLAN"
+
+# full_chain's watcher protocol -> the roles its watchers may read from, in order of
+# preference; "read" in SCENARIOS["full_chain"] is the default watcher's
+WATCHERS: dict[str, tuple[Role, ...]] = {
+    "imap": (Role.IMAPS, Role.IMAP),
+    "pop3": (Role.POP3S, Role.POP3),
+}
+# default seconds between looks at a mailbox: IMAP searches anyway after this long in IDLE
+# (a server may announce new mail late: pymap's Maildir backend about once a second);
+# POP3 has no announcements, so each look is a whole session and a slower pace is kinder
+POLL_INTERVAL_S = {"imap": 0.1, "pop3": 1.0}
 
 # scenario -> roles it may use, in order of preference, per protocol
 SCENARIOS: dict[str, dict[str, tuple[Role, ...]]] = {
     "full_chain": {
         "send": (Role.SMTP, Role.SUBMISSION, Role.SMTPS),
-        "read": (Role.IMAPS, Role.IMAP),
+        "read": WATCHERS["imap"],
     },
     "smtp_inbound": {"send": (Role.SMTP,)},
     "smtp_submission": {"send": (Role.SUBMISSION, Role.SMTPS)},
@@ -64,6 +84,8 @@ class LoadPlan:
     message_size: int = 2048
     progress_every_s: float = 5.0
     timeout_s: float = 10.0
+    watch: str = ""  # full_chain: the watchers' protocol (a key of WATCHERS)
+    poll_interval_s: float = 0.0  # full_chain: seconds between looks at a mailbox
 
     @property
     def pace_rate(self) -> float:
@@ -104,10 +126,23 @@ def make_plan(
     rate: float | None = None,
     grace_s: float | None = None,
     shape: str = "constant",
+    watch: str | None = None,
+    poll_interval_s: float | None = None,
 ) -> LoadPlan:
-    """Choose endpoints, resolve every node and apply the safety rules."""
+    """Choose endpoints, resolve every node and apply the safety rules.
+
+    ``watch`` (full_chain only): ``imap`` (IDLE sessions, the default) or ``pop3``
+    (polling); ``poll_interval_s`` defaults per protocol (:data:`POLL_INTERVAL_S`)."""
     if scenario not in SCENARIOS:
         raise ConfigError(f"--scenario: unknown {scenario!r} (one of: {', '.join(SCENARIOS)})")
+    chain = scenario == "full_chain"
+    if (watch is not None or poll_interval_s is not None) and not chain:
+        raise ConfigError("--watch/--poll-interval: only the full_chain scenario has watchers")
+    watch = watch or "imap"
+    if watch not in WATCHERS:
+        raise ConfigError(f"--watch: unknown {watch!r} (one of: {', '.join(WATCHERS)})")
+    if poll_interval_s is not None and not 0 < poll_interval_s <= 60:
+        raise ConfigError("--poll-interval: more than 0 and at most 60 seconds")
     if shape not in SHAPES:
         raise ConfigError(f"--shape: unknown {shape!r} (one of: {', '.join(SHAPES)})")
     if duration_s <= 0:
@@ -119,7 +154,10 @@ def make_plan(
         )
     roles: dict[str, str] = {}
     nodes: dict[str, list[tuple[str, int]]] = {}
-    for purpose, wanted in SCENARIOS[scenario].items():
+    purposes = dict(SCENARIOS[scenario])
+    if chain:
+        purposes["read"] = WATCHERS[watch]
+    for purpose, wanted in purposes.items():
         role = next((r for r in wanted if r in target.endpoints), None)
         if role is None:
             names = " or ".join(str(r) for r in wanted)
@@ -152,6 +190,8 @@ def make_plan(
         nodes=nodes,
         watch_accounts=min(5, target.accounts.count),
         shape=shape,
+        watch=watch if chain else "",
+        poll_interval_s=(poll_interval_s or POLL_INTERVAL_S[watch]) if chain else 0.0,
     )
 
 

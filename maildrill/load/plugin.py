@@ -4,8 +4,8 @@ Importing this module (every scenario in ``loadtests/`` does) registers the list
 ``locust.events``. In each process the ``request`` listener hands the event to
 :class:`~maildrill.load.state.State`; workers ship what they measured to the master with
 ``report_to_master`` every second, and the master adds it up (``worker_report``). The master
-(or the single local process) runs the IMAP watchers, prints progress, and ends the run when
-every accepted message has been seen or the grace period is over.
+(or the single local process) runs the full-chain watchers, prints progress, and ends the
+run when every accepted message has been seen or the grace period is over.
 
 Before the master quits it asks each worker for a *final* report (custom message
 ``maildrill:final``), sent once the worker's last transaction has finished, and waits for

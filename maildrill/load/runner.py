@@ -59,6 +59,8 @@ def run_load(
     message_size: int | None = None,
     per_session: int | None = None,
     grace_s: float | None = None,
+    watch: str | None = None,
+    poll_interval_s: float | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> LoadResult:
     """Run one scenario against a target file; the run stops by itself after
@@ -66,7 +68,8 @@ def run_load(
     socket operation (default 10 s); ``message_size`` (bytes, default 2048) and
     ``per_session`` (messages per SMTP connection, default 10) shape the SMTP traffic;
     ``grace_s`` is how long full_chain waits for delivery after sending (default: the
-    SLO's delivery p99, at least 5 s)."""
+    SLO's delivery p99, at least 5 s); ``watch`` is full_chain's watcher protocol (``imap``,
+    the default, or ``pop3``) and ``poll_interval_s`` how often it looks at a mailbox."""
     target = load_target(target_path)
     plan = make_plan(
         target,
@@ -76,6 +79,8 @@ def run_load(
         rate=rate,
         shape=shape,
         grace_s=grace_s,
+        watch=watch,
+        poll_interval_s=poll_interval_s,
     )
     if timeout_s is not None:
         if timeout_s <= 0:
@@ -236,6 +241,8 @@ def to_result(
         timeline=raw["timeline"],
         delivery=summarize(_decode(raw["delivery"])) if chain else None,
         accounting=_accounting(raw["accounting"], chain) if "send" in plan.roles else None,
+        watch=plan.watch or None,
+        poll_interval_s=plan.poll_interval_s or None,
         interrupted=interrupted,
     )
 

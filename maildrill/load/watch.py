@@ -1,31 +1,133 @@
-"""IMAP watcher sessions: one per recipient account, seeing full-chain messages arrive.
+"""Full-chain watchers: one per recipient account, seeing each message arrive (seed S3).
 
-Each watcher logs in, selects INBOX and waits in IDLE (polling if the server has none); on a
-change it fetches the new messages, records each sighting in the ledger (Message-ID and
-body hash), and deletes them so the mailbox stays small and a second copy is a real
-duplicate. A failed session is reported like any other and reopened after a short pause.
+The plan's ``watch`` chooses the protocol; both kinds share the session loop and the
+bookkeeping, and differ only in how they look at the mailbox:
+
+- ``imap``: one long session waiting in IDLE; on an announcement, or after
+  ``poll_interval_s`` without one, SEARCH, FETCH the new messages, mark them deleted and
+  expunge them.
+- ``pop3``: every ``poll_interval_s`` a whole session (connect, login, UIDL, RETR each new
+  message, DELE, QUIT): a POP3 maildrop is the snapshot taken at login (RFC 1939 §4), so
+  only a new session sees new mail.
+
+A message is *seen* when the listing (SEARCH, UIDL) first shows it, so delivery latency is
+one measure for both; its resolution is the poll interval (IMAP: how soon the server
+announces new mail, at most the poll interval). Each sighting goes to the ledger with the
+hash of the body fetched; the watcher then deletes the message, so the mailbox stays small
+and a second copy is a real duplicate. A server UID already recorded is not recorded again
+(a deletion that failed leaves the message for the next session to delete, not to count).
+A failed session is reported like any other and reopened after a short pause::
+
+    greenlets = start_watchers(state)      # in the master, at test_start
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
+from typing import Any, Generic, TypeVar
 
 import gevent
 from locust import events
 
-from maildrill.clients.events import PhaseError
+from maildrill.clients.events import Meter, PhaseError
 from maildrill.clients.imap import ImapClient
 from maildrill.clients.nodes import NodeCycle
+from maildrill.clients.pop3 import Pop3Client
 from maildrill.load.ledger import parse_message
 from maildrill.load.plugin import State
 from maildrill.resolve import tls_context
-from maildrill.target import Role, load_target
+from maildrill.target import Account, Role, load_target
 
 __all__ = ["start_watchers"]
 
-# IDLE wait before searching anyway: bounds the measurement lag where the server
-# announces new mail late (pymap's Maildir backend notices changes about once a second)
-IDLE_S = 0.25
+C = TypeVar("C", ImapClient, Pop3Client)
+RETRY_S = 0.5  # pause before reopening a failed session
+FETCH_BATCH = 50  # IMAP messages per FETCH/STORE
+
+
+class _Mailbox:
+    """One account's sightings: each server UID is recorded once, for this run only."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self.recorded: set[str] = set()
+
+    def fresh(self, uid: str) -> bool:
+        return uid not in self.recorded
+
+    def saw(self, uid: str, raw: bytes, seen_at: float) -> None:
+        self.recorded.add(uid)
+        message_id, digest = parse_message(raw)
+        plan = self.state.plan
+        if message_id and plan is not None and plan.run_id in message_id:
+            self.state.ledger.sighting(message_id, digest, seen_at)
+
+
+class _Watcher(Generic[C]):
+    """How one kind of watcher looks at one account's mailbox through its client."""
+
+    def __init__(self, client: C, account: Account, poll_s: float) -> None:
+        self.client: C = client
+        self.account = account
+        self.poll_s = poll_s
+
+    @property
+    def meter(self) -> Meter:
+        meter: Meter = self.client.meter  # each connect makes a new one, naming the node
+        return meter
+
+    def session(self, state: State, mailbox: _Mailbox) -> None:
+        """Log in and look at the mailbox; return when the look is done or the run is."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class _ImapWatcher(_Watcher[ImapClient]):
+    def session(self, state: State, mailbox: _Mailbox) -> None:
+        imap = self.client
+        imap.connect()
+        imap.login(self.account.local, self.account.password)
+        imap.select("INBOX")
+        while not state.complete:
+            self._collect(mailbox)
+            imap.idle(self.poll_s)
+
+    def _collect(self, mailbox: _Mailbox) -> None:
+        imap = self.client
+        uids = imap.search(["NOT", "DELETED"])
+        seen_at = time.time()
+        for start in range(0, len(uids), FETCH_BATCH):
+            batch = uids[start : start + FETCH_BATCH]
+            fresh = [uid for uid in batch if mailbox.fresh(str(uid))]
+            if fresh:
+                for uid, data in imap.fetch(fresh, ["BODY.PEEK[]"]).items():
+                    mailbox.saw(str(uid), bytes(data.get(b"BODY[]") or b""), seen_at)
+            imap.store_deleted(batch)
+
+    def close(self) -> None:
+        with contextlib.suppress(PhaseError):
+            self.client.logout()
+
+
+class _Pop3Watcher(_Watcher[Pop3Client]):
+    def session(self, state: State, mailbox: _Mailbox) -> None:
+        pop = self.client
+        pop.connect()
+        pop.login(self.account.local, self.account.password)
+        listing = pop.uidl()
+        seen_at = time.time()
+        for number, uid in listing:
+            if mailbox.fresh(uid):
+                mailbox.saw(uid, pop.retr(number), seen_at)
+            pop.dele(number)
+        pop.quit()  # RFC 1939 §6: the deletions happen at QUIT
+
+    def close(self) -> None:
+        with contextlib.suppress(PhaseError):
+            self.client.quit()
 
 
 def start_watchers(state: State) -> list[gevent.Greenlet]:
@@ -35,52 +137,37 @@ def start_watchers(state: State) -> list[gevent.Greenlet]:
     role = Role(plan.roles["read"])
     endpoint = target.endpoints[role]
     nodes = NodeCycle(endpoint.host, plan.nodes[str(role)])
-    ctx = tls_context(target)
+    options: dict[str, Any] = {
+        "tls_context": tls_context(target),
+        "implicit_tls": endpoint.implicit_tls,
+        "starttls": not endpoint.implicit_tls,
+        "timeout": plan.timeout_s,
+    }
+    poll_s = plan.poll_interval_s
     greenlets = []
     for index in range(plan.watch_accounts):
         account = target.account(index)
-        client = ImapClient(
-            events.request.fire,
-            nodes,
-            tls_context=ctx,
-            implicit_tls=endpoint.implicit_tls,
-            starttls=not endpoint.implicit_tls,
-            timeout=plan.timeout_s,
+        fire = events.request.fire
+        watcher: _Pop3Watcher | _ImapWatcher = (
+            _Pop3Watcher(Pop3Client(fire, nodes, **options), account, poll_s)
+            if plan.watch == "pop3"
+            else _ImapWatcher(ImapClient(fire, nodes, **options), account, poll_s)
         )
-        greenlets.append(gevent.spawn(_watch, state, client, account.local, account.password))
+        # spread the polls over the interval rather than all at once
+        first = poll_s * index / plan.watch_accounts
+        greenlets.append(gevent.spawn_later(first, _watch, state, watcher, poll_s))
     return greenlets
 
 
-def _watch(state: State, imap: ImapClient, user: str, password: str) -> None:
+def _watch(state: State, watcher: _Pop3Watcher | _ImapWatcher, poll_s: float) -> None:
+    mailbox = _Mailbox(state)
     while not state.complete:
-        with imap.meter.transaction("session") as tx:
-            imap.connect()
-            imap.login(user, password)
-            imap.select("INBOX")
-            while not state.complete:
-                _collect(state, imap)
-                imap.idle(IDLE_S)
+        began = time.monotonic()
+        with watcher.meter.transaction("session") as tx:
+            watcher.session(state, mailbox)
         if not tx.ok:
-            _close(imap)
-            gevent.sleep(0.5)
-    _close(imap)
-
-
-def _collect(state: State, imap: ImapClient) -> None:
-    uids = imap.search(["NOT", "DELETED"])
-    if not uids:
-        return
-    for start in range(0, len(uids), 50):
-        batch = uids[start : start + 50]
-        fetched = imap.fetch(batch, ["BODY.PEEK[]"])
-        for data in fetched.values():
-            raw = data.get(b"BODY[]") or b""
-            message_id, digest = parse_message(bytes(raw))
-            if message_id and state.plan and state.plan.run_id in message_id:
-                state.ledger.sighting(message_id, digest)
-        imap.store_deleted(batch)
-
-
-def _close(imap: ImapClient) -> None:
-    with contextlib.suppress(PhaseError):
-        imap.logout()
+            watcher.close()
+            gevent.sleep(RETRY_S)
+        else:  # a POP3 look is done: the next one a poll interval after this one began
+            gevent.sleep(max(0.0, poll_s - (time.monotonic() - began)))
+    watcher.close()

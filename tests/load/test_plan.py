@@ -55,3 +55,39 @@ def test_shapes_follow_their_schedule() -> None:
     assert [spike.rate_at(t) for t in (1, 4, 5.9, 6)] == [10, 40, 40, 10]
     with pytest.raises(ConfigError, match="shape"):
         make_plan(_target(), "smtp_inbound", shape="sine")  # type: ignore[arg-type]
+
+
+def test_full_chain_watches_over_imap_by_default_or_pop3_when_asked() -> None:
+    imap = make_plan(_target(), "full_chain")  # type: ignore[arg-type]
+    assert (imap.watch, imap.poll_interval_s, imap.roles["read"]) == ("imap", 0.1, "imaps")
+    with pytest.raises(ConfigError, match="endpoint pop3s or pop3"):
+        make_plan(_target(), "full_chain", watch="pop3")  # type: ignore[arg-type]
+    target = parse_target(
+        {
+            "name": "t",
+            "domain": "example.test",
+            "endpoints": {
+                "smtp": {"url": "smtp://127.0.0.1:25"},
+                "pop3": {"url": "pop3://127.0.0.2"},
+            },
+        },
+        source=Path("t.toml"),
+    )
+    pop3 = make_plan(target, "full_chain", watch="pop3", poll_interval_s=2)
+    assert (pop3.watch, pop3.poll_interval_s) == ("pop3", 2)
+    assert pop3.nodes["pop3"] == [("127.0.0.2", 110)]
+
+
+@pytest.mark.parametrize(
+    ("scenario", "options", "error"),
+    [
+        ("smtp_inbound", {"watch": "pop3"}, "only the full_chain scenario"),
+        ("full_chain", {"watch": "jmap"}, "--watch: unknown 'jmap'"),
+        ("full_chain", {"poll_interval_s": 0}, "--poll-interval"),
+    ],
+)
+def test_watch_options_out_of_place_are_one_error_line(
+    scenario: str, options: dict[str, object], error: str
+) -> None:
+    with pytest.raises(ConfigError, match=error):
+        make_plan(_target(), scenario, **options)  # type: ignore[arg-type]

@@ -1,5 +1,6 @@
 """full_chain for 20 s against the good reference stack (real Postfix, Dovecot, milters):
-every message accepted over SMTP is seen over IMAP, byte-identical, exactly once (seed S3).
+every message accepted over SMTP is seen over IMAP (IDLE) or POP3 (polling), byte-identical,
+exactly once (seed S3).
 
 Brought up exactly as tests/stack does; without the Debian packages or root it skips on a
 developer machine and fails in CI (CI=true).
@@ -26,7 +27,10 @@ def good_stack() -> Iterator[RunningStack]:
     yield from bring_up("good")
 
 
-def test_full_chain_accounts_for_every_message(good_stack: RunningStack, tmp_path: Path) -> None:
+@pytest.mark.parametrize("watch", ["imap", "pop3"])
+def test_full_chain_accounts_for_every_message(
+    good_stack: RunningStack, tmp_path: Path, watch: str
+) -> None:
     lines: list[str] = []
     load = run_load(
         good_stack.root / "target.toml",
@@ -35,6 +39,7 @@ def test_full_chain_accounts_for_every_message(good_stack: RunningStack, tmp_pat
         rate=RATE,
         users=10,  # SpamAssassin takes ~0.3-1 s a message on a busy box: room to keep pace
         out_dir=tmp_path,
+        watch=watch,
         progress=lines.append,
     )
     acc = load.accounting
@@ -49,4 +54,11 @@ def test_full_chain_accounts_for_every_message(good_stack: RunningStack, tmp_pat
     assert not load.interrupted and load.slo["unaccounted_messages"]["met"], evidence
     phases = {(p.request_type, p.name) for p in load.phases}
     assert {("smtp", "data"), ("delivery", "message")} <= phases, phases
-    assert max(r.get("imap.connections", 0) for r in load.timeline) >= 1
+    assert load.watch == watch
+    if watch == "imap":  # the IDLE sessions stay open: open at every second's start
+        assert ("imaps", "idle") in phases, phases
+        assert max(r.get("imap.connections", 0) for r in load.timeline) >= 1
+    else:  # the stack's pop3s: one session per look, each message retrieved and deleted
+        assert {("pop3s", "uidl"), ("pop3s", "retr"), ("pop3s", "dele")} <= phases, phases
+        retr = next(p for p in load.phases if p.request_type == "pop3s" and p.name == "retr")
+        assert retr.count == acc.delivered and not retr.failures, evidence

@@ -313,6 +313,12 @@ def _charts(load: LoadResult) -> dict[str, Any]:
         y_label="errors/s",
     )
     cdf_points, cdf_source = _delivery_cdf(load)
+    if cdf_source and load.watch and load.poll_interval_s:
+        # a reader comparing runs must know how finely each one could see arrivals
+        cdf_source += (
+            f"; seen by {load.watch.upper()} watchers looking every {load.poll_interval_s:g} s"
+            " (latency resolved to within that)"
+        )
     cdf = line_chart(
         [Series("delivered", cdf_points)],
         title="Delivery latency CDF (SMTP 250 → message retrievable)",

@@ -251,6 +251,8 @@ def load(seed: int = 7, slow_data: float = 1.0) -> LoadResult:
         errors={"421": 40, "timeout": 9, "550": 2},
         timeline=timeline,
         delivery=delivery,
+        watch="pop3",
+        poll_interval_s=1.0,
         accounting=Accounting(
             sent=2600,
             accepted=2550,

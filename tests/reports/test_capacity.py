@@ -23,6 +23,8 @@ def test_sections_key_metrics_and_inline_plots(rendered: Path) -> None:
         assert metric in html
     assert "the target does not expose it" in html  # spamd CPU: absent in the sample, not faked
     assert "44.0 msg/s" in html
+    # the delivery CDF says how finely the run's watchers could see arrivals
+    assert "seen by POP3 watchers looking every 1 s" in html
     assert html.count("<svg") >= 5
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html.split("<body>")[0])
     assert "<script src" not in html and "<link" not in html

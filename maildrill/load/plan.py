@@ -43,9 +43,10 @@ WATCHERS: dict[str, tuple[Role, ...]] = {
     "imap": (Role.IMAPS, Role.IMAP),
     "pop3": (Role.POP3S, Role.POP3),
 }
-# default seconds between looks at a mailbox: IMAP searches anyway after this long in IDLE
-# (a server may announce new mail late: pymap's Maildir backend about once a second);
-# POP3 has no announcements, so each look is a whole session and a slower pace is kinder
+# default seconds between looks at a mailbox, which bound delivery latency's resolution.
+# IMAP searches anyway after this long in IDLE: servers announce new mail late (Dovecot
+# ~0.5 s after delivery, pymap not within the wait). POP3 has no announcements and each
+# look is a whole session (TLS, login), so a slower pace is kinder to the server
 POLL_INTERVAL_S = {"imap": 0.1, "pop3": 1.0}
 
 # scenario -> roles it may use, in order of preference, per protocol

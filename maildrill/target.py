@@ -88,6 +88,11 @@ class Endpoint(_Model):
         description="the policy says this plaintext port must require STARTTLS before AUTH "
         "or mail (ignored on implicit-TLS ports)",
     )
+    flavour: Literal["roundcube"] = Field(
+        default="roundcube",
+        description="webmail only: the webmail product at this URL, which decides the "
+        "requests of the webmail load scenario",
+    )
     role: Role | None = Field(default=None, exclude=True)
 
     @property

@@ -28,13 +28,15 @@ def test_example_target_loads() -> None:
     ("change", "message"),
     [
         ({"endpoints": {"smtp": {"url": "smtp://a", "starttls_requird": True}}},
-         "endpoints.smtp.starttls_requird: unknown field (expected one of: starttls_required"),
+         "endpoints.smtp.starttls_requird: unknown field (expected one of: flavour, starttls_required"),
         ({"endpoints": {"smtp": {"urll": "smtp://a"}}}, "endpoints.smtp.urll: unknown field"),
         ({"endpoints": {"smtpx": {"url": "smtp://a"}}}, "endpoints.smtpx: unknown endpoint role"),
         ({"endpoints": {"imap": {"url": "smtp://a"}}}, "endpoints.imap.url: scheme must be imap://"),
         ({"endpoints": {"imap": {"url": "imap://a:99999"}}}, "endpoints.imap.url: bad port"),
         ({"dns": {"resolver": "127.0.0.1"}}, "dns.resolver: expected host:port"),
         ({"slo": {"smtp_p99": 5}}, "slo.smtp_p99: unknown field (expected one of: delivery_p99_s"),
+        ({"endpoints": {"webmail": {"url": "https://w", "flavour": "horde"}}},
+         "endpoints.webmail.flavour: input should be 'roundcube', got 'horde'"),
         ({"policy": "paranoid"}, "policy: input should be 'seed'"),
         ({"safety": {"allowed_networks": ["10.0.0"]}}, "safety.allowed_networks: '10.0.0' is not"),
         ({"accounts": {"pattern": "user{i}"}}, "accounts.pattern: must be a format string"),
@@ -100,5 +102,5 @@ def test_cli_reports_a_misspelled_field_in_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert lines == [f"maildrill check: {path}: endpoints.smtp.urll: unknown field "
-                     "(expected one of: starttls_required, url)"], proc.stderr  # fmt: skip
+                     "(expected one of: flavour, starttls_required, url)"], proc.stderr  # fmt: skip
     assert "Traceback" not in proc.stdout + proc.stderr

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages maildrill's tests need: the reference mail stack (Postfix,
-# Dovecot, OpenDKIM, SpamAssassin, Knot) and Chromium for the report test.
+# Dovecot, OpenDKIM, SpamAssassin, Knot, Roundcube webmail behind nginx + PHP-FPM) and
+# Chromium for the report test.
 # Safe to run again; needs root (CI runs as root). Starts no daemon: the stack scripts
 # start every server from their own config directories.
 set -euo pipefail
@@ -10,6 +11,8 @@ PACKAGES=(
   postfix dovecot-imapd dovecot-pop3d dovecot-lmtpd
   opendkim opendkim-tools spamassassin spamd spamass-milter
   knot knot-dnsutils
+  # webmail (seed S2): Roundcube on PHP-FPM, nginx terminating TLS in front of it
+  roundcube-core roundcube-sqlite3 php-fpm nginx
   # plain clients for the stack's own proofs and the benchmarks
   openssl swaks
   # the report test renders HTML in a real headless browser
@@ -31,6 +34,8 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 # postfix asks for a mailer type; the stack never uses the system instance
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+# roundcube: no system database either; the stack gives Roundcube its own SQLite file
+echo "roundcube-core roundcube/dbconfig-install boolean false" | debconf-set-selections
 apt-get update -qq
 # policy-rc.d 101 keeps the packages' own daemons from starting on install
 policy=/usr/sbin/policy-rc.d

@@ -29,6 +29,11 @@ BINARIES: dict[str, str] = {
     "/usr/bin/spamc": "spamc",
     "/usr/sbin/spamass-milter": "spamass-milter",
     "/usr/sbin/knotd": "knot",
+    # webmail (seed S2); Debian 12's PHP is 8.2, its module API directory 20220829
+    "/usr/sbin/nginx": "nginx",
+    "/usr/sbin/php-fpm8.2": "php-fpm",
+    "/usr/share/roundcube/index.php": "roundcube-core",
+    "/usr/lib/php/20220829/pdo_sqlite.so": "roundcube-sqlite3",
 }
 
 

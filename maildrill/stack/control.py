@@ -43,6 +43,7 @@ _GENERATED = (
     "mail",
     "logs",
     "pki",
+    "webmail",
 )
 
 
@@ -197,6 +198,22 @@ def _service_plan(layout: Layout) -> list[tuple[str, list[str], tuple[tuple[str,
             "dovecot",
             ["/usr/sbin/dovecot", "-F", "-c", str(d.dovecot / "dovecot.conf")],
             tuple((n.mx1, port) for port in (p.imap, p.imaps, p.pop3, p.pop3s, p.lmtp)),
+        ),
+        # webmail (seed S2): Roundcube on PHP-FPM, nginx terminating TLS in front
+        (
+            "php-fpm",
+            ["/usr/sbin/php-fpm8.2", "-F", "-y", str(d.webmail / "php-fpm.conf")],
+            ((n.mx1, p.php_fpm),),
+        ),
+        (
+            "nginx",
+            # -p and -e: nginx's prefix and its first error log (before it reads its
+            # config) would otherwise be under /usr/share/nginx and /var/log/nginx
+            [
+                *("/usr/sbin/nginx", "-c", str(d.webmail / "nginx.conf"), "-g", "daemon off;"),
+                *("-p", f"{d.webmail}/", "-e", str(d.logs / "nginx-error.log")),
+            ],
+            ((n.mx1, p.webmail),),
         ),
     ]
 

@@ -95,6 +95,8 @@ class Ports:
     spf_policy: int = 2893  # Postfix policy delegation: SPF (maildrill.stack.spf_policy)
     lockout_policy: int = 2894  # Dovecot auth policy: S17 lockout (stack.lockout_policy)
     dmarc: int = 2895  # DMARC milter (maildrill.stack.dmarc_milter)
+    webmail: int = 2443  # nginx (TLS) in front of Roundcube (seed S2)
+    php_fpm: int = 2896  # PHP-FPM running Roundcube, behind nginx
     dns: int = 53
 
 
@@ -135,6 +137,10 @@ class Dirs:
     @property
     def spamassassin(self) -> Path:
         return self.root / "spamassassin"
+
+    @property
+    def webmail(self) -> Path:  # nginx, PHP-FPM and Roundcube: config/, db/, temp/, tmp/
+        return self.root / "webmail"
 
     @property
     def pki(self) -> Path:

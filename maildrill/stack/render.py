@@ -3,7 +3,7 @@
 Usage::
 
     render(layout)      # writes postfix/, dovecot/, knot/, opendkim/, spamassassin/, pki/,
-                        # passwords, target.toml and target-raw.toml under layout.root
+                        # webmail/, passwords, target.toml and target-raw.toml under layout.root
 
 Templates live in ``maildrill/stack/templates``; each weakness of the weak profile is one
 ``{% if "<id>" in weak %}`` there, so a reader sees exactly what the weak stack changes.
@@ -29,9 +29,11 @@ from maildrill.stack.layout import (
     LOCKOUT_AFTER,
     MAX_MESSAGE_SIZE,
     SELECTOR,
+    STRONG_CIPHERS,
     USERS,
     Layout,
 )
+from maildrill.stack.webmail import render_webmail
 
 __all__ = ["render", "user_name"]
 
@@ -86,6 +88,7 @@ def render(layout: Layout) -> None:
         "dnsbl_zone": DNSBL_ZONE,
         "selector": SELECTOR,
         "cipherlist": layout.cipherlist,
+        "strong_ciphers": STRONG_CIPHERS,
         "max_message_size": MAX_MESSAGE_SIZE,
         "spf": layout.spf,
         "dmarc": layout.dmarc,
@@ -93,8 +96,9 @@ def render(layout: Layout) -> None:
         "policy_nonce": secrets.token_hex(16),
     }
 
-    def put(template: str, path: Path) -> None:
-        path.write_text(_ENV.get_template(template).render(context), encoding="utf-8")
+    def put(template: str, path: Path, extra: dict[str, str] | None = None) -> None:
+        text = _ENV.get_template(template).render({**context, **(extra or {})})
+        path.write_text(text, encoding="utf-8")
 
     # Knot
     for name in ("run", "db", "zones"):
@@ -141,6 +145,9 @@ def render(layout: Layout) -> None:
         shutil.copy(pre, d.spamassassin / pre.name)
     put("local.cf.j2", d.spamassassin / "local.cf")
 
+    # webmail (seed S2): nginx + PHP-FPM + Roundcube
+    render_webmail(layout, put)
+
     fd = os.open(layout.password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(password + "\n")
@@ -180,6 +187,10 @@ starttls_required = true
 
 [endpoints.pop3s]
 url = "pop3s://pop3.{host}:{p.pop3s}"
+
+[endpoints.webmail]
+url = "https://webmail.{host}:{p.webmail}/"
+flavour = "roundcube"
 
 [dns]
 resolver = "{layout.net.dns}:{p.dns}"

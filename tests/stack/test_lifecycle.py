@@ -34,7 +34,7 @@ def test_up_within_budget_and_status_all_up(stack: RunningStack) -> None:
     rows = [line.split() for line in out.stdout.splitlines() if line.startswith("  ")]
     services = {row[0]: row[1] for row in rows}
     expected = {"knot", "spamd", "spamass-milter", "spf-policy", "dmarc-milter", "opendkim"}
-    expected |= {"postfix", "dovecot"}
+    expected |= {"postfix", "dovecot", "php-fpm", "nginx"}
     if stack.profile == "good":  # the weak profile has no lockout (login-lockout-missing)
         expected.add("lockout-policy")
     assert services == dict.fromkeys(expected, "up"), out.stdout

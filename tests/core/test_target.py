@@ -28,7 +28,8 @@ def test_example_target_loads() -> None:
     ("change", "message"),
     [
         ({"endpoints": {"smtp": {"url": "smtp://a", "starttls_requird": True}}},
-         "endpoints.smtp.starttls_requird: unknown field (expected one of: flavour, starttls_required"),
+         "endpoints.smtp.starttls_requird: unknown field "
+         "(expected one of: flavour, starttls_required"),
         ({"endpoints": {"smtp": {"urll": "smtp://a"}}}, "endpoints.smtp.urll: unknown field"),
         ({"endpoints": {"smtpx": {"url": "smtp://a"}}}, "endpoints.smtpx: unknown endpoint role"),
         ({"endpoints": {"imap": {"url": "smtp://a"}}}, "endpoints.imap.url: scheme must be imap://"),

@@ -61,6 +61,8 @@ SCENARIOS: dict[str, dict[str, tuple[Role, ...]]] = {
     "smtp_mixed": {"send": (Role.SMTP,), "submit": (Role.SUBMISSION, Role.SMTPS)},
     "imap_session": {"read": (Role.IMAPS, Role.IMAP)},
     "pop3_session": {"read": (Role.POP3S, Role.POP3)},
+    # seed S2: the webmail cluster, driven as a browser would (login, list, read, send)
+    "webmail": {"read": (Role.WEBMAIL,)},
 }
 
 SHAPES = ("constant", "step", "spike")
@@ -87,6 +89,7 @@ class LoadPlan:
     timeout_s: float = 10.0
     watch: str = ""  # full_chain: the watchers' protocol (a key of WATCHERS)
     poll_interval_s: float = 0.0  # full_chain: seconds between looks at a mailbox
+    webmail_send_every: int = 5  # webmail: every Nth session also sends a message (0: never)
 
     @property
     def pace_rate(self) -> float:
@@ -162,7 +165,10 @@ def make_plan(
         role = next((r for r in wanted if r in target.endpoints), None)
         if role is None:
             names = " or ".join(str(r) for r in wanted)
-            raise ConfigError(f"endpoints: scenario {scenario} needs an endpoint {names}")
+            raise ConfigError(
+                f"endpoints: scenario {scenario} needs an endpoint {names}; "
+                f"target {target.name} has none"
+            )
         endpoint = target.endpoints[role]
         addresses = endpoint_addresses(target, endpoint)
         outside = [a for a, _ in addresses if not target.safety.allows(a)]

@@ -30,7 +30,7 @@ from maildrill.load.plugin import STATE
 from maildrill.resolve import tls_context
 from maildrill.target import Account, Role, Target, load_target
 
-__all__ = ["DROP_AFTER_S", "MailboxReader", "Paced", "SmtpSender"]
+__all__ = ["DROP_AFTER_S", "MailboxReader", "Paced", "SmtpSender", "cached_target"]
 
 DROP_AFTER_S = 2.0
 EXTERNAL_DOMAIN = "maildrill.test"  # envelope sender of inbound relay traffic
@@ -40,7 +40,7 @@ _user_numbers = itertools.count()
 
 
 @lru_cache(maxsize=4)
-def _target(path: str) -> Target:
+def cached_target(path: str) -> Target:
     return load_target(path)
 
 
@@ -92,7 +92,7 @@ class SmtpSender(Paced):
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         plan = self.plan
-        target = _target(plan.target)
+        target = cached_target(plan.target)
         role = Role(plan.roles[self.purpose])
         endpoint = target.endpoints[role]
         number = self.number
@@ -155,7 +155,7 @@ class MailboxReader(Paced):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        target = _target(self.plan.target)
+        target = cached_target(self.plan.target)
         role = Role(self.plan.roles["read"])
         endpoint = target.endpoints[role]
         self.accounts = [target.account(i) for i in range(target.accounts.count)]

@@ -1,7 +1,10 @@
-"""Every scenario runs against the embedded target, ends on time, and reports its phases."""
+"""Every scenario runs against the embedded target, ends on time, and reports its phases;
+webmail, which the embedded target does not serve, is refused in one line."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,3 +80,18 @@ def test_step_shape_judges_each_step_and_reports_a_capacity(
     # one row per wall-clock second; the run rarely starts on one, so a rate may repeat
     assert sorted(set(offered)) == [2, 4, 6, 8] and offered == sorted(offered), offered
     assert len(offered) in (4, 5), offered
+
+
+def test_webmail_without_a_webmail_endpoint_is_one_line_and_exit_2(
+    target_file: Path, tmp_path: Path
+) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "maildrill", "load", "--target", str(target_file),
+         "--scenario", "webmail", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "scenario webmail needs an endpoint webmail" in lines[0], lines[0]
+    assert lines[0].endswith("has none"), lines[0]

@@ -146,7 +146,7 @@ def render(layout: Layout) -> None:
     put("local.cf.j2", d.spamassassin / "local.cf")
 
     # webmail (seed S2): nginx + PHP-FPM + Roundcube
-    render_webmail(layout, put)
+    render_webmail(layout, put, users)
 
     fd = os.open(layout.password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:

@@ -202,17 +202,22 @@ def make_plan(
     )
 
 
-def current_plan(target_option: str | None = None) -> LoadPlan:
+def current_plan(target_option: str | None = None, locustfile: str = "") -> LoadPlan:
     """The plan of this Locust process: from ``MAILDRILL_LOAD_PLAN``, or made now from a
-    target file (``locust -f loadtests/x.py --maildrill-target FILE``)."""
+    target file (``locust -f loadtests/x.py --maildrill-target FILE``) for the scenario
+    named by ``MAILDRILL_SCENARIO``, else by the locustfile (``loadtests/webmail.py``)."""
     env = os.environ.get(PLAN_ENV)
     if env:
         return LoadPlan.read(Path(env))
     path = target_option or os.environ.get("MAILDRILL_TARGET")
     if not path:
         raise ConfigError("no load plan: set MAILDRILL_LOAD_PLAN or --maildrill-target FILE")
-    return make_plan(load_target(path), _scenario_from_env(), duration_s=60.0)
+    return make_plan(load_target(path), _scenario(locustfile), duration_s=60.0)
 
 
-def _scenario_from_env() -> str:
-    return os.environ.get("MAILDRILL_SCENARIO", "full_chain")
+def _scenario(locustfile: str) -> str:
+    named = os.environ.get("MAILDRILL_SCENARIO")
+    if named:
+        return named
+    stem = Path(locustfile).stem
+    return stem if stem in SCENARIOS else "full_chain"

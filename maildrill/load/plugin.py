@@ -60,7 +60,8 @@ def _options(parser: Any) -> None:
 def _init(environment: Environment, **_: Any) -> None:
     STATE.environment = environment
     option = getattr(environment.parsed_options, "maildrill_target", "") or None
-    STATE.plan = current_plan(option)
+    locustfile = str(getattr(environment.parsed_options, "locustfile", "") or "")
+    STATE.plan = current_plan(option, locustfile)
     runner = environment.runner
     if isinstance(runner, locust.runners.WorkerRunner):
         runner.register_message(FINAL_ASK, _on_final_ask, concurrent=True)

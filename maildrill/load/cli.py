@@ -12,7 +12,7 @@ from maildrill.load.runner import run_load
 from maildrill.results import LoadResult, RunResults, write_results
 from maildrill.target import load_target
 
-HELP = """Generate mail load (SMTP, IMAP, POP3) against a target and measure it.
+HELP = """Generate mail load (SMTP, IMAP, POP3, webmail) against a target and measure it.
 
 Runs a Locust scenario from loadtests/ headless in a subprocess for --duration seconds (plus
 a grace period for delivery), prints progress every 5 s, and writes OUT/results.json with

@@ -28,6 +28,8 @@ FAULTS = {
     "garbage": "protocol",  # RFC 9112 §4: a response starts with a status line; this does not
     "server_error": "500",  # a well-formed 500 on every request
     "not_roundcube": "protocol",  # 200 OK, but no login form in the page
+    "close": "reset",  # reads the request, hangs up without a word
+    "not_tls": "tls",  # an https:// endpoint whose server speaks plain HTTP
 }
 
 _ANSWERS = {
@@ -53,13 +55,18 @@ class _Handler(socketserver.StreamRequestHandler):
     server: _Server
 
     def handle(self) -> None:
+        behaviour = self.server.behaviour
         with suppress(OSError):
+            if behaviour == "not_tls":  # a TLS ClientHello has no line to wait for
+                self.wfile.write(_ANSWERS["server_error"])
+                return
             while self.rfile.readline(65536) not in (b"\r\n", b"\n", b""):
                 pass  # the request head
-            if self.server.behaviour == "hang":
+            if behaviour == "hang":
                 self.server.stop.wait(30)  # bounded: the test ends long before
                 return
-            self.wfile.write(_ANSWERS[self.server.behaviour])
+            if behaviour != "close":
+                self.wfile.write(_ANSWERS[behaviour])
 
 
 @contextmanager
@@ -77,11 +84,11 @@ def http_server(behaviour: str) -> Iterator[int]:
         thread.join(5)
 
 
-def _webmail_target(folder: Path, port: int) -> Path:
+def _webmail_target(folder: Path, port: int, scheme: str) -> Path:
     path = write_target(folder, port)
     path.write_text(
         path.read_text().replace(
-            "[accounts]", f'[endpoints.webmail]\nurl = "http://127.0.0.1:{port}/"\n\n[accounts]'
+            "[accounts]", f'[endpoints.webmail]\nurl = "{scheme}://127.0.0.1:{port}/"\n\n[accounts]'
         )
     )
     return path
@@ -89,7 +96,7 @@ def _webmail_target(folder: Path, port: int) -> Path:
 
 def _run(behaviour: str, folder: Path) -> tuple[LoadResult, float]:
     with http_server(behaviour) as port:
-        target = _webmail_target(folder, port)
+        target = _webmail_target(folder, port, "https" if behaviour == "not_tls" else "http")
         t0 = time.monotonic()
         load = run_load(
             target, "webmail", duration_s=DURATION_S, rate=5, timeout_s=TIMEOUT_S,

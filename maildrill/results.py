@@ -114,9 +114,13 @@ class PhaseStats(_Frozen):
 
 
 class Accounting(_Frozen):
-    """What became of every message of a full-chain run (seed S3)."""
+    """What became of every message of a full-chain run (seed S3).
 
-    sent: int = 0
+    A message to several recipients is several copies: every count but ``messages`` is of
+    (message, recipient) copies, so a recipient refused at RCPT is one rejected copy."""
+
+    messages: int = Field(default=0, description="SMTP transactions (messages) attempted")
+    sent: int = Field(default=0, description="copies attempted: one per message and recipient")
     accepted: int = 0
     delivered: int = 0
     lost: int = 0
@@ -177,6 +181,11 @@ class LoadResult(_Frozen):
     )
     slo: dict[str, Any] = Field(default_factory=dict, description="SLO verdict and its inputs")
     interrupted: bool = False
+    message_profile: dict[str, Any] = Field(
+        default_factory=dict,
+        description="what was sent: size bands (bytes, weight, MIME structures), "
+        "recipient bands, seed (maildrill.load.message)",
+    )
 
 
 class TargetInfo(_Frozen):

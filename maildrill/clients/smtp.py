@@ -10,7 +10,11 @@ handshake failure rate (seed S22)::
     outcome.accepted_at     # time.time() when the 250 after DATA arrived, else None
 
 A session is reused for ``per_session`` messages (then QUIT and a new one); any failure
-drops the connection so the next message starts clean.
+drops the connection so the next message starts clean. A recipient refused at RCPT (a reply
+code) does not end the transaction while another recipient was accepted: the refusal is in
+``outcome.refused`` and the message goes to the others (RFC 5321 §3.3). Where the server
+advertises SIZE, MAIL FROM declares the message's size (RFC 1870 §6), so a message over the
+limit is refused at MAIL with 552 before its bytes are sent.
 """
 
 from __future__ import annotations
@@ -21,9 +25,9 @@ import smtplib
 import socket
 import ssl
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from maildrill.clients.events import BadReply, Fire, Meter, ReplyError, Transaction
+from maildrill.clients.events import BadReply, Fire, Meter, PhaseError, ReplyError, Transaction
 from maildrill.clients.nodes import NodeCycle, node_name
 
 __all__ = ["SmtpClient", "SmtpOutcome", "data_payload"]
@@ -40,6 +44,7 @@ class SmtpOutcome:
     transaction: Transaction
     accepted_at: float | None
     node: str
+    refused: dict[str, str] = field(default_factory=dict)  # recipient -> reply code
 
     @property
     def ok(self) -> bool:
@@ -81,6 +86,7 @@ class SmtpClient:
     ) -> SmtpOutcome:
         """Send one message; never raises. ``start_ns`` is an open-model intended start."""
         accepted_at: float | None = None
+        refused: dict[str, str] = {}
         address = self._nodes.next() if self._smtp is None else None
         meter = self._meter
         if meter is None or address is not None:
@@ -99,14 +105,23 @@ class SmtpClient:
             # addresses with email.utils and run two regexes over every message body: a
             # fifth of the generator's CPU at 4 KB, for addresses and bodies we built)
             with meter.phase("mail"):
-                smtp.putcmd("mail", f"FROM:<{sender}>")
+                # SIZE (RFC 1870 §6) lets a server refuse a too-large message before DATA
+                size = f" SIZE={len(message)}" if "size" in smtp.esmtp_features else ""
+                smtp.putcmd("mail", f"FROM:<{sender}>{size}")
                 code, text = smtp.getreply()
                 _expect(code, text, OK)
             for rcpt in recipients:
-                with meter.phase("rcpt"):
-                    smtp.putcmd("rcpt", f"TO:<{rcpt}>")
-                    code, text = smtp.getreply()
-                    _expect(code, text, OK, WILL_FORWARD)
+                try:
+                    with meter.phase("rcpt"):
+                        smtp.putcmd("rcpt", f"TO:<{rcpt}>")
+                        code, text = smtp.getreply()
+                        _expect(code, text, OK, WILL_FORWARD)
+                except PhaseError as exc:
+                    if not exc.kind.isdigit():
+                        raise  # the connection broke: the whole transaction failed
+                    refused[rcpt] = exc.kind
+            if refused and len(refused) == len(recipients):
+                raise PhaseError(refused[recipients[-1]], "every recipient refused")
             with meter.phase("data"):
                 smtp.putcmd("data")
                 code, text = smtp.getreply()
@@ -120,7 +135,7 @@ class SmtpClient:
             self.close(polite=tx.kind.isdigit())
         elif self._sent_in_session >= self._per_session:
             self.close(polite=True)
-        return SmtpOutcome(tx, accepted_at, meter.node)
+        return SmtpOutcome(tx, accepted_at, meter.node, refused)
 
     def _open(self, meter: Meter, address: tuple[str, int]) -> None:
         self._meter = meter

@@ -50,8 +50,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default 10)",
     )  # fmt: skip
     parser.add_argument(
-        "--message-size", type=int, metavar="BYTES", help="size of each message (default 2048)"
-    )
+        "--message-profile", metavar="fixed|default|FILE.toml",
+        help="what the messages look like: fixed (one --message-size text/plain message to "
+        "one recipient: the raw-rate case, the default); default (80%% 2-8 KB text, 15%% "
+        "20-200 KB and 5%% 1-5 MB with a base64 attachment; 85%% one recipient, 15%% 2-5); "
+        "or a TOML file of size and recipient bands (docs/load.md). A message over the "
+        "target's SIZE limit is a rejected copy counted by its reply code (552), not lost",
+    )  # fmt: skip
+    parser.add_argument(
+        "--message-size", type=int, metavar="BYTES",
+        help="size of each message of the fixed profile (default 2048)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--recipients", metavar="N|A-B",
+        help="recipients per message, every one or drawn uniformly from A to B; overrides "
+        "the profile's (default 1). Each (message, recipient) copy is accounted for",
+    )  # fmt: skip
+
     parser.add_argument(
         "--per-session", type=int, metavar="N",
         help="messages sent over one SMTP connection before a new one (default 10)",
@@ -100,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
         shape=args.shape,
         timeout_s=args.timeout,
         message_size=args.message_size,
+        message_profile=args.message_profile,
+        recipients=args.recipients,
         per_session=args.per_session,
         grace_s=args.grace,
         watch=args.watch,
@@ -147,7 +164,9 @@ def summary_table(load: LoadResult) -> str:
             if load.delivery is not None  # only full_chain watches the mailboxes
             else ""
         )
-        lines.append(f"messages: sent {a.sent}, accepted {a.accepted}{fate}, rejected {rejected}")
+        # one recipient each: a copy is a message; else the counts are of copies
+        label = "messages" if a.messages == a.sent else f"{a.messages} messages, copies"
+        lines.append(f"{label}: sent {a.sent}, accepted {a.accepted}{fate}, rejected {rejected}")
     if load.watch:
         lines.append(
             f"watchers: {load.watch}, a look every {load.poll_interval_s:g} s "

@@ -1,15 +1,19 @@
-"""Full-chain accounting (seed S3): every message sent is accepted, delivered, lost,
+"""Full-chain accounting (seed S3): every copy sent is accepted, delivered, lost,
 duplicated, corrupted or rejected, and its delivery latency is measured.
 
-Each message carries a unique Message-ID and the SHA-256 of its body. The sender records
-``(message_id, body_hash, time of the 250)``; the IMAP watchers record each sighting with the
-hash of the body they fetched. Records may arrive in either order (workers report to the
-master every second), so sightings of an unknown ID wait until its sent record comes::
+Each message carries a unique Message-ID and the SHA-256 of its body. A message to several
+recipients is several copies, one per ``(Message-ID, recipient)``, each accounted for on its
+own: a recipient refused at RCPT is one rejected copy while the others go on. The sender
+records ``(message_id, body_hash, time of the 250, accepted recipients)``; the IMAP watchers
+record each sighting with the mailbox's address and the hash of the body they fetched.
+Records may arrive in either order (workers report to the master every second), so
+sightings of an unknown copy wait until its sent record comes::
 
     ledger = Ledger()
-    ledger.accepted("<id>", "ab12…", accepted_at=t0)
-    ledger.sighting("<id>", "ab12…", seen_at=t1)
-    ledger.accounting(final=True).delivered      # 1
+    ledger.accepted("<id>", "ab12…", accepted_at=t0, recipients=["a@x", "b@x"])
+    ledger.attempt_failed("550")                 # a third recipient refused at RCPT
+    ledger.sighting("<id>", "ab12…", seen_at=t1, recipient="a@x")
+    ledger.accounting(final=True)                # sent 3, delivered 1, lost 1, rejected 550: 1
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import hashlib
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate
 
@@ -35,16 +39,20 @@ def body_hash(body: bytes) -> str:
     return hashlib.sha256(body.replace(b"\r\n", b"\n").rstrip(b"\n")).hexdigest()
 
 
-def make_message(run_id: str, sender: str, rcpt: str, size: int = 2048) -> tuple[str, bytes, str]:
-    """A unique test message: (Message-ID, bytes, body hash)."""
+def make_message(
+    run_id: str, sender: str, rcpt: str | Sequence[str], size: int = 2048
+) -> tuple[str, bytes, str]:
+    """A unique text/plain test message: (Message-ID, bytes, body hash). The raw-rate
+    message; :mod:`maildrill.load.message` draws the others from a profile."""
     token = uuid.uuid4().hex
     message_id = f"<{run_id}.{token}@maildrill.test>"
     line = (token * 3)[:76]
     lines = [line] * max(1, size // (len(line) + 2))
     body = ("\r\n".join(lines) + "\r\n").encode("ascii")
     digest = body_hash(body)
+    to = f"<{rcpt}>" if isinstance(rcpt, str) else ",\r\n ".join(f"<{r}>" for r in rcpt)
     head = (
-        f"From: <{sender}>\r\nTo: <{rcpt}>\r\nSubject: maildrill load {token[:8]}\r\n"
+        f"From: <{sender}>\r\nTo: {to}\r\nSubject: maildrill load {token[:8]}\r\n"
         f"Date: {formatdate()}\r\nMessage-ID: {message_id}\r\n"
         f"X-Maildrill-Hash: {digest}\r\n\r\n"
     ).encode("ascii")
@@ -72,32 +80,54 @@ class _Sent:
     corrupted: bool = False
 
 
+Copy = tuple[str, str]  # (Message-ID, recipient)
+
+
 @dataclass
 class Ledger:
-    sent: int = 0
+    sent: int = 0  # copies
+    transactions: int = 0  # messages (SMTP transactions) attempted
     rejected: Counter[str] = field(default_factory=Counter)
-    messages: dict[str, _Sent] = field(default_factory=dict)
-    orphans: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    messages: dict[Copy, _Sent] = field(default_factory=dict)
+    orphans: dict[Copy, list[tuple[str, float]]] = field(default_factory=dict)
     delivery: HdrHistogram = field(default_factory=new_histogram)
     delivered_per_second: Counter[int] = field(default_factory=Counter)
     # called with (accepted_at, delivery µs) at each first sighting: per-second histograms
     on_delivery: Callable[[float, int], None] | None = None
 
-    def attempt_failed(self, kind: str) -> None:
-        self.sent += 1
-        self.rejected[kind] += 1
+    def transaction(self) -> None:
+        """One message attempted, whatever became of its copies."""
+        self.transactions += 1
 
-    def accepted(self, message_id: str, digest: str, accepted_at: float) -> None:
-        self.sent += 1
-        entry = self.messages[message_id] = _Sent(digest, accepted_at)
-        for seen_digest, seen_at in self.orphans.pop(message_id, []):
-            self._see(entry, seen_digest, seen_at)
+    def attempt_failed(self, kind: str, copies: int = 1) -> None:
+        """``copies`` copies rejected (reply code) or failed (error kind) before the 250."""
+        self.sent += copies
+        self.rejected[kind] += copies
 
-    def sighting(self, message_id: str, digest: str, seen_at: float | None = None) -> None:
+    def accepted(
+        self,
+        message_id: str,
+        digest: str,
+        accepted_at: float,
+        recipients: Sequence[str] = ("",),
+    ) -> None:
+        """The 250 after DATA: one accepted copy per recipient the server took at RCPT."""
+        for rcpt in recipients:
+            self.sent += 1
+            key = (message_id, rcpt)
+            entry = self.messages[key] = _Sent(digest, accepted_at)
+            for seen_digest, seen_at in self.orphans.pop(key, []):
+                self._see(entry, seen_digest, seen_at)
+
+    def sighting(
+        self, message_id: str, digest: str, seen_at: float | None = None, recipient: str = ""
+    ) -> None:
+        """A watcher saw ``message_id`` in ``recipient``'s mailbox."""
         seen_at = time.time() if seen_at is None else seen_at
-        entry = self.messages.get(message_id)
+        key = (message_id, recipient)
+        entry = self.messages.get(key)
         if entry is None:
-            self.orphans.setdefault(message_id, []).append((digest, seen_at))
+            self.orphans.setdefault(key, []).append((digest, seen_at))
         else:
             self._see(entry, digest, seen_at)
 
@@ -132,6 +162,7 @@ class Ledger:
         """``final``: the grace period is over, so unseen messages are lost, not pending."""
         unseen = self.unseen()
         return Accounting(
+            messages=self.transactions,
             sent=self.sent,
             accepted=len(self.messages),
             delivered=len(self.messages) - unseen,

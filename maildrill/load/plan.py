@@ -19,8 +19,10 @@ import os
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from maildrill.errors import ConfigError, PolicyViolation
+from maildrill.load.message import MessageProfile, fixed_profile
 from maildrill.resolve import endpoint_addresses
 from maildrill.target import Role, Target, load_target
 
@@ -85,6 +87,8 @@ class LoadPlan:
     watch_accounts: int = 5
     per_session: int = 10
     message_size: int = 2048
+    # MessageProfile.to_json(); empty: the fixed profile of message_size
+    message_profile: dict[str, Any] = field(default_factory=dict)
     progress_every_s: float = 5.0
     timeout_s: float = 10.0
     watch: str = ""  # full_chain: the watchers' protocol (a key of WATCHERS)
@@ -109,6 +113,12 @@ class LoadPlan:
         if self.shape == "spike":
             return full if 0.4 <= fraction < 0.6 else full / 4
         return full
+
+    def profile(self) -> MessageProfile:
+        """What the senders draw their messages from."""
+        if self.message_profile:
+            return MessageProfile.from_json(self.message_profile)
+        return fixed_profile(self.message_size)
 
     def write(self, path: Path) -> Path:
         path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")

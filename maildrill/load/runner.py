@@ -32,6 +32,7 @@ from hdrh.histogram import HdrHistogram
 import loadtests
 from maildrill.errors import ConfigError, MaildrillError
 from maildrill.load.hdr import CLASS_PREFIX, DELIVERY, NODE_PREFIX, summarize
+from maildrill.load.message import load_profile
 from maildrill.load.plan import PLAN_ENV, LoadPlan, make_plan
 from maildrill.load.slo import evaluate
 from maildrill.load.steps import capacity, judge_steps
@@ -57,6 +58,8 @@ def run_load(
     shape: str = "constant",
     timeout_s: float | None = None,
     message_size: int | None = None,
+    message_profile: str | None = None,
+    recipients: str | None = None,
     per_session: int | None = None,
     grace_s: float | None = None,
     watch: str | None = None,
@@ -65,11 +68,13 @@ def run_load(
 ) -> LoadResult:
     """Run one scenario against a target file; the run stops by itself after
     ``duration_s`` plus a bounded grace period for delivery. ``timeout_s`` bounds every
-    socket operation (default 10 s); ``message_size`` (bytes, default 2048) and
-    ``per_session`` (messages per SMTP connection, default 10) shape the SMTP traffic;
-    ``grace_s`` is how long full_chain waits for delivery after sending (default: the
-    SLO's delivery p99, at least 5 s); ``watch`` is full_chain's watcher protocol (``imap``,
-    the default, or ``pop3``) and ``poll_interval_s`` how often it looks at a mailbox."""
+    socket operation (default 10 s); ``message_profile`` (``fixed``, ``default`` or a TOML
+    file; default fixed), ``message_size`` (bytes of the fixed profile, default 2048),
+    ``recipients`` (``N`` or ``A-B`` per message) and ``per_session`` (messages per SMTP
+    connection, default 10) shape the SMTP traffic; ``grace_s`` is how long full_chain waits for
+    delivery after sending (default: the SLO's delivery p99, at least 5 s); ``watch`` is
+    full_chain's watcher protocol (``imap``, the default, or ``pop3``) and ``poll_interval_s``
+    how often it looks at a mailbox."""
     target = load_target(target_path)
     plan = make_plan(
         target,
@@ -90,6 +95,10 @@ def run_load(
         if message_size < 100:
             raise ConfigError("--message-size: at least 100 bytes")
         plan.message_size = message_size
+    profile = load_profile(
+        message_profile or "fixed", message_size=message_size, recipients=recipients
+    )
+    plan.message_profile = profile.to_json()
     if per_session is not None:
         if per_session < 1:
             raise ConfigError("--per-session: at least 1 message")
@@ -145,7 +154,12 @@ def run_load(
     result = to_result(raw, plan, started, interrupted=interrupted or not raw["complete"])
     steps = judge_steps(raw, plan, target.slo)
     return result.model_copy(
-        update={"slo": evaluate(result, target.slo), "steps": steps, "capacity": capacity(steps)}
+        update={
+            "slo": evaluate(result, target.slo),
+            "steps": steps,
+            "capacity": capacity(steps),
+            "message_profile": plan.message_profile,
+        }
     )
 
 
@@ -251,7 +265,12 @@ def _accounting(raw: dict[str, Any], chain: bool) -> Accounting:
     """Without IMAP watchers (smtp_* scenarios) nothing is delivered, lost or pending."""
     if chain:
         return Accounting(**raw)
-    return Accounting(sent=raw["sent"], accepted=raw["accepted"], rejected=raw["rejected"])
+    return Accounting(
+        messages=raw["messages"],
+        sent=raw["sent"],
+        accepted=raw["accepted"],
+        rejected=raw["rejected"],
+    )
 
 
 def _decode(blob: str) -> HdrHistogram:

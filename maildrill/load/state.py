@@ -156,18 +156,32 @@ class State:
 
     # -- the full chain ----------------------------------------------------------------
 
-    def message_accepted(self, message_id: str, digest: str, accepted_at: float) -> None:
-        self.tick("accepted")
+    def message_sent(
+        self,
+        message_id: str,
+        digest: str,
+        accepted_at: float | None,
+        accepted: list[str],
+        refused: dict[str, str],
+    ) -> None:
+        """One SMTP transaction: the copies accepted with the 250 after DATA (none if it
+        failed) and the reply code or error kind of every other copy."""
+        if accepted_at is not None and accepted:
+            self.tick("accepted", len(accepted))
+        record = [message_id, digest, accepted_at, accepted, refused]
         if self.is_worker:
-            self.outbox.append(["ok", message_id, digest, accepted_at])
+            self.outbox.append(record)
         else:
-            self.ledger.accepted(message_id, digest, accepted_at)
+            self._ledger_sent(record)
 
-    def message_failed(self, kind: str) -> None:
-        if self.is_worker:
-            self.outbox.append(["fail", kind])
-        else:
-            self.ledger.attempt_failed(kind)
+    def _ledger_sent(self, record: list[Any]) -> None:
+        message_id, digest, accepted_at, accepted, refused = record
+        self.ledger.transaction()
+        if accepted_at is not None and accepted:
+            self.ledger.accepted(message_id, digest, accepted_at, accepted)
+        if refused:  # rare on the raw-rate path: no Counter per message
+            for kind, copies in Counter(refused.values()).items():
+                self.ledger.attempt_failed(kind, copies)
 
     # -- worker -> master --------------------------------------------------------------
 
@@ -206,10 +220,7 @@ class State:
             for key, value in values.items():  # each second's level comes once
                 row[key] = int(value)
         for record in data.get("sent", []):
-            if record[0] == "ok":
-                self.ledger.accepted(record[1], record[2], record[3])
-            else:
-                self.ledger.attempt_failed(record[1])
+            self._ledger_sent(record)
         self.worker_in_flight[client_id] = int(data.get("in_flight", 0))
         self.late += int(data.get("late", 0))
         self.dropped += int(data.get("dropped", 0))

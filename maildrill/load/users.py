@@ -24,7 +24,7 @@ from maildrill.clients.imap import ImapClient
 from maildrill.clients.nodes import NodeCycle
 from maildrill.clients.pop3 import Pop3Client
 from maildrill.clients.smtp import SmtpClient
-from maildrill.load.ledger import make_message
+from maildrill.load.message import MessageFactory
 from maildrill.load.plan import LoadPlan
 from maildrill.load.plugin import STATE
 from maildrill.resolve import tls_context
@@ -100,6 +100,8 @@ class SmtpSender(Paced):
         count = plan.watch_accounts if self.only_watched else target.accounts.count
         self.recipients = [target.account(i).address for i in range(count)]
         self._next_rcpt = number % len(self.recipients)
+        # its own seeded draw per user: the same user of a rerun sends the same shapes
+        self.messages = MessageFactory(plan.profile(), plan.run_id, seed=number)
         login_account = target.account(number % target.accounts.count)
         # inbound relay mail comes from outside: a sender in the target's own domain sent
         # from the load generator's address rightly fails SPF -all (seed S12) at a good MX
@@ -134,18 +136,30 @@ class SmtpSender(Paced):
             intended = self._wait_turn()
             if not STATE.sending():
                 return
-            rcpt = self.recipients[self._next_rcpt]
-            self._next_rcpt = (self._next_rcpt + 1) % len(self.recipients)
-            message_id, raw, digest = make_message(
-                self.plan.run_id, self.sender, rcpt, self.plan.message_size
-            )
-            outcome = self.client.send(raw, self.sender, [rcpt], start_ns=intended)
+            rcpts = self._draw_recipients()
+            message = self.messages.make(self.sender, rcpts)
+            outcome = self.client.send(message.raw, self.sender, rcpts, start_ns=intended)
         finally:
             STATE.in_flight -= 1
         if outcome.ok and outcome.accepted_at is not None:
-            STATE.message_accepted(message_id, digest, outcome.accepted_at)
-        else:
-            STATE.message_failed(outcome.transaction.kind or "error")
+            accepted = [r for r in rcpts if r not in outcome.refused] if outcome.refused else rcpts
+            STATE.message_sent(
+                message.message_id, message.digest, outcome.accepted_at, accepted, outcome.refused
+            )
+        else:  # every copy shares the failure, unless a recipient had its own refusal
+            kind = outcome.transaction.kind or "error"
+            refused = {r: outcome.refused.get(r, kind) for r in rcpts}
+            STATE.message_sent(message.message_id, message.digest, None, [], refused)
+
+    def _draw_recipients(self) -> list[str]:
+        """Distinct recipients in turn; as many as the profile draws, at most all of them."""
+        everyone = self.recipients
+        count = min(self.messages.recipient_count(), len(everyone))
+        first = self._next_rcpt
+        self._next_rcpt = (first + 1) % len(everyone)
+        if count == 1:
+            return [everyone[first]]
+        return [everyone[(first + i) % len(everyone)] for i in range(count)]
 
 
 class MailboxReader(Paced):

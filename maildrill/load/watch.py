@@ -13,7 +13,8 @@ bookkeeping, and differ only in how they look at the mailbox:
 A message is *seen* when the listing (SEARCH, UIDL) first shows it, so delivery latency is
 one measure for both; its resolution is the poll interval (IMAP: how soon the server
 announces new mail, at most the poll interval). Each sighting goes to the ledger with the
-hash of the body fetched; the watcher then deletes the message, so the mailbox stays small
+hash of the body fetched and the mailbox's address (one copy of a message to several
+recipients); the watcher then deletes the message, so the mailbox stays small
 and a second copy is a real duplicate. A server UID already recorded is not recorded again
 (a deletion that failed leaves the message for the next session to delete, not to count).
 A failed session is reported like any other and reopened after a short pause::
@@ -49,8 +50,9 @@ FETCH_BATCH = 50  # IMAP messages per FETCH/STORE
 class _Mailbox:
     """One account's sightings: each server UID is recorded once, for this run only."""
 
-    def __init__(self, state: State) -> None:
+    def __init__(self, state: State, address: str) -> None:
         self.state = state
+        self.address = address
         self.recorded: set[str] = set()
 
     def fresh(self, uid: str) -> bool:
@@ -61,7 +63,7 @@ class _Mailbox:
         message_id, digest = parse_message(raw)
         plan = self.state.plan
         if message_id and plan is not None and plan.run_id in message_id:
-            self.state.ledger.sighting(message_id, digest, seen_at)
+            self.state.ledger.sighting(message_id, digest, seen_at, recipient=self.address)
 
 
 class _Watcher(Generic[C]):
@@ -160,7 +162,7 @@ def start_watchers(state: State) -> list[gevent.Greenlet]:
 
 
 def _watch(state: State, watcher: _Pop3Watcher | _ImapWatcher, poll_s: float) -> None:
-    mailbox = _Mailbox(state)
+    mailbox = _Mailbox(state, watcher.account.address)
     while not state.complete:
         began = time.monotonic()
         with watcher.meter.transaction("session") as tx:

@@ -24,8 +24,13 @@ __all__ = ["BEHAVIOURS", "Server", "smtp_server", "write_target"]
 
 # RFC 5321 §4.2: every reply starts with a three-digit code; these servers break that,
 # or the connection, on purpose
-BEHAVIOURS = ("sink", "hang_after_banner", "reset_in_data", "garbage", "megabyte_line")
+BEHAVIOURS = ("sink", "hang_after_banner", "reset_in_data", "garbage", "megabyte_line", "picky")
 MEGABYTE = 1 << 20
+# "picky" is a well-behaved sink with limits: it refuses one mailbox at RCPT (RFC 5321
+# §3.3: the transaction goes on for the others) and, advertising SIZE, a declared size
+# over the limit at MAIL (RFC 1870 §6.1)
+REFUSED_MAILBOX = b"user1@"
+SIZE_LIMIT = 100_000
 
 
 @dataclass
@@ -34,6 +39,7 @@ class Server:
     port: int = 0
     messages: int = 0
     connections: int = 0
+    refused: int = 0  # RCPTs refused ("picky")
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -68,8 +74,16 @@ class _Handler(socketserver.StreamRequestHandler):
             elif verb == b"EHLO" and behaviour == "megabyte_line":
                 self._reply(b"250-" + b"x" * MEGABYTE)
                 self._reply(b"250 OK")
+            elif verb == b"EHLO" and behaviour == "picky":
+                self._reply(b"250-test.invalid\r\n250-SIZE %d\r\n250 PIPELINING" % SIZE_LIMIT)
             elif verb == b"EHLO":
                 self._reply(b"250-test.invalid\r\n250 PIPELINING")
+            elif verb == b"MAIL" and behaviour == "picky" and _declared_size(line) > SIZE_LIMIT:
+                self._reply(b"552 5.3.4 Message size exceeds fixed limit")
+            elif verb == b"RCPT" and behaviour == "picky" and REFUSED_MAILBOX in line.lower():
+                with state.lock:
+                    state.refused += 1
+                self._reply(b"550 5.1.1 No such user")
             elif verb == b"DATA":
                 self._reply(b"354 go ahead")
                 if behaviour == "reset_in_data":
@@ -91,6 +105,13 @@ class _Handler(socketserver.StreamRequestHandler):
         # SO_LINGER 0: close() sends RST, as a crashing server process would
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.connection.close()
+
+
+def _declared_size(mail_from: bytes) -> int:
+    for param in mail_from.split()[2:]:
+        if param.upper().startswith(b"SIZE="):
+            return int(param[5:])
+    return 0
 
 
 class _TCPServer(socketserver.ThreadingTCPServer):

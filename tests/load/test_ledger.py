@@ -44,3 +44,35 @@ def test_delivery_before_the_250_is_clamped() -> None:
     ledger.accepted("x", "h", accepted_at=100.0)
     ledger.sighting("x", "h", seen_at=99.99)
     assert ledger.delivery.get_min_value() == 1
+
+
+def test_each_recipient_copy_is_accounted_for_on_its_own() -> None:
+    """One message to three recipients, one of them refused at RCPT (RFC 5321 §3.3: the
+    others still get it): three copies, one rejected, one delivered, one lost."""
+    ledger = Ledger()
+    ledger.transaction()
+    ledger.accepted("<m>", "h", accepted_at=100.0, recipients=["a@x", "b@x"])
+    ledger.attempt_failed("550")  # c@x
+    ledger.sighting("<m>", "h", seen_at=100.5, recipient="a@x")
+    ledger.sighting("<m>", "h", seen_at=100.6, recipient="c@x")  # never accepted for c@x
+    final = ledger.accounting(final=True)
+    assert (final.messages, final.sent, final.accepted) == (1, 3, 2)
+    assert (final.delivered, final.lost, final.duplicated) == (1, 1, 0)
+    assert final.rejected == {"550": 1}
+    assert ledger.orphans == {("<m>", "c@x"): [("h", 100.6)]}  # not a's or b's copy
+
+
+def test_a_copy_seen_twice_in_one_mailbox_is_a_duplicate_not_two_copies() -> None:
+    ledger = Ledger()
+    ledger.accepted("<m>", "h", accepted_at=100.0, recipients=["a@x", "b@x"])
+    for rcpt in ("a@x", "b@x", "b@x"):
+        ledger.sighting("<m>", "h", seen_at=100.5, recipient=rcpt)
+    ledger.sighting("<m>", "other", seen_at=100.5, recipient="a@x")
+    final = ledger.accounting(final=True)
+    assert (final.delivered, final.lost, final.duplicated, final.corrupted) == (2, 0, 2, 1)
+    assert ledger.delivery.get_total_count() == 2  # latency once per copy
+
+
+def test_make_message_lists_every_recipient() -> None:
+    _, raw, _ = make_message("run1", "a@x", ["b@example.test", "c@example.test"], 512)
+    assert b"To: <b@example.test>,\r\n <c@example.test>\r\n" in raw

@@ -198,3 +198,19 @@ def test_reply_codes_and_kinds_name_the_error_series() -> None:
     state = new_state(clock)
     feed(state, clock, T0, "transaction", 10, ReplyError(550, "no"))
     assert state.raw(final=True)["timeline"][0]["error.550"] == 1
+
+
+def test_message_records_reach_the_master_copy_by_copy() -> None:
+    """A worker's transactions (accepted copies, refused copies) add up at the master as if
+    it had sent them itself."""
+    clock = Clock()
+    master, worker = new_state(clock), new_state(clock, worker=True)
+    worker.message_sent("<a>", "h", T0 + 0.1, ["u1@x", "u2@x"], {"u3@x": "550"})
+    worker.message_sent("<b>", "h", None, [], {"u1@x": "552", "u2@x": "552"})
+    master.message_sent("<c>", "h", T0 + 0.2, ["u1@x"], {})
+    master.absorb("w1", worker.report())
+    master.ledger.sighting("<a>", "h", seen_at=T0 + 1, recipient="u2@x")
+    acc = master.ledger.accounting(final=True)
+    assert (acc.messages, acc.sent, acc.accepted, acc.delivered, acc.lost) == (3, 6, 3, 1, 2)
+    assert acc.rejected == {"550": 1, "552": 2}
+    assert sum(row.get("accepted", 0) for row in master.raw(final=True)["timeline"]) == 3

@@ -186,6 +186,11 @@ class LoadResult(_Frozen):
         description="what was sent: size bands (bytes, weight, MIME structures), "
         "recipient bands, seed (maildrill.load.message)",
     )
+    prepopulated: dict[str, int] = Field(
+        default_factory=dict,
+        description="--prepopulate: messages per account asked for ('per_account'), "
+        "appended before the run ('appended'), accounts topped up ('accounts')",
+    )
 
 
 class TargetInfo(_Frozen):

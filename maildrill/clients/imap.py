@@ -1,7 +1,7 @@
 """An instrumented IMAP client over imapclient (request type ``imap`` or ``imaps``).
 
 Phases: connect (TCP, TLS on imaps, greeting, capabilities), tls (the implicit-TLS
-handshake alone), starttls, login, select, search, fetch, store, idle, logout. Open
+handshake alone), starttls, login, select, search, fetch, store, append, idle, logout. Open
 connections are counted process-wide in :data:`CONNECTIONS` (seed S22: the IMAP
 concurrent-connection peak). Each method runs one phase and raises
 :class:`~maildrill.clients.events.PhaseError` (already reported) on failure, so callers wrap
@@ -83,8 +83,10 @@ class ImapClient:
         implicit_tls: bool = False,
         starttls: bool = False,
         timeout: float = 10.0,
+        gauge: Gauge = CONNECTIONS,
     ) -> None:
         self._fire = fire
+        self._gauge = gauge  # another Gauge keeps these connections out of the run's peak
         self._nodes = nodes
         self._tls = tls_context
         self._implicit = implicit_tls
@@ -107,7 +109,7 @@ class ImapClient:
                 ssl_context=self._tls,
                 timeout=self._timeout,
             )
-        CONNECTIONS.up()
+        self._gauge.up()
         if self._starttls and not self._implicit:
             with self.meter.phase("starttls"):
                 self._c.starttls(self._tls)
@@ -142,6 +144,10 @@ class ImapClient:
             else:
                 self._c.expunge()
 
+    def append(self, message: bytes, flags: tuple[bytes, ...] = (), folder: str = "INBOX") -> None:
+        with self.meter.phase("append"):
+            self._c.append(folder, message, flags=flags)
+
     def idle(self, seconds: float) -> bool:
         """Wait up to ``seconds`` for the server to announce a change; True if it did."""
         c = self._c
@@ -160,7 +166,7 @@ class ImapClient:
         client, self.client = self.client, None
         if client is None:
             return
-        CONNECTIONS.down()
+        self._gauge.down()
         try:
             with self.meter.phase("logout"):
                 client.logout()

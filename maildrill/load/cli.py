@@ -66,7 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="recipients per message, every one or drawn uniformly from A to B; overrides "
         "the profile's (default 1). Each (message, recipient) copy is accounted for",
     )  # fmt: skip
-
+    parser.add_argument(
+        "--prepopulate", type=int, metavar="M",
+        help="before the run, top every test account's INBOX up to M messages over IMAP "
+        "APPEND (like imaptest's msgs=; an account already holding M gets none), drawn from "
+        "--message-profile or else the default profile; not with full_chain",
+    )  # fmt: skip
     parser.add_argument(
         "--per-session", type=int, metavar="N",
         help="messages sent over one SMTP connection before a new one (default 10)",
@@ -117,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
         message_size=args.message_size,
         message_profile=args.message_profile,
         recipients=args.recipients,
+        prepopulate=args.prepopulate,
         per_session=args.per_session,
         grace_s=args.grace,
         watch=args.watch,

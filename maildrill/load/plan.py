@@ -89,6 +89,7 @@ class LoadPlan:
     message_size: int = 2048
     # MessageProfile.to_json(); empty: the fixed profile of message_size
     message_profile: dict[str, Any] = field(default_factory=dict)
+    prepopulated: dict[str, int] = field(default_factory=dict)  # see LoadResult.prepopulated
     progress_every_s: float = 5.0
     timeout_s: float = 10.0
     watch: str = ""  # full_chain: the watchers' protocol (a key of WATCHERS)

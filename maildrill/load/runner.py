@@ -32,8 +32,9 @@ from hdrh.histogram import HdrHistogram
 import loadtests
 from maildrill.errors import ConfigError, MaildrillError
 from maildrill.load.hdr import CLASS_PREFIX, DELIVERY, NODE_PREFIX, summarize
-from maildrill.load.message import load_profile
+from maildrill.load.message import DEFAULT_PROFILE, load_profile
 from maildrill.load.plan import PLAN_ENV, LoadPlan, make_plan
+from maildrill.load.prepopulate import prepopulate as run_prepopulate
 from maildrill.load.slo import evaluate
 from maildrill.load.steps import capacity, judge_steps
 from maildrill.results import Accounting, LoadResult, PhaseStats
@@ -60,6 +61,7 @@ def run_load(
     message_size: int | None = None,
     message_profile: str | None = None,
     recipients: str | None = None,
+    prepopulate: int | None = None,
     per_session: int | None = None,
     grace_s: float | None = None,
     watch: str | None = None,
@@ -71,7 +73,9 @@ def run_load(
     socket operation (default 10 s); ``message_profile`` (``fixed``, ``default`` or a TOML
     file; default fixed), ``message_size`` (bytes of the fixed profile, default 2048),
     ``recipients`` (``N`` or ``A-B`` per message) and ``per_session`` (messages per SMTP
-    connection, default 10) shape the SMTP traffic; ``grace_s`` is how long full_chain waits for
+    connection, default 10) shape the SMTP traffic; ``prepopulate`` tops every test
+    account's INBOX up to that many messages (drawn from ``message_profile``, else from the
+    default profile) before Locust starts; ``grace_s`` is how long full_chain waits for
     delivery after sending (default: the SLO's delivery p99, at least 5 s); ``watch`` is
     full_chain's watcher protocol (``imap``, the default, or ``pop3``) and ``poll_interval_s``
     how often it looks at a mailbox."""
@@ -104,6 +108,18 @@ def run_load(
             raise ConfigError("--per-session: at least 1 message")
         plan.per_session = per_session
     out_dir.mkdir(parents=True, exist_ok=True)
+    if prepopulate:
+        if scenario == "full_chain":
+            # its watchers empty the watched mailboxes: the messages would only be deleted
+            raise ConfigError("--prepopulate: not with full_chain (its watchers empty INBOX)")
+        filled = run_prepopulate(
+            target,
+            prepopulate,
+            profile if message_profile else DEFAULT_PROFILE,
+            timeout_s=plan.timeout_s,
+            progress=progress,
+        )
+        plan.prepopulated = filled.to_json()
     raw_path = out_dir / "load-raw.json"
     raw_path.unlink(missing_ok=True)
     plan.out = str(raw_path.resolve())
@@ -159,6 +175,7 @@ def run_load(
             "steps": steps,
             "capacity": capacity(steps),
             "message_profile": plan.message_profile,
+            "prepopulated": plan.prepopulated,
         }
     )
 

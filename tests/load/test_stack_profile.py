@@ -1,5 +1,6 @@
-"""Message profiles against the good reference stack (real Postfix and Dovecot): a message
-over Postfix's message_size_limit is a rejected copy counted with its reply code, not lost.
+"""Message profiles against the good reference stack (real Postfix and Dovecot): mailboxes
+topped up over IMAP APPEND before a run, and a message over Postfix's message_size_limit
+counted as a rejected copy with its reply code, not lost.
 
 Brought up exactly as tests/stack does; without the Debian packages or root it skips on a
 developer machine and fails in CI (CI=true).
@@ -13,15 +14,37 @@ from pathlib import Path
 import pytest
 
 from maildrill.load import run_load
-from tests.load.test_profile_runs import profile_file
+from maildrill.load.message import DEFAULT_PROFILE
+from maildrill.load.prepopulate import prepopulate
+from tests.load.test_profile_runs import mailbox_sizes, profile_file
 from tests.stack.conftest import RunningStack, bring_up
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
+
+PER_ACCOUNT = 6
 
 
 @pytest.fixture(scope="module")
 def good_stack() -> Iterator[RunningStack]:
     yield from bring_up("good")
+
+
+def test_prepopulate_fills_dovecot_mailboxes_once(good_stack: RunningStack, tmp_path: Path) -> None:
+    target_file = good_stack.root / "target.toml"
+    before = mailbox_sizes(target_file)
+    lines: list[str] = []
+    load = run_load(
+        target_file, "imap_session", duration_s=2, rate=4, prepopulate=PER_ACCOUNT,
+        out_dir=tmp_path, progress=lines.append,
+    )  # fmt: skip
+    after = mailbox_sizes(target_file)
+    assert after == [max(PER_ACCOUNT, n) for n in before], (before, after, lines)
+    assert load.prepopulated["appended"] == sum(max(0, PER_ACCOUNT - n) for n in before)
+    assert load.failures == 0, load.errors
+    assert next(p for p in load.phases if p.name == "fetch").count >= 4
+    again = prepopulate(good_stack.target, PER_ACCOUNT, DEFAULT_PROFILE)
+    assert (again.appended, again.complete) == (0, True)
+    assert mailbox_sizes(target_file) == after
 
 
 def test_over_postfix_size_limit_is_a_rejected_copy_with_552(

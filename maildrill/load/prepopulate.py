@@ -100,7 +100,14 @@ def prepopulate(
         _fill(imap, target.account(index), index, per_account, profile, deadline, tally)
 
     with ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="prepopulate") as pool:
-        failures = [f.exception() for f in [pool.submit(fill, i) for i in range(tally.total)]]
+        futures = [pool.submit(fill, i) for i in range(tally.total)]
+        try:
+            failures = [f.exception() for f in futures]
+        except KeyboardInterrupt:  # Ctrl-C: stop now, not when every account is done
+            tally.stop.set()
+            for future in futures:
+                future.cancel()
+            raise
     error = next((e for e in failures if e is not None), None)
     if error is not None:
         raise error
@@ -125,6 +132,7 @@ class _Tally:
         self.touched = 0
         self._progress = progress
         self._lock = threading.Lock()
+        self.stop = threading.Event()
         self._next = time.monotonic() + PROGRESS_EVERY_S
 
     def add(self, appended: int = 0, *, full: bool = False, touched: bool = False) -> None:
@@ -158,7 +166,7 @@ def _fill(
         exists = int(imap.select("INBOX").get(b"EXISTS", 0))
         missing = max(0, per_account - exists)
         for n in range(missing):
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or tally.stop.is_set():
                 return
             message = factory.make(SENDER, [account.address])
             flags = (b"\\Seen",) if factory.rng.random() < SEEN else ()

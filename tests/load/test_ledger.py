@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from maildrill.load.ledger import Ledger, make_message, parse_message
+import os
+
+import pytest
+
+from maildrill.load.ledger import Ledger, body_hash, make_message, parse_message
 
 
 def test_message_round_trip_keeps_id_and_hash() -> None:
@@ -11,6 +15,29 @@ def test_message_round_trip_keeps_id_and_hash() -> None:
     stored = b"Received: from x\n" + raw.replace(b"\r\n", b"\n")
     assert parse_message(stored) == (message_id, digest)
     assert len(raw) > 4000
+
+
+@pytest.mark.parametrize("size", [1, 78, 200, 2048, 4096, 300_000])
+def test_cached_filler_hash_equals_hashing_the_whole_body(size: int) -> None:
+    ids = set()
+    for _ in range(3):
+        message_id, raw, digest = make_message("run1", "a@example.test", "b@example.test", size)
+        assert digest == body_hash(raw.partition(b"\r\n\r\n")[2])
+        assert abs(len(raw.partition(b"\r\n\r\n")[2]) - size) < 78 or size < 78
+        ids.add(message_id)
+    assert len(ids) == 3
+
+
+def test_a_forked_child_makes_other_message_ids() -> None:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, make_message("run1", "a@x", "b@x", 100)[0].encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 200).decode()
+    parent = make_message("run1", "a@x", "b@x", 100)[0]
+    assert child.split(".")[1][:16] != parent.split(".")[1][:16]  # the per-process prefix
 
 
 def test_accounting_buckets() -> None:

@@ -35,6 +35,7 @@ __all__ = [
     "LoadPlan",
     "current_plan",
     "make_plan",
+    "safe_addresses",
 ]
 
 PLAN_ENV = "MAILDRILL_LOAD_PLAN"
@@ -180,17 +181,8 @@ def make_plan(
                 f"endpoints: scenario {scenario} needs an endpoint {names}; "
                 f"target {target.name} has none"
             )
-        endpoint = target.endpoints[role]
-        addresses = endpoint_addresses(target, endpoint)
-        outside = [a for a, _ in addresses if not target.safety.allows(a)]
-        if outside:
-            raise PolicyViolation(
-                f"endpoints.{role}: {endpoint.host} resolves to {', '.join(outside)}, outside "
-                f"safety.allowed_networks ({', '.join(target.safety.allowed_networks)}); "
-                "load refused"
-            )
         roles[purpose] = str(role)
-        nodes[str(role)] = addresses
+        nodes[str(role)] = safe_addresses(target, role, "load")
     if users is None:
         # enough senders that each keeps ≤ 20 messages/s at ~50 ms per transaction
         users = max(5, math.ceil((rate or max_rate) / 20))
@@ -211,6 +203,24 @@ def make_plan(
         watch=watch if chain else "",
         poll_interval_s=(poll_interval_s or POLL_INTERVAL_S[watch]) if chain else 0.0,
     )
+
+
+def safe_addresses(target: Target, role: Role, what: str) -> list[tuple[str, int]]:
+    """Every address of the target's ``role`` endpoint, refusing ``what`` (e.g. "load")
+    unless all of them lie inside ``safety.allowed_networks``::
+
+        safe_addresses(target, Role.SMTP, "load")     # [("127.0.0.1", 2525)]
+    """
+    endpoint = target.endpoints[role]
+    addresses = endpoint_addresses(target, endpoint)
+    outside = [a for a, _ in addresses if not target.safety.allows(a)]
+    if outside:
+        raise PolicyViolation(
+            f"endpoints.{role}: {endpoint.host} resolves to {', '.join(outside)}, outside "
+            f"safety.allowed_networks ({', '.join(target.safety.allowed_networks)}); "
+            f"{what} refused"
+        )
+    return addresses
 
 
 def current_plan(target_option: str | None = None, locustfile: str = "") -> LoadPlan:

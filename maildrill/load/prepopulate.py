@@ -24,9 +24,10 @@ from typing import Any
 from maildrill.clients.events import Gauge, PhaseError
 from maildrill.clients.imap import ImapClient
 from maildrill.clients.nodes import NodeCycle
-from maildrill.errors import ConfigError, PolicyViolation, TargetError
+from maildrill.errors import ConfigError, TargetError
 from maildrill.load.message import MessageFactory, MessageProfile
-from maildrill.resolve import endpoint_addresses, tls_context
+from maildrill.load.plan import safe_addresses
+from maildrill.resolve import tls_context
 from maildrill.target import Account, Role, Target
 
 __all__ = ["BUDGET_S", "Prepopulated", "prepopulate"]
@@ -74,14 +75,7 @@ def prepopulate(
     if role is None:
         raise ConfigError("--prepopulate: the target needs an imap or imaps endpoint (APPEND)")
     endpoint = target.endpoints[role]
-    addresses = endpoint_addresses(target, endpoint)
-    outside = [a for a, _ in addresses if not target.safety.allows(a)]
-    if outside:
-        raise PolicyViolation(
-            f"endpoints.{role}: {endpoint.host} resolves to {', '.join(outside)}, outside "
-            "safety.allowed_networks; pre-population refused"
-        )
-    nodes = NodeCycle(endpoint.host, addresses)
+    nodes = NodeCycle(endpoint.host, safe_addresses(target, role, "pre-population"))
     context = tls_context(target)
     deadline = time.monotonic() + budget_s
     started = time.monotonic()

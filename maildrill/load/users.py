@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import random
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from functools import lru_cache
 from typing import Any
@@ -58,6 +59,23 @@ class Paced(User):
         # a shaped run starts at the shape's first rate, not the full one
         self.interval_ns = int(1e9 * max(1, plan.users) / plan.rate_at(0.0))
         self.next_ns = time.perf_counter_ns() + random.randrange(self.interval_ns)
+
+    def paced(self, work: Callable[[int], None]) -> None:
+        """Run ``work(intended_start_ns)`` at this user's next arrival, if sending is on.
+
+        From the wait on the user counts as in flight: the run must not end while it sleeps
+        towards an arrival and then starts work nobody is left to measure (a message sent
+        after the watchers stopped would be counted lost)."""
+        if not STATE.sending():
+            time.sleep(0.2)
+            return
+        STATE.in_flight += 1
+        try:
+            intended = self._wait_turn()
+            if STATE.sending():
+                work(intended)
+        finally:
+            STATE.in_flight -= 1
 
     def _wait_turn(self) -> int:
         if self.plan.shape != "constant":
@@ -127,20 +145,12 @@ class SmtpSender(Paced):
         """One paced arrival: wait for its intended start, send, account for it."""
         if not STATE.sending():
             self.client.close()
-            time.sleep(0.2)
-            return
-        # in flight from the wait on: the run must not end while this user sleeps
-        # towards an arrival and then sends a message nobody is left to watch for
-        STATE.in_flight += 1
-        try:
-            intended = self._wait_turn()
-            if not STATE.sending():
-                return
-            rcpts = self._draw_recipients()
-            message = self.messages.make(self.sender, rcpts)
-            outcome = self.client.send(message.raw, self.sender, rcpts, start_ns=intended)
-        finally:
-            STATE.in_flight -= 1
+        self.paced(self._send)
+
+    def _send(self, intended: int) -> None:
+        rcpts = self._draw_recipients()
+        message = self.messages.make(self.sender, rcpts)
+        outcome = self.client.send(message.raw, self.sender, rcpts, start_ns=intended)
         if outcome.ok and outcome.accepted_at is not None:
             accepted = [r for r in rcpts if r not in outcome.refused] if outcome.refused else rcpts
             STATE.message_sent(
@@ -187,22 +197,15 @@ class MailboxReader(Paced):
 
     def session(self) -> None:
         """One paced session: log in, look at the mailbox, read one message, log out."""
-        if not STATE.sending():
-            time.sleep(0.2)
-            return
-        STATE.in_flight += 1
-        try:
-            intended = self._wait_turn()
-            if not STATE.sending():
-                return
-            account = self.accounts[self._next_account]
-            self._next_account = (self._next_account + 1) % len(self.accounts)
-            if self.imap is not None:
-                self._imap_session(self.imap, account, intended)
-            elif self.pop3 is not None:
-                self._pop3_session(self.pop3, account, intended)
-        finally:
-            STATE.in_flight -= 1
+        self.paced(self._session)
+
+    def _session(self, intended: int) -> None:
+        account = self.accounts[self._next_account]
+        self._next_account = (self._next_account + 1) % len(self.accounts)
+        if self.imap is not None:
+            self._imap_session(self.imap, account, intended)
+        elif self.pop3 is not None:
+            self._pop3_session(self.pop3, account, intended)
 
     @staticmethod
     def _imap_session(imap: ImapClient, account: Account, intended: int) -> None:

@@ -13,7 +13,6 @@ logs out; the whole session is one ``webmail transaction`` measured from its int
 
 from __future__ import annotations
 
-import time
 from contextlib import suppress
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,7 +20,6 @@ from urllib.parse import urlsplit
 from maildrill.clients.events import PhaseError
 from maildrill.clients.nodes import NodeCycle
 from maildrill.clients.webmail import WebmailClient
-from maildrill.load.plugin import STATE
 from maildrill.load.users import Paced, cached_target
 from maildrill.resolve import tls_context
 from maildrill.target import Role
@@ -53,17 +51,7 @@ class WebmailSession(Paced):
         self.client.close()
 
     def session(self) -> None:
-        if not STATE.sending():
-            time.sleep(0.2)
-            return
-        STATE.in_flight += 1
-        try:
-            intended = self._wait_turn()
-            if not STATE.sending():
-                return
-            self._one(intended)
-        finally:
-            STATE.in_flight -= 1
+        self.paced(self._one)
 
     def _one(self, intended: int) -> None:
         account = self.accounts[self._next_account]

@@ -32,6 +32,18 @@ class _NodePOP3(poplib.POP3):
     wrap: ssl.SSLContext | None = None
     meter: Meter | None = None
 
+    def __init__(self, host: str, port: int, timeout: float) -> None:
+        try:
+            super().__init__(host, port, timeout)
+        except BaseException:
+            # poplib reads the greeting in __init__: when that fails, the object is never
+            # handed back, so nobody else can close the socket it already opened
+            # (the file made from the socket holds it open too)
+            for part in (getattr(self, "file", None), getattr(self, "sock", None)):
+                if part is not None:
+                    part.close()
+            raise
+
     def _create_socket(self, timeout: float) -> socket.socket:
         sock = socket.create_connection(self.node, timeout)
         if self.wrap is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import Protocol
@@ -88,6 +89,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"maildrill {args.command}: interrupted", file=sys.stderr)
         code = 130
+    except BrokenPipeError:
+        # the reader went away (``maildrill stack up | head -1``): what was done is done;
+        # point stdout at /dev/null so the interpreter's final flush cannot fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = 141  # 128 + SIGPIPE, as a shell reports a command killed by it
     return code
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from good_stack import good_stack  # bench/ is on sys.path when a script in it runs
 
 from maildrill.load import run_load
 from maildrill.load.cli import summary_table
@@ -31,18 +32,10 @@ def main() -> int:
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--grace", type=float, default=60, help="seconds to drain the queue")
     args = parser.parse_args()
-    target = args.dir / "target-raw.toml"
-    started_here = False
-    if not target.exists():
-        args.dir.mkdir(parents=True, exist_ok=True)
-        args.dir.chmod(0o755)
-        up = [sys.executable, "-m", "maildrill.cli", "stack", "up", "--profile", "good"]
-        subprocess.run([*up, "--net", args.net, "--dir", str(args.dir)], check=True)
-        started_here = True
-    try:
+    with good_stack(args.dir, net=args.net) as root:
         t0 = time.monotonic()
         load = run_load(
-            target,
+            root / "target-raw.toml",
             "full_chain",
             duration_s=args.duration,
             rate=args.rate,
@@ -53,10 +46,6 @@ def main() -> int:
             progress=lambda line: print(f"  {line}", flush=True),
         )
         wall = time.monotonic() - t0
-    finally:
-        if started_here:
-            down = [sys.executable, "-m", "maildrill.cli", "stack", "down", "--dir"]
-            subprocess.run([*down, str(args.dir)], check=False)
     print(summary_table(load))
     acc = load.accounting
     assert acc is not None

@@ -14,21 +14,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
 import sys
 from pathlib import Path
 
-from maildrill.errors import ConfigError
+from good_stack import good_stack  # bench/ is on sys.path when a script in it runs
+
 from maildrill.load import run_load
 from maildrill.load.cli import summary_table
-from maildrill.stack.control import status
-
-
-def _running(root: Path) -> bool:
-    try:
-        return all(s.up for s in status(root))
-    except ConfigError:  # no stack there
-        return False
 
 
 def main() -> int:
@@ -39,21 +31,13 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=15)
     parser.add_argument("--users", type=int, default=None)
     args = parser.parse_args()
-    target = args.dir / "target.toml"
-    started_here = False
-    if not _running(args.dir):
-        args.dir.mkdir(parents=True, exist_ok=True)
-        args.dir.chmod(0o755)
-        up = [sys.executable, "-m", "maildrill.cli", "stack", "up", "--profile", "good"]
-        subprocess.run([*up, "--net", args.net, "--dir", str(args.dir)], check=True)
-        started_here = True
     rows = []
-    try:
+    with good_stack(args.dir, net=args.net) as root:
         for rate in (float(r) for r in args.rates.split(",")):
             load_avg = os.getloadavg()[0]
             load = run_load(
-                target, "webmail", duration_s=args.duration, rate=rate, users=args.users,
-                out_dir=args.dir / f"bench-out-{rate:g}",
+                root / "target.toml", "webmail", duration_s=args.duration, rate=rate,
+                users=args.users, out_dir=args.dir / f"bench-out-{rate:g}",
             )  # fmt: skip
             print(summary_table(load), flush=True)
             tx = next(p for p in load.phases if p.name == "transaction")
@@ -64,10 +48,6 @@ def main() -> int:
                 f"{', '.join(f'{k} {v}' for k, v in sorted(load.errors.items())) or '-'} | "
                 f"{load_avg:.1f} |"
             )
-    finally:
-        if started_here:
-            down = [sys.executable, "-m", "maildrill.cli", "stack", "down", "--dir"]
-            subprocess.run([*down, str(args.dir)], check=False)
     print(f"\nmachine: {platform.platform()}, {os.cpu_count()} CPUs")
     print("| offered/s | sessions/s | p50 ms | p99 ms | failed | errors | load avg |")
     print("|---|---|---|---|---|---|---|")

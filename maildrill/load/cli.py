@@ -70,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--prepopulate", type=int, metavar="M",
         help="before the run, top every test account's INBOX up to M messages over IMAP "
         "APPEND (like imaptest's msgs=; an account already holding M gets none), drawn from "
-        "--message-profile or else the default profile; not with full_chain",
+        "--message-profile or else the default profile; full_chain's watchers leave them in place",
     )  # fmt: skip
     parser.add_argument(
         "--per-session", type=int, metavar="N",

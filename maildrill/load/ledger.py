@@ -35,7 +35,14 @@ from hdrh.histogram import HdrHistogram
 from maildrill.load.hdr import HIGHEST_US, new_histogram
 from maildrill.results import Accounting
 
-__all__ = ["Ledger", "body_hash", "make_message", "parse_message"]
+__all__ = [
+    "PREPOPULATED_RUN",
+    "Ledger",
+    "body_hash",
+    "is_load_message",
+    "make_message",
+    "parse_message",
+]
 
 
 def body_hash(body: bytes) -> str:
@@ -111,6 +118,17 @@ def _date() -> str:
     if _date_cache[0] != second:
         _date_cache = (second, formatdate(second))
     return _date_cache[1]
+
+
+PREPOPULATED_RUN = "maildrill-prepopulate"  # run id of --prepopulate's messages
+
+
+def is_load_message(message_id: str) -> bool:
+    """A message a load run sent (this run or an earlier, interrupted one), as opposed to
+    a pre-populated one or mail that is not maildrill's: watchers delete only these."""
+    return message_id.endswith("@maildrill.test>") and not message_id.startswith(
+        f"<{PREPOPULATED_RUN}."
+    )
 
 
 def parse_message(raw: bytes) -> tuple[str | None, str]:

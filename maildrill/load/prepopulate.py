@@ -25,6 +25,7 @@ from maildrill.clients.events import Gauge, PhaseError
 from maildrill.clients.imap import ImapClient
 from maildrill.clients.nodes import NodeCycle
 from maildrill.errors import ConfigError, TargetError
+from maildrill.load.ledger import PREPOPULATED_RUN
 from maildrill.load.message import MessageFactory, MessageProfile
 from maildrill.load.plan import safe_addresses
 from maildrill.resolve import tls_context
@@ -153,7 +154,7 @@ def _fill(
     tally: _Tally,
 ) -> None:
     # no run ID in these Message-IDs: full_chain's watchers never take them for its own
-    factory = MessageFactory(profile, "maildrill-prepopulate", seed=index)
+    factory = MessageFactory(profile, PREPOPULATED_RUN, seed=index)
     try:
         imap.connect()
         imap.login(account.local, account.password)

@@ -109,9 +109,6 @@ def run_load(
         plan.per_session = per_session
     out_dir.mkdir(parents=True, exist_ok=True)
     if prepopulate:
-        if scenario == "full_chain":
-            # its watchers empty the watched mailboxes: the messages would only be deleted
-            raise ConfigError("--prepopulate: not with full_chain (its watchers empty INBOX)")
         filled = run_prepopulate(
             target,
             prepopulate,

@@ -14,9 +14,11 @@ A message is *seen* when the listing (SEARCH, UIDL) first shows it, so delivery 
 one measure for both; its resolution is the poll interval (IMAP: how soon the server
 announces new mail, at most the poll interval). Each sighting goes to the ledger with the
 hash of the body fetched and the mailbox's address (one copy of a message to several
-recipients); the watcher then deletes the message, so the mailbox stays small
-and a second copy is a real duplicate. A server UID already recorded is not recorded again
-(a deletion that failed leaves the message for the next session to delete, not to count).
+recipients); the watcher then deletes it, so the mailbox stays small and a second copy
+is a real duplicate. Only load messages are deleted: mail pre-populated with
+``--prepopulate`` (or not maildrill's at all) stays, read once per run. A server UID
+already recorded is not recorded again (a deletion that failed leaves the message for the
+next session to delete, not to count).
 A failed session is reported like any other and reopened after a short pause::
 
     greenlets = start_watchers(state)      # in the master, at test_start
@@ -35,7 +37,7 @@ from maildrill.clients.events import Meter, PhaseError
 from maildrill.clients.imap import ImapClient
 from maildrill.clients.nodes import NodeCycle
 from maildrill.clients.pop3 import Pop3Client
-from maildrill.load.ledger import parse_message
+from maildrill.load.ledger import is_load_message, parse_message
 from maildrill.load.plugin import State
 from maildrill.resolve import tls_context
 from maildrill.target import Account, Role, load_target
@@ -48,21 +50,32 @@ FETCH_BATCH = 50  # IMAP messages per FETCH/STORE
 
 
 class _Mailbox:
-    """One account's sightings: each server UID is recorded once, for this run only."""
+    """One account's sightings: each server UID is recorded once, for this run only.
+
+    Only load messages (:func:`~maildrill.load.ledger.is_load_message`: this run's, or an
+    interrupted run's left behind) are deleted; pre-populated mail and anything else in the
+    mailbox stays, read once per run to learn that it is not ours."""
 
     def __init__(self, state: State, address: str) -> None:
         self.state = state
         self.address = address
         self.recorded: set[str] = set()
+        self.load: set[str] = set()  # UIDs of load messages: to delete
 
     def fresh(self, uid: str) -> bool:
         return uid not in self.recorded
 
+    def disposable(self, uid: str) -> bool:
+        return uid in self.load
+
     def saw(self, uid: str, raw: bytes, seen_at: float) -> None:
         self.recorded.add(uid)
         message_id, digest = parse_message(raw)
+        if message_id is None or not is_load_message(message_id):
+            return
+        self.load.add(uid)
         plan = self.state.plan
-        if message_id and plan is not None and plan.run_id in message_id:
+        if plan is not None and plan.run_id in message_id:
             self.state.ledger.sighting(message_id, digest, seen_at, recipient=self.address)
 
 
@@ -107,7 +120,9 @@ class _ImapWatcher(_Watcher[ImapClient]):
             if fresh:
                 for uid, data in imap.fetch(fresh, ["BODY.PEEK[]"]).items():
                     mailbox.saw(str(uid), bytes(data.get(b"BODY[]") or b""), seen_at)
-            imap.store_deleted(batch)
+            disposable = [uid for uid in batch if mailbox.disposable(str(uid))]
+            if disposable:
+                imap.store_deleted(disposable)
 
     def close(self) -> None:
         with contextlib.suppress(PhaseError):
@@ -124,7 +139,8 @@ class _Pop3Watcher(_Watcher[Pop3Client]):
         for number, uid in listing:
             if mailbox.fresh(uid):
                 mailbox.saw(uid, pop.retr(number), seen_at)
-            pop.dele(number)
+            if mailbox.disposable(uid):
+                pop.dele(number)
         pop.quit()  # RFC 1939 §6: the deletions happen at QUIT
 
     def close(self) -> None:

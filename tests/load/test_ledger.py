@@ -6,7 +6,14 @@ import os
 
 import pytest
 
-from maildrill.load.ledger import Ledger, body_hash, make_message, parse_message
+from maildrill.load.ledger import (
+    PREPOPULATED_RUN,
+    Ledger,
+    body_hash,
+    is_load_message,
+    make_message,
+    parse_message,
+)
 
 
 def test_message_round_trip_keeps_id_and_hash() -> None:
@@ -103,3 +110,10 @@ def test_a_copy_seen_twice_in_one_mailbox_is_a_duplicate_not_two_copies() -> Non
 def test_make_message_lists_every_recipient() -> None:
     _, raw, _ = make_message("run1", "a@x", ["b@example.test", "c@example.test"], 512)
     assert b"To: <b@example.test>,\r\n <c@example.test>\r\n" in raw
+
+
+def test_only_load_messages_are_disposable() -> None:
+    assert is_load_message(make_message("run1", "a@x", "b@x", 100)[0])
+    assert is_load_message("<older-run.0123@maildrill.test>")  # left by an interrupted run
+    assert not is_load_message(f"<{PREPOPULATED_RUN}.0123@maildrill.test>")
+    assert not is_load_message("<CAF0a1b2@mail.example.com>")  # not maildrill's at all

@@ -158,9 +158,20 @@ def test_prepopulate_tops_up_to_m_and_does_not_grow(lab: Path, tmp_path: Path) -
     assert next(p for p in again.phases if p.name == "retr").count >= 5
 
 
-def test_prepopulate_is_refused_with_full_chain(lab: Path, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="--prepopulate: not with full_chain"):
-        run_load(lab, "full_chain", duration_s=1, prepopulate=5, out_dir=tmp_path)
+@pytest.mark.parametrize("watch", ["imap", "pop3"])
+def test_full_chain_on_prepopulated_mailboxes_keeps_them(
+    lab: Path, tmp_path: Path, watch: str
+) -> None:
+    """The watchers delete the run's messages (and stray load messages) only: the
+    pre-populated ones stay, and every message of the run is still accounted for."""
+    load = run_load(
+        lab, "full_chain", duration_s=3, rate=4, prepopulate=8, watch=watch, out_dir=tmp_path
+    )
+    acc = load.accounting
+    assert acc is not None and acc.accepted >= 4, acc
+    assert acc.delivered == acc.accepted and (acc.lost, acc.duplicated) == (0, 0), acc
+    sizes = mailbox_sizes(lab)
+    assert all(n >= 8 for n in sizes), sizes  # topped up to 8, none of them deleted
 
 
 def test_prepopulate_stops_at_its_budget_and_says_so(lab: Path) -> None:

@@ -23,6 +23,7 @@ from maildrill.check import (
     run_checks,
     target_info,
 )
+from maildrill.load.cli import add_traffic_arguments, traffic_options
 from maildrill.preflight import preflight
 from maildrill.results import RunResults, write_results
 from maildrill.target import load_target
@@ -50,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--users", type=int, default=4, metavar="N", help="concurrent load users (default 4)"
     )
+    add_traffic_arguments(parser)
     parser.add_argument(
         "--baseline", type=Path, metavar="OLD.json",
         help="an earlier results.json to compare the load figures with (quarter over quarter)",
@@ -102,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
                     rate=args.rate,
                     out_dir=out / "load",
                     progress=say,
+                    **traffic_options(args),
                 )
                 run = run.model_copy(update={"load": load})
         except KeyboardInterrupt as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from maildrill.check import target_info
 from maildrill.errors import ConfigError
@@ -49,6 +50,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds any one socket operation may take before it counts as a timeout "
         "(default 10)",
     )  # fmt: skip
+    add_traffic_arguments(parser)
+    parser.add_argument(
+        "--per-session", type=int, metavar="N",
+        help="messages sent over one SMTP connection before a new one (default 10)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--grace", type=float, metavar="S",
+        help="full_chain: seconds to wait for delivery after sending ends (default: the "
+        "SLO's delivery_p99_s, at least 5)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--processes", type=int, default=1, metavar="N",
+        help="Locust worker processes; histograms are merged exactly (default 1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--out", type=Path, default=Path("maildrill-out"), metavar="DIR",
+        help="where results.json goes (default: ./maildrill-out)",
+    )  # fmt: skip
+
+
+def add_traffic_arguments(parser: argparse.ArgumentParser) -> None:
+    """What the messages look like, what the mailboxes hold and how full_chain watches
+    them: shared by ``maildrill load`` and ``maildrill drill``."""
     parser.add_argument(
         "--message-profile", metavar="fixed|default|FILE.toml",
         help="what the messages look like: fixed (one --message-size text/plain message to "
@@ -73,15 +97,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--message-profile or else the default profile; full_chain's watchers leave them in place",
     )  # fmt: skip
     parser.add_argument(
-        "--per-session", type=int, metavar="N",
-        help="messages sent over one SMTP connection before a new one (default 10)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--grace", type=float, metavar="S",
-        help="full_chain: seconds to wait for delivery after sending ends (default: the "
-        "SLO's delivery_p99_s, at least 5)",
-    )  # fmt: skip
-    parser.add_argument(
         "--watch", choices=sorted(WATCHERS),
         help="full_chain: how the watchers see messages arrive: imap (a session per account "
         "in IDLE, searching anyway every --poll-interval) or pop3 (a POP3 or POP3S session "
@@ -94,14 +109,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         + ", ".join(f"{k} {v:g}" for k, v in POLL_INTERVAL_S.items())
         + ")",
     )  # fmt: skip
-    parser.add_argument(
-        "--processes", type=int, default=1, metavar="N",
-        help="Locust worker processes; histograms are merged exactly (default 1)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--out", type=Path, default=Path("maildrill-out"), metavar="DIR",
-        help="where results.json goes (default: ./maildrill-out)",
-    )  # fmt: skip
+
+
+def traffic_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The :func:`~maildrill.load.run_load` keywords of :func:`add_traffic_arguments`."""
+    return {
+        "message_profile": args.message_profile,
+        "message_size": args.message_size,
+        "recipients": args.recipients,
+        "prepopulate": args.prepopulate,
+        "watch": args.watch,
+        "poll_interval_s": args.poll_interval,
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -119,15 +138,10 @@ def run(args: argparse.Namespace) -> int:
         processes=args.processes,
         shape=args.shape,
         timeout_s=args.timeout,
-        message_size=args.message_size,
-        message_profile=args.message_profile,
-        recipients=args.recipients,
-        prepopulate=args.prepopulate,
         per_session=args.per_session,
         grace_s=args.grace,
-        watch=args.watch,
-        poll_interval_s=args.poll_interval,
         progress=lambda line: print(f"  {line}", flush=True),
+        **traffic_options(args),
     )
     path = write_results(
         results.finished(load=load, interrupted=load.interrupted), args.out / "results.json"

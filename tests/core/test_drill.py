@@ -43,6 +43,22 @@ def test_drill_against_the_embedded_target(tmp_path: Path) -> None:
     assert "delivery latency" in proc.stdout  # the summary at the end
 
 
+@pytest.mark.slow
+def test_drill_passes_the_traffic_options_to_its_load_run(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = maildrill(
+        "drill", "--out", str(out), "-k", "reach", "--duration", "3", "--users", "2",
+        "--rate", "4", "--watch", "pop3", "--recipients", "2",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    load = read_results(out / "results.json").load
+    assert load is not None and load.accounting is not None
+    assert load.watch == "pop3"
+    assert {("pop3s", "uidl"), ("pop3s", "retr")} <= {(p.request_type, p.name) for p in load.phases}
+    acc = load.accounting
+    assert acc.sent == 2 * acc.messages and acc.delivered == acc.accepted == acc.sent, acc
+
+
 def test_unreachable_target_exits_3_with_one_line(tmp_path: Path) -> None:
     path = tmp_path / "down.toml"
     path.write_text(

@@ -223,17 +223,20 @@ def safe_addresses(target: Target, role: Role, what: str) -> list[tuple[str, int
     return addresses
 
 
-def current_plan(target_option: str | None = None, locustfile: str = "") -> LoadPlan:
+def current_plan(
+    target_option: str | None = None, locustfile: str = "", watch: str | None = None
+) -> LoadPlan:
     """The plan of this Locust process: from ``MAILDRILL_LOAD_PLAN``, or made now from a
     target file (``locust -f loadtests/x.py --maildrill-target FILE``) for the scenario
-    named by ``MAILDRILL_SCENARIO``, else by the locustfile (``loadtests/webmail.py``)."""
+    named by ``MAILDRILL_SCENARIO``, else by the locustfile (``loadtests/webmail.py``);
+    ``watch`` is full_chain's watcher protocol there (``--maildrill-watch pop3``)."""
     env = os.environ.get(PLAN_ENV)
     if env:
         return LoadPlan.read(Path(env))
     path = target_option or os.environ.get("MAILDRILL_TARGET")
     if not path:
         raise ConfigError("no load plan: set MAILDRILL_LOAD_PLAN or --maildrill-target FILE")
-    return make_plan(load_target(path), _scenario(locustfile), duration_s=60.0)
+    return make_plan(load_target(path), _scenario(locustfile), duration_s=60.0, watch=watch)
 
 
 def _scenario(locustfile: str) -> str:

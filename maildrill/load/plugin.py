@@ -55,13 +55,21 @@ def _options(parser: Any) -> None:
         default="",
         help="target file, when running a maildrill scenario with plain 'locust -f'",
     )
+    parser.add_argument(
+        "--maildrill-watch",
+        default="",
+        choices=["", "imap", "pop3"],
+        help="full_chain under plain 'locust -f': how the watchers see mail arrive "
+        "(imap: IDLE sessions, the default; pop3: polling)",
+    )
 
 
 def _init(environment: Environment, **_: Any) -> None:
     STATE.environment = environment
     option = getattr(environment.parsed_options, "maildrill_target", "") or None
     locustfile = str(getattr(environment.parsed_options, "locustfile", "") or "")
-    STATE.plan = current_plan(option, locustfile)
+    watch = getattr(environment.parsed_options, "maildrill_watch", "") or None
+    STATE.plan = current_plan(option, locustfile, watch)
     runner = environment.runner
     if isinstance(runner, locust.runners.WorkerRunner):
         runner.register_message(FINAL_ASK, _on_final_ask, concurrent=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from maildrill.errors import ConfigError, PolicyViolation
-from maildrill.load.plan import make_plan
+from maildrill.load.plan import PLAN_ENV, current_plan, make_plan
 from maildrill.target import parse_target
 
 
@@ -91,3 +91,18 @@ def test_watch_options_out_of_place_are_one_error_line(
 ) -> None:
     with pytest.raises(ConfigError, match=error):
         make_plan(_target(), scenario, **options)  # type: ignore[arg-type]
+
+
+def test_plain_locust_takes_the_scenario_from_the_locustfile_and_the_watcher_option(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``locust -f loadtests/X.py --maildrill-target FILE [--maildrill-watch pop3]``."""
+    embedded = pytest.importorskip("maildrill.embedded")
+    monkeypatch.delenv(PLAN_ENV, raising=False)
+    monkeypatch.delenv("MAILDRILL_SCENARIO", raising=False)
+    with embedded.launch(tmp_path / "lab", accounts=2) as target_file:
+        reader = current_plan(str(target_file), "loadtests/pop3_session.py")
+        chain = current_plan(str(target_file), "loadtests/full_chain.py", "pop3")
+    assert reader.scenario == "pop3_session" and reader.roles["read"] == "pop3s"
+    assert chain.scenario == "full_chain" and chain.watch == "pop3"
+    assert chain.roles["read"] == "pop3s"

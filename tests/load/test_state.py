@@ -44,7 +44,9 @@ def plan(**changes: Any) -> LoadPlan:
 
 
 def new_state(clock: Clock, *, worker: bool = False) -> State:
-    state = State(worker=worker, clock=clock)
+    # no process-wide connection gauges: an IMAP client an earlier test left open in this
+    # process would be sampled differently by the single state and the merged ones
+    state = State(worker=worker, clock=clock, gauges={})
     state.plan = plan(shape="step")
     state.started = T0
     return state

@@ -16,6 +16,7 @@ are added bucket by bucket, so N workers report exactly what one process would::
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -295,7 +296,10 @@ def timeline_rows(state: State, *, final: bool = False) -> list[dict[str, float]
     if state.started and seconds and plan is not None:
         # every second of the run has a row, quiet ones too (bounded by the backstop)
         longest = int(plan.duration_s + plan.grace_s + plan.timeout_s) + 60
-        last = min(seconds[-1], start + longest)
+        last = seconds[-1]
+        if final:  # the run ended by itself: a stall at the end of sending shows as zeros
+            last = max(last, math.ceil(state.started + plan.duration_s) - 1)
+        last = min(last, start + longest)
         seconds = sorted(set(seconds) | set(range(start, last + 1)))
     rows = []
     for second in seconds:

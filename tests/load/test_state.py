@@ -123,9 +123,11 @@ def test_timeline_has_offered_rate_percentiles_and_errors_per_second() -> None:
     for at, phase, us, error in events():
         feed(state, clock, at, phase, us, error)
     rows = state.raw(final=True)["timeline"]
-    assert [r["t"] for r in rows] == [0, 1, 2, 3, 4, 5]
-    # step shape over 8 s at 40/s: four steps of 2 s, 10/s then 20/s, 30/s
-    assert [r["offered_rps"] for r in rows] == [10, 10, 20, 20, 30, 30]
+    # events for 6 s of the 8 s planned: the last two seconds are quiet rows, not missing
+    assert [r["t"] for r in rows] == [0, 1, 2, 3, 4, 5, 6, 7]
+    # step shape over 8 s at 40/s: four steps of 2 s, 10/s then 20/s, 30/s, 40/s
+    assert [r["offered_rps"] for r in rows] == [10, 10, 20, 20, 30, 30, 40, 40]
+    assert "requests" not in rows[6] and "requests" not in rows[7]
     first = rows[0]
     assert first["smtp.data.p50_us"] <= first["smtp.data.p90_us"] <= first["smtp.data.p99_us"]
     failed = first.get("error.421", 0) + first.get("error.timeout", 0)
@@ -216,3 +218,19 @@ def test_message_records_reach_the_master_copy_by_copy() -> None:
     assert (acc.messages, acc.sent, acc.accepted, acc.delivered, acc.lost) == (3, 6, 3, 1, 2)
     assert acc.rejected == {"550": 1, "552": 2}
     assert sum(row.get("accepted", 0) for row in master.raw(final=True)["timeline"]) == 3
+
+
+def test_a_stall_at_the_end_of_sending_shows_as_quiet_seconds() -> None:
+    """The server stops answering after 2 s of an 8 s run: seconds 2-7 still have rows
+    (offered, nothing achieved) once the run is over, so the stall is visible."""
+    clock = Clock()
+    state = new_state(clock)
+    for at, phase, us, error in events():
+        if at < T0 + 2:
+            feed(state, clock, at, phase, us, error)
+    rows = state.raw(final=True)["timeline"]
+    assert [r["t"] for r in rows] == [0, 1, 2, 3, 4, 5, 6, 7]
+    assert all(r["offered_rps"] > 0 for r in rows)
+    assert [r.get("achieved_rps", 0) > 0 for r in rows] == [True, True] + [False] * 6
+    # while the run is still going, nothing is invented past the last event
+    assert [r["t"] for r in state.raw(final=False)["timeline"]] == [0, 1]

@@ -39,9 +39,11 @@ __all__ = [
     "PREPOPULATED_RUN",
     "Ledger",
     "body_hash",
+    "header_date",
     "is_load_message",
     "make_message",
     "parse_message",
+    "unique_token",
 ]
 
 
@@ -73,7 +75,7 @@ def make_message(
     to = f"<{rcpt}>" if isinstance(rcpt, str) else ",\r\n ".join(f"<{r}>" for r in rcpt)
     head = (
         f"From: <{sender}>\r\nTo: {to}\r\nSubject: maildrill load {token[-8:]}\r\n"
-        f"Date: {_date()}\r\nMessage-ID: {message_id}\r\n"
+        f"Date: {header_date()}\r\nMessage-ID: {message_id}\r\n"
         f"X-Maildrill-Hash: {digest}\r\n\r\n"
     ).encode("ascii")
     return message_id, b"".join((head, filler, line, b"\r\n")), digest
@@ -111,7 +113,7 @@ def unique_token() -> str:
 _date_cache: tuple[int, str] = (0, "")
 
 
-def _date() -> str:
+def header_date() -> str:
     """The Date: header of this second (RFC 5322 §3.3), formatted once a second."""
     global _date_cache
     second = int(time.time())

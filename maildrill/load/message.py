@@ -40,16 +40,14 @@ import base64
 import hashlib
 import random
 import tomllib
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from email.utils import formatdate
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from maildrill.errors import ConfigError
-from maildrill.load.ledger import body_hash, make_message
+from maildrill.load.ledger import body_hash, header_date, make_message, unique_token
 
 __all__ = [
     "DEFAULT_PROFILE",
@@ -268,8 +266,8 @@ def attachment_pool(size: int) -> tuple[bytes, bytes]:
 class MessageFactory:
     """Draws messages from a profile; one per Locust user (``seed`` = profile seed + user).
 
-    ``unique`` makes each Message-ID's token (default: a random UUID, unique across every
-    worker process of the run)."""
+    ``unique`` makes each Message-ID's token (default:
+    :func:`~maildrill.load.ledger.unique_token`, unique across every worker process)."""
 
     def __init__(
         self,
@@ -277,7 +275,7 @@ class MessageFactory:
         run_id: str,
         *,
         seed: int = 0,
-        unique: Callable[[], str] = lambda: uuid.uuid4().hex,
+        unique: Callable[[], str] = unique_token,
     ) -> None:
         self.profile = profile
         self.run_id = run_id
@@ -309,7 +307,7 @@ class MessageFactory:
         kind = band.mime[0] if len(band.mime) == 1 else rng.choice(band.mime)
         token = self.unique()
         message_id = f"<{self.run_id}.{token}@maildrill.test>"
-        boundary = f"=_md{token[:16]}"
+        boundary = f"=_md{token}"
         head = _headers(sender, recipients, token, message_id, kind, boundary)
         parts, digest = self._body(kind, boundary, token, max(64, size - len(head) - 100))
         raw = b"".join([head, b"X-Maildrill-Hash: ", digest.encode(), b"\r\n\r\n", *parts])
@@ -348,7 +346,7 @@ class MessageFactory:
                 text,
                 sep,
                 b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n",
-                f'Content-Disposition: attachment; filename="md-{token[:8]}.bin"\r\n\r\n'.encode(),
+                f'Content-Disposition: attachment; filename="md-{token[-8:]}.bin"\r\n\r\n'.encode(),
             ]
         )
         end = f"--{boundary}--\r\n".encode()
@@ -378,8 +376,8 @@ def _headers(
     )
     to = ",\r\n ".join(f"<{r}>" for r in recipients)  # folded: RFC 5322 §2.2.3
     return (
-        f"From: <{sender}>\r\nTo: {to}\r\nSubject: maildrill load {token[:8]}\r\n"
-        f"Date: {formatdate()}\r\nMessage-ID: {message_id}\r\nMIME-Version: 1.0\r\n"
+        f"From: <{sender}>\r\nTo: {to}\r\nSubject: maildrill load {token[-8:]}\r\n"
+        f"Date: {header_date()}\r\nMessage-ID: {message_id}\r\nMIME-Version: 1.0\r\n"
         f"Content-Type: {content}\r\n"
     ).encode("ascii")
 

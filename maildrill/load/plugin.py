@@ -28,7 +28,7 @@ from locust import events
 from locust.env import Environment
 
 from maildrill.load.hdr import CLASS_PREFIX, NODE_PREFIX
-from maildrill.load.plan import current_plan
+from maildrill.load.plan import WATCHERS, current_plan
 from maildrill.load.state import State
 
 __all__ = ["STATE", "State"]
@@ -58,7 +58,7 @@ def _options(parser: Any) -> None:
     parser.add_argument(
         "--maildrill-watch",
         default="",
-        choices=["", "imap", "pop3"],
+        choices=["", *WATCHERS],
         help="full_chain under plain 'locust -f': how the watchers see mail arrive "
         "(imap: IDLE sessions, the default; pop3: polling)",
     )

@@ -83,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code = int(args._run(args))
+        sys.stdout.flush()  # a buffered stdout meets a gone reader here, not at exit
     except MaildrillError as exc:
         print(f"maildrill {args.command}: {exc}", file=sys.stderr)
         code = exc.exit_code

@@ -8,10 +8,14 @@ import sys
 from pathlib import Path
 
 from maildrill.results import write_results
+import pytest
+
 from tests.reports import sample
 
 
-def test_a_closed_stdout_gives_no_traceback(tmp_path: Path) -> None:
+# buffered, stdout's bytes are written at exit, after the command has returned
+@pytest.mark.parametrize("unbuffered", ["", "1"], ids=["buffered", "unbuffered"])
+def test_a_closed_stdout_gives_no_traceback(tmp_path: Path, unbuffered: str) -> None:
     results = tmp_path / "results.json"
     write_results(sample.run(), results)
     read, write = os.pipe()
@@ -20,6 +24,7 @@ def test_a_closed_stdout_gives_no_traceback(tmp_path: Path) -> None:
         proc = subprocess.run(
             [sys.executable, "-m", "maildrill", "report", str(results), "--out", str(tmp_path)],
             stdout=write, stderr=subprocess.PIPE, text=True, timeout=60,
+            env={**os.environ, "PYTHONUNBUFFERED": unbuffered},
         )  # fmt: skip
     finally:
         os.close(write)

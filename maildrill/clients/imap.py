@@ -24,7 +24,7 @@ from typing import Any
 from imapclient import IMAPClient, imap4, tls
 
 from maildrill.clients.events import Fire, Gauge, Meter
-from maildrill.clients.nodes import NodeCycle, node_name
+from maildrill.clients.nodes import NodeCycle, connect, node_name
 
 __all__ = ["CONNECTIONS", "ImapClient"]
 
@@ -39,7 +39,7 @@ class _NodeIMAP4(imap4.IMAP4WithTimeout):  # type: ignore[misc]
     node: tuple[str, int] = ("127.0.0.1", 143)
 
     def _create_socket(self, timeout: float | None = None) -> socket.socket:
-        return socket.create_connection(self.node, timeout=timeout or self._timeout)
+        return connect(self.node, timeout or self._timeout)
 
 
 class _NodeIMAP4TLS(tls.IMAP4_TLS):  # type: ignore[misc]
@@ -47,7 +47,7 @@ class _NodeIMAP4TLS(tls.IMAP4_TLS):  # type: ignore[misc]
     meter: Meter | None = None
 
     def _create_socket(self, timeout: float | None = None) -> socket.socket:
-        sock = socket.create_connection(self.node, timeout=timeout or self._timeout)
+        sock = connect(self.node, timeout or self._timeout)
         if self.meter is None:
             return self._wrap(sock)
         with self.meter.phase("tls"):

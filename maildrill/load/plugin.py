@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -27,8 +28,16 @@ import locust.runners
 from locust import events
 from locust.env import Environment
 
+from maildrill.errors import MaildrillError
 from maildrill.load.hdr import CLASS_PREFIX, NODE_PREFIX
-from maildrill.load.plan import WATCHERS, current_plan
+from maildrill.load.plan import (
+    PLAN_ENV,
+    WATCHERS,
+    WORKER_ERROR,
+    WORKER_TARGET_ENV,
+    adopt_plan,
+    current_plan,
+)
 from maildrill.load.state import State
 
 __all__ = ["STATE", "State"]
@@ -42,6 +51,9 @@ locust.runners.WORKER_REPORT_INTERVAL = 1.0
 PROGRESS_PREFIX = "maildrill: "
 FINAL_ASK = "maildrill:final"  # master -> worker: send your last figures when idle
 FINAL_REPORT = "maildrill:final-report"  # worker -> master: the last figures
+# the master's plan as JSON, in its parsed options: Locust hands a master's custom options to
+# every worker with the spawn message, before test_start fires there
+PLAN_OPTION = "maildrill_plan"
 PREFIXES = (NODE_PREFIX, CLASS_PREFIX)
 PACK_AFTER_S = 3  # the master encodes per-second histograms this old (late reports unpack)
 
@@ -69,12 +81,18 @@ def _init(environment: Environment, **_: Any) -> None:
     option = getattr(environment.parsed_options, "maildrill_target", "") or None
     locustfile = str(getattr(environment.parsed_options, "locustfile", "") or "")
     watch = getattr(environment.parsed_options, "maildrill_watch", "") or None
-    STATE.plan = current_plan(option, locustfile, watch)
     runner = environment.runner
+    worker = isinstance(runner, locust.runners.WorkerRunner)
+    if worker and os.environ.get(WORKER_TARGET_ENV) and not os.environ.get(PLAN_ENV):
+        STATE.plan = None  # a remote worker's comes from the master, see _test_start
+    else:
+        STATE.plan = current_plan(option, locustfile, watch)
     if isinstance(runner, locust.runners.WorkerRunner):
         runner.register_message(FINAL_ASK, _on_final_ask, concurrent=True)
     elif isinstance(runner, locust.runners.MasterRunner):
         runner.register_message(FINAL_REPORT, _on_final_report)
+        if environment.parsed_options is not None and STATE.plan is not None:
+            setattr(environment.parsed_options, PLAN_OPTION, STATE.plan.to_json())
 
 
 def _on_final_ask(environment: Environment, msg: Any, **_: Any) -> None:
@@ -141,6 +159,8 @@ def _worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
 
 
 def _test_start(environment: Environment, **_: Any) -> None:
+    if STATE.plan is None:
+        _adopt_master_plan(environment)
     plan = STATE.plan
     assert plan is not None
     STATE.started = time.time()
@@ -152,6 +172,17 @@ def _test_start(environment: Environment, **_: Any) -> None:
     if "read" in plan.roles and plan.scenario == "full_chain":
         start_watchers(STATE)
     gevent.spawn(_supervise, environment)
+
+
+def _adopt_master_plan(environment: Environment) -> None:
+    """A remote worker takes the master's plan, or ends at once with one line."""
+    text = getattr(environment.parsed_options, PLAN_OPTION, "") or ""
+    try:
+        STATE.plan = adopt_plan(text, os.environ[WORKER_TARGET_ENV])
+    except MaildrillError as exc:
+        # raising here would only log a traceback and leave the worker connected, idle
+        print(f"{WORKER_ERROR}{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        os._exit(exc.exit_code)
 
 
 def _supervise(environment: Environment) -> None:
@@ -201,6 +232,10 @@ def _progress(now: float) -> None:
 
 
 def _quit(**_: Any) -> None:
+    if STATE.is_worker and STATE.plan is not None:
+        STATE.report()  # what is left unreported joins the totals (the master has it all)
+        requests, failures = STATE.reported
+        print(f"{PROGRESS_PREFIX}worker done: {requests} requests, {failures} failed", flush=True)
     if STATE.is_worker or STATE.written or STATE.plan is None or not STATE.plan.out:
         return
     STATE.written = True

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -30,21 +31,33 @@ from typing import IO, Any
 from hdrh.histogram import HdrHistogram
 
 import loadtests
-from maildrill.errors import ConfigError, MaildrillError
+from maildrill.errors import ConfigError, MaildrillError, PolicyViolation
 from maildrill.load.hdr import CLASS_PREFIX, DELIVERY, NODE_PREFIX, summarize
 from maildrill.load.message import DEFAULT_PROFILE, load_profile
-from maildrill.load.plan import PLAN_ENV, LoadPlan, make_plan
+from maildrill.load.plan import PLAN_ENV, WORKER_ERROR, WORKER_TARGET_ENV, LoadPlan, make_plan
 from maildrill.load.prepopulate import prepopulate as run_prepopulate
 from maildrill.load.slo import evaluate
 from maildrill.load.steps import capacity, judge_steps
 from maildrill.results import Accounting, LoadResult, PhaseStats
 from maildrill.target import load_target
 
-__all__ = ["run_load"]
+__all__ = ["Master", "run_load", "run_worker"]
 
 PROGRESS_PREFIX = "maildrill: "
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception): ")
 STOP_WAIT_S = 15.0  # how long a stopped Locust may take to write its figures
+
+
+@dataclass(frozen=True)
+class Master:
+    """Locust's own distributed mode: this run is the master, and waits up to ``wait_s``
+    for ``workers`` workers (``maildrill load --worker``, on this or other machines) to
+    connect on ``bind_host:bind_port`` before the load starts."""
+
+    workers: int = 1
+    bind_host: str = "*"
+    bind_port: int = 5557
+    wait_s: float = 60.0
 
 
 def run_load(
@@ -56,6 +69,7 @@ def run_load(
     *,
     out_dir: Path,
     processes: int = 1,
+    master: Master | None = None,
     shape: str = "constant",
     timeout_s: float | None = None,
     message_size: int | None = None,
@@ -78,7 +92,8 @@ def run_load(
     default profile) before Locust starts; ``grace_s`` is how long full_chain waits for
     delivery after sending (default: the SLO's delivery p99, at least 5 s); ``watch`` is
     full_chain's watcher protocol (``imap``, the default, or ``pop3``) and ``poll_interval_s``
-    how often it looks at a mailbox."""
+    how often it looks at a mailbox. ``processes`` runs that many Locust workers on this
+    machine; ``master`` makes this run the master of workers started elsewhere."""
     target = load_target(target_path)
     plan = make_plan(
         target,
@@ -133,6 +148,14 @@ def run_load(
     ]  # fmt: skip
     if processes > 1:
         cmd += ["--processes", str(processes)]
+    waited = 0.0
+    if master is not None:
+        waited = master.wait_s
+        cmd += [
+            "--master", "--expect-workers", str(master.workers),
+            "--expect-workers-max-wait", str(max(1, math.ceil(master.wait_s))),
+            "--master-bind-host", master.bind_host, "--master-bind-port", str(master.bind_port),
+        ]  # fmt: skip
     env = {**os.environ, PLAN_ENV: str(plan_path.resolve())}
     # Locust without gevent's monkey patch would block on every socket; a caller may have
     # set this to keep the patch out of its own process (the harness's tests do)
@@ -147,7 +170,7 @@ def run_load(
         reader = threading.Thread(target=_pump, args=(proc.stdout, log, progress), daemon=True)
         reader.start()
         try:
-            proc.wait(timeout=backstop + STOP_WAIT_S + 30)
+            proc.wait(timeout=backstop + STOP_WAIT_S + 30 + waited)
         except KeyboardInterrupt:
             interrupted = True
             _stop(proc)
@@ -157,6 +180,13 @@ def run_load(
         proc.stdout.close()
     if not raw_path.exists():
         tail = (out_dir / "locust.log").read_text(errors="replace").strip().splitlines()[-5:]
+        if master is not None and any("Gave up waiting for workers" in ln for ln in tail):
+            raise MaildrillError(
+                f"load: fewer than {master.workers} worker(s) connected to "
+                f"{master.bind_host}:{master.bind_port} within {master.wait_s:g} s; start "
+                f"each with: maildrill load --worker --master-host HOST --master-port "
+                f"{master.bind_port} --target FILE"
+            )
         raise MaildrillError(
             f"load: Locust ended (exit {proc.returncode}) without figures; see "
             f"{out_dir / 'locust.log'}: {' | '.join(tail)}"
@@ -175,6 +205,59 @@ def run_load(
             "prepopulated": plan.prepopulated,
         }
     )
+
+
+def run_worker(
+    target_path: Path,
+    master_host: str,
+    master_port: int = 5557,
+    *,
+    log_path: Path,
+    progress: Callable[[str], None] | None = None,
+) -> int:
+    """Serve a master (``maildrill load --master``) as one Locust worker until it quits.
+
+    The scenario comes from the master (Locust's ``-f -``), and so does the plan; this
+    machine's target file supplies the accounts' passwords and its safety rules, which the
+    plan must satisfy too. Returns Locust's exit code (130 after Ctrl-C); a plan this file
+    refuses raises the worker's one line."""
+    load_target(target_path)  # a wrong file stops here, before any connection
+    cmd = [
+        sys.executable, "-m", "locust", "-f", "-", "--worker",
+        "--master-host", master_host, "--master-port", str(master_port),
+        "--loglevel", "WARNING",
+    ]  # fmt: skip
+    env = {**os.environ, WORKER_TARGET_ENV: str(Path(target_path).resolve())}
+    env.pop(PLAN_ENV, None)
+    env.pop("LOCUST_SKIP_MONKEY_PATCH", None)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    if progress is not None:
+        progress(f"worker: serving the master at {master_host}:{master_port}")
+    with open(log_path, "w", encoding="utf-8") as log:
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=env, text=True, start_new_session=True
+        )
+        try:
+            # Locust bounds it: 300 s to reach a master, 60 s without its heartbeat
+            code = proc.wait()
+        except KeyboardInterrupt:
+            _stop(proc)
+            return 130
+    lines = log_path.read_text(errors="replace").splitlines()
+    refusal = next((ln for ln in lines if ln.startswith(WORKER_ERROR)), None)
+    if refusal is not None:
+        kind, _, message = refusal.removeprefix(WORKER_ERROR).partition(": ")
+        error = PolicyViolation if kind == PolicyViolation.__name__ else ConfigError
+        raise error(f"worker: {message}")
+    for line in lines:
+        if line.startswith(PROGRESS_PREFIX) and progress is not None:
+            progress(line.removeprefix(PROGRESS_PREFIX))
+    if code != 0:
+        raise MaildrillError(
+            f"worker: Locust ended (exit {code}); see {log_path}: "
+            + " | ".join(line for line in lines[-3:])
+        )
+    return 0
 
 
 def _raise_user_failure(log_path: Path) -> None:

@@ -58,6 +58,7 @@ class State:
         self.recorder = Recorder()
         self.intervals = Intervals()
         self.counts: Counter[str] = Counter()  # "type\tname" -> requests
+        self.reported = [0, 0]  # a worker's requests and failures handed to the master so far
         self.failures: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()  # "smtp:550", "imap:timeout"
         self.timeline: dict[int, Counter[str]] = {}
@@ -203,6 +204,9 @@ class State:
         }
         self.recorder.reset()
         self.intervals.reset()
+        mine = (NODE_PREFIX, CLASS_PREFIX)  # breakdowns of the same requests
+        self.reported[0] += sum(v for k, v in self.counts.items() if not k.startswith(mine))
+        self.reported[1] += sum(v for k, v in self.failures.items() if not k.startswith(mine))
         self.counts, self.failures, self.errors = Counter(), Counter(), Counter()
         self.timeline, self.gauges, self.outbox, self.late, self.dropped = {}, {}, [], 0, 0
         return data

@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from maildrill.results import write_results
 import pytest
 
+from maildrill.results import write_results
 from tests.reports import sample
 
 

@@ -24,6 +24,8 @@ from typing import BinaryIO  # noqa: E402
 import gevent  # noqa: E402
 from hdrh.histogram import HdrHistogram  # noqa: E402
 
+TIMEOUT = None
+
 
 def reply(file: BinaryIO) -> int:
     line = file.readline()
@@ -47,6 +49,7 @@ def session(port: int, reuse: bool, body: bytes, until: float, hist: HdrHistogra
     clock = time.perf_counter_ns
     while time.perf_counter() < until:
         sock = socket.socket()
+        sock.settimeout(TIMEOUT)
         sock.connect(("127.0.0.1", port))
         file = sock.makefile("rb")
         reply(file)

@@ -6,8 +6,9 @@ Same sink, same message size, same concurrency (smtp-source -s N; maildrill --us
 once with a new connection per message and once reusing connections (smtp-source -d;
 maildrill --per-session 1000). maildrill is asked for far more than it can send (an open
 model whose schedule falls behind), so its accepted rate is its ceiling. ``--processes``
-also runs maildrill with 2 Locust workers (the scale-out figure); ``--message-profile
-default`` has maildrill send the realistic mix instead (smtp-source still sends --size).
+also runs maildrill with 2 Locust workers (the scale-out figure), and ``--one-worker`` with
+a master and one worker, so that 2 workers can be set against 1 with a master in both;
+``--message-profile default`` has maildrill send the realistic mix instead (smtp-source still sends --size).
 Last, ``bench/bare_sender.py`` (a gevent loop that only sends and times each message, in as
 many processes) shows how fast Python itself can go on this box against the same sink.
 smtp-sink runs as ``nobody`` (it refuses to run as root without -u).
@@ -25,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from maildrill.load import run_load
+from maildrill.load import Master, run_load
 
 SINK_BACKLOG = "1024"
 
@@ -58,7 +59,27 @@ def smtp_source(port: int, messages: int, size: int, sessions: int, reuse: bool)
     return messages / (time.perf_counter() - t0)
 
 
-def maildrill(target: Path, out: Path, args: argparse.Namespace, reuse: bool, procs: int) -> str:
+def maildrill(
+    target: Path,
+    out: Path,
+    args: argparse.Namespace,
+    reuse: bool,
+    procs: int,
+    *,
+    one_worker: bool = False,
+) -> str:
+    """``one_worker``: a master and one ``maildrill load --worker`` process, the like of
+    ``--processes 2``'s master and two workers (a single process has no master at all)."""
+    helper = None
+    master = None
+    if one_worker:
+        port = free_port()
+        master = Master(workers=1, bind_host="127.0.0.1", bind_port=port, wait_s=30)
+        helper = subprocess.Popen(
+            [sys.executable, "-m", "maildrill", "load", "--worker", "--master-host", "127.0.0.1",
+             "--master-port", str(port), "--target", str(target), "--out", str(out / "worker")],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
     load = run_load(
         target,
         "smtp_inbound",
@@ -70,7 +91,10 @@ def maildrill(target: Path, out: Path, args: argparse.Namespace, reuse: bool, pr
         message_profile=args.message_profile,
         per_session=1000 if reuse else 1,
         out_dir=out,
+        master=master,
     )
+    if helper is not None:
+        helper.wait(60)
     acc = load.accounting
     assert acc is not None
     sending = min(load.duration_s, args.duration)
@@ -107,6 +131,11 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--processes", type=int, nargs="*", default=[1, 2])
     parser.add_argument(
+        "--one-worker",
+        action="store_true",
+        help="also run a master with one --worker: with --processes 2, workers 2 vs 1",
+    )
+    parser.add_argument(
         "--message-profile",
         default="fixed",
         help="maildrill's messages (smtp-source always sends --size): fixed (default), "
@@ -129,6 +158,10 @@ def main() -> int:
                 for procs in args.processes:
                     line = maildrill(target, folder / f"out-{reuse}-{procs}", args, reuse, procs)
                     print(f"[{label}] maildrill --processes {procs}: {line}", flush=True)
+                if args.one_worker:
+                    out = folder / f"out-{reuse}-master"
+                    line = maildrill(target, out, args, reuse, 1, one_worker=True)
+                    print(f"[{label}] maildrill --master + 1 --worker: {line}", flush=True)
                 for procs in args.processes:
                     line = bare(port, args, reuse, procs)
                     print(f"[{label}] bare gevent sender x{procs}: {line}", flush=True)

@@ -8,7 +8,8 @@ maildrill --per-session 1000). maildrill is asked for far more than it can send 
 model whose schedule falls behind), so its accepted rate is its ceiling. ``--processes``
 also runs maildrill with 2 Locust workers (the scale-out figure), and ``--one-worker`` with
 a master and one worker, so that 2 workers can be set against 1 with a master in both;
-``--message-profile default`` has maildrill send the realistic mix instead (smtp-source still sends --size).
+``--message-profile default`` has maildrill send the realistic mix instead (smtp-source
+still sends --size).
 Last, ``bench/bare_sender.py`` (a gevent loop that only sends and times each message, in as
 many processes) shows how fast Python itself can go on this box against the same sink.
 smtp-sink runs as ``nobody`` (it refuses to run as root without -u).

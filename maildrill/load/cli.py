@@ -71,6 +71,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--processes", type=int, default=1, metavar="N",
         help="Locust worker processes; histograms are merged exactly (default 1)",
     )  # fmt: skip
+    add_distributed_arguments(parser)
+    parser.add_argument(
+        "--out", type=Path, default=Path("maildrill-out"), metavar="DIR",
+        help="where results.json goes (default: ./maildrill-out)",
+    )  # fmt: skip
+
+
+def add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
+    """Locust's own master and workers, across machines (``--processes`` is one machine)."""
     dist = parser.add_argument_group("distributed over machines (Locust's master and workers)")
     dist.add_argument(
         "--master", action="store_true",
@@ -103,10 +112,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     dist.add_argument(
         "--master-port", type=int, default=5557, metavar="PORT",
         help="--worker: the master's port (default 5557)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--out", type=Path, default=Path("maildrill-out"), metavar="DIR",
-        help="where results.json goes (default: ./maildrill-out)",
     )  # fmt: skip
 
 
@@ -167,35 +172,9 @@ def run(args: argparse.Namespace) -> int:
     if args.processes < 1:
         raise ConfigError("--processes: must be at least 1")
     if args.worker:
-        if args.master or args.processes > 1:
-            raise ConfigError("--worker: not with --master or --processes")
-        if not args.master_host:
-            raise ConfigError("--worker: --master-host HOST is required")
-        return run_worker(
-            args.target,
-            args.master_host,
-            args.master_port,
-            log_path=args.out / "locust-worker.log",
-            progress=lambda line: print(line, flush=True),
-        )
-    master = None
-    if args.master:
-        if args.processes > 1:
-            raise ConfigError("--master: not with --processes (workers come from --worker)")
-        if args.expect_workers < 1 or args.expect_workers_wait <= 0:
-            raise ConfigError("--expect-workers: at least 1, within more than 0 seconds")
-        master = Master(
-            args.expect_workers,
-            args.master_bind_host,
-            args.master_bind_port,
-            args.expect_workers_wait,
-        )
-        print(
-            f"master: waiting up to {master.wait_s:g} s for {master.workers} worker(s) on "
-            f"{master.bind_host}:{master.bind_port}",
-            flush=True,
-        )
+        return _serve_master(args)
     target = load_target(args.target)
+    master = _master(args)
     results = RunResults.start(target_info(target))
     load = run_load(
         args.target,
@@ -221,6 +200,38 @@ def run(args: argparse.Namespace) -> int:
     if load.interrupted:
         return 130
     return 1 if load.slo.get("met") is False else 0
+
+
+def _serve_master(args: argparse.Namespace) -> int:
+    if args.master or args.processes > 1:
+        raise ConfigError("--worker: not with --master or --processes")
+    if not args.master_host:
+        raise ConfigError("--worker: --master-host HOST is required")
+    return run_worker(
+        args.target,
+        args.master_host,
+        args.master_port,
+        log_path=args.out / "locust-worker.log",
+        progress=lambda line: print(line, flush=True),
+    )
+
+
+def _master(args: argparse.Namespace) -> Master | None:
+    if not args.master:
+        return None
+    if args.processes > 1:
+        raise ConfigError("--master: not with --processes (workers come from --worker)")
+    if args.expect_workers < 1 or args.expect_workers_wait <= 0:
+        raise ConfigError("--expect-workers: at least 1, within more than 0 seconds")
+    master = Master(
+        args.expect_workers, args.master_bind_host, args.master_bind_port, args.expect_workers_wait
+    )
+    print(
+        f"master: waiting up to {master.wait_s:g} s for {master.workers} worker(s) on "
+        f"{master.bind_host}:{master.bind_port}",
+        flush=True,
+    )
+    return master
 
 
 def summary_table(load: LoadResult) -> str:

@@ -16,7 +16,9 @@ announces new mail, at most the poll interval). Each sighting goes to the ledger
 hash of the body fetched and the mailbox's address (one copy of a message to several
 recipients); the watcher then deletes it, so the mailbox stays small and a second copy
 is a real duplicate. Only load messages are deleted: mail pre-populated with
-``--prepopulate`` (or not maildrill's at all) stays, read once per run. A server UID
+``--prepopulate`` (or not maildrill's at all) stays; the IMAP watcher's first look reads
+only the Message-ID of what the mailbox already held, the POP3 watcher reads each such
+message once per run (TOP is optional in POP3, RFC 1939 §7). A server UID
 already recorded is not recorded again (a deletion that failed leaves the message for the
 next session to delete, not to count).
 A failed session is reported like any other and reopened after a short pause::
@@ -47,6 +49,7 @@ __all__ = ["start_watchers"]
 C = TypeVar("C", ImapClient, Pop3Client)
 RETRY_S = 0.5  # pause before reopening a failed session
 FETCH_BATCH = 50  # IMAP messages per FETCH/STORE
+HEADER_ID = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
 
 
 class _Mailbox:
@@ -61,9 +64,30 @@ class _Mailbox:
         self.address = address
         self.recorded: set[str] = set()
         self.load: set[str] = set()  # UIDs of load messages: to delete
+        self.looked = False  # the first look meets what the mailbox held before the run
 
     def fresh(self, uid: str) -> bool:
         return uid not in self.recorded
+
+    def foreign(self, uid: str, fetched: dict[bytes, Any] | None) -> bool:
+        """From a message's Message-ID header alone (a FETCH of ``HEADER_ID``): not a load
+        message, so recorded now and never read in full (pre-populated mail, or mail that
+        is not maildrill's). An answer without the header part says nothing: not foreign."""
+        head = next(
+            (
+                bytes(v or b"")
+                for k, v in (fetched or {}).items()
+                if k.upper().startswith(b"BODY[HEADER")
+            ),
+            None,
+        )
+        if head is None:
+            return False
+        message_id, _ = parse_message(head + b"\r\n\r\n")
+        if message_id is not None and is_load_message(message_id):
+            return False
+        self.recorded.add(uid)
+        return True
 
     def disposable(self, uid: str) -> bool:
         return uid in self.load
@@ -117,12 +141,19 @@ class _ImapWatcher(_Watcher[ImapClient]):
         for start in range(0, len(uids), FETCH_BATCH):
             batch = uids[start : start + FETCH_BATCH]
             fresh = [uid for uid in batch if mailbox.fresh(str(uid))]
+            if fresh and not mailbox.looked:
+                # what the mailbox held before the run (say --prepopulate's thousands, some
+                # of MBs) is read by its Message-ID only; a load message left by an
+                # interrupted run is then read in full, to delete it
+                heads = imap.fetch(fresh, [HEADER_ID])
+                fresh = [uid for uid in fresh if not mailbox.foreign(str(uid), heads.get(uid))]
             if fresh:
                 for uid, data in imap.fetch(fresh, ["BODY.PEEK[]"]).items():
                     mailbox.saw(str(uid), bytes(data.get(b"BODY[]") or b""), seen_at)
             disposable = [uid for uid in batch if mailbox.disposable(str(uid))]
             if disposable:
                 imap.store_deleted(disposable)
+        mailbox.looked = True
 
     def close(self) -> None:
         with contextlib.suppress(PhaseError):

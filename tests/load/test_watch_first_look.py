@@ -1,0 +1,79 @@
+"""The IMAP watcher's first look reads what the mailbox already held by Message-ID only.
+
+``maildrill.load.watch`` imports Locust (gevent's patch), which the harness's own test process
+must not: the watcher runs in a child process here, against a scripted IMAP client."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+PROBE = textwrap.dedent(
+    """
+    import json
+    from types import SimpleNamespace
+    from maildrill.load.ledger import PREPOPULATED_RUN
+    from maildrill.load.watch import HEADER_ID, _ImapWatcher, _Mailbox
+
+    def message(message_id, size):
+        return f"Message-ID: {message_id}\\r\\nSubject: x\\r\\n\\r\\n".encode() + b"x" * size
+
+    box = {
+        1: message("<note@example.com>", 3_000_000),  # not maildrill's
+        2: message(f"<{PREPOPULATED_RUN}.1@maildrill.test>", 2_000_000),  # --prepopulate
+        3: message("<oldrun.7@maildrill.test>", 100),  # left by an interrupted run
+        4: message("<thisrun.1@maildrill.test>", 100),  # this run's, already there
+    }
+    calls = []
+
+    class Client:
+        def search(self, criteria):
+            return sorted(box)
+
+        def fetch(self, uids, parts):
+            calls.append(["fetch", list(uids), parts[0]])
+            if parts[0] == HEADER_ID:
+                return {
+                    u: {b"BODY[HEADER.FIELDS (MESSAGE-ID)]": box[u].split(b"\\r\\n")[0]}
+                    for u in uids
+                }
+            return {u: {b"BODY[]": box[u]} for u in uids}
+
+        def store_deleted(self, uids):
+            calls.append(["delete", list(uids)])
+            for u in uids:
+                del box[u]
+
+    seen = []
+    state = SimpleNamespace(
+        plan=SimpleNamespace(run_id="thisrun"),
+        ledger=SimpleNamespace(sighting=lambda mid, *a, **k: seen.append(mid)),
+    )
+    watcher = _ImapWatcher(Client(), SimpleNamespace(address="a@x"), 0.1)
+    mailbox = _Mailbox(state, "a@x")
+    watcher._collect(mailbox)
+    calls.append(["look"])
+    box[5] = message("<thisrun.2@maildrill.test>", 100)
+    watcher._collect(mailbox)
+    print(json.dumps({"calls": calls, "seen": seen, "left": sorted(box)}))
+    """
+)
+
+
+def test_first_look_reads_old_mail_by_message_id_only() -> None:
+    proc = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    header = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
+    assert out["calls"] == [
+        ["fetch", [1, 2, 3, 4], header],  # the first look: Message-IDs only
+        ["fetch", [3, 4], "BODY.PEEK[]"],  # in full: only the load messages
+        ["delete", [3, 4]],
+        ["look"],
+        ["fetch", [5], "BODY.PEEK[]"],  # later looks: new mail in full at once
+        ["delete", [5]],
+    ]
+    assert out["seen"] == ["<thisrun.1@maildrill.test>", "<thisrun.2@maildrill.test>"]
+    assert out["left"] == [1, 2]  # what is not maildrill's load stays

@@ -5,24 +5,17 @@ reason as evidence, in bounded time, and none errors)."""
 from __future__ import annotations
 
 import socket
-import ssl
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from ipaddress import IPv4Address
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sslyze.plugins.scan_commands import ScanCommand
 
 from maildrill.embedded import launch
 from maildrill.target import load_target
 from maildrill.tls_scan import scan_target
+from tests.conformance.tls.pki import https_target
 from tests.conformance.tls.suite import CONTROLS, SuiteRun, describe, run_suites
 
 # Findings of this suite on the embedded target, reported to its owner, go here so the
@@ -197,113 +190,10 @@ def test_bad_endpoints_fail_with_reasons_in_bounded_time(bad_target: Path) -> No
 # -- HTTPS webmail (the lab has none) ------------------------------------------------------
 
 
-def _pki(directory: Path) -> tuple[Path, Path, Path]:
-    """A CA and a leaf for 127.0.0.1 (RSA 2048, SHA-256, SAN IP), written as PEM files."""
-    now = datetime.now(UTC)
-
-    def name(cn: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(name("maildrill test CA"))
-        .issuer_name(name("maildrill test CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
-        )
-        .add_extension(_key_usage(cert_sign=True), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(name("127.0.0.1"))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=90))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]),
-            critical=False,
-        )
-        # RFC 5280 §4.2.1.1/§4.2.1.3: the validator (cryptography's) requires AKI and KU
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
-        .add_extension(_key_usage(cert_sign=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
-    ca_path, cert_path, key_path = (
-        directory / "ca.pem",
-        directory / "web.pem",
-        directory / "key.pem",
-    )
-    ca_path.write_bytes(ca.public_bytes(pem))
-    cert_path.write_bytes(leaf.public_bytes(pem))
-    key_path.write_bytes(
-        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return ca_path, cert_path, key_path
-
-
-def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=not cert_sign,
-        content_commitment=False,
-        key_encipherment=not cert_sign,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=cert_sign,
-        crl_sign=cert_sign,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
 @pytest.fixture(scope="module")
 def webmail_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    class Hello(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"webmail\n")
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-
-        def handle_error(self, request: object, client_address: object) -> None:
-            pass  # sslyze's probes fail handshakes on purpose
-
-    directory = tmp_path_factory.mktemp("webmail")
-    ca, cert, key = _pki(directory)
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)  # TLS 1.2+, FS suites only
-    ctx.load_cert_chain(cert, key)
-    server = Server(("127.0.0.1", 0), Hello)
-    # handshakes in the handler threads, so a failed one is closed like any request
-    server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    path = directory / "target.toml"
-    path.write_text(
-        f'name = "webmail"\ndomain = "example.test"\nca_file = "{ca}"\n\n'
-        f'[endpoints.webmail]\nurl = "https://127.0.0.1:{server.server_address[1]}"\n',
-        encoding="utf-8",
-    )
-    yield path
-    server.shutdown()
-    server.server_close()
+    with https_target(tmp_path_factory.mktemp("webmail")) as path:
+        yield path
 
 
 def test_https_webmail_is_scanned_like_the_mail_ports(webmail_target: Path) -> None:

@@ -1,0 +1,44 @@
+"""Each certificate control fails on a certificate with exactly its weakness, and only then.
+
+One HTTPS endpoint per case (:mod:`tests.conformance.tls.pki`), scanned by the whole TLS
+suite; the certificate controls' verdicts are compared with what the case should break."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conformance.tls.pki import Leaf, https_target
+from tests.conformance.tls.suite import describe, run_suites
+
+CERT_CONTROLS = {"CERT-CHAIN", "CERT-EXPIRY", "CERT-KEY", "CERT-SAN", "CERT-SIGALG"}
+
+CASES = {
+    "good": (Leaf(), set()),
+    "expires-in-5-days": (Leaf(days_left=5), {"CERT-EXPIRY"}),
+    "rsa-1024": (Leaf(key_bits=1024), {"CERT-KEY"}),
+    # a SHA-1 signature is also refused by the path validation (CA/B Forum, RFC 9155)
+    "sha1-signature": (Leaf(digest="sha1"), {"CERT-SIGALG", "CERT-CHAIN"}),
+    # CERT-CHAIN validates the path as RFC 9325 §7.1 has it, the host name included
+    "san-names-another-host": (
+        Leaf(dns_names=("mail.elsewhere.test",), ip=None),
+        {"CERT-SAN", "CERT-CHAIN"},
+    ),
+    "unknown-ca": (Leaf(trusted=False), {"CERT-CHAIN"}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_each_certificate_weakness_fails_exactly_its_control(tmp_path: Path, case: str) -> None:
+    leaf, weak = CASES[case]
+    with https_target(tmp_path / case, leaf) as target:
+        run = run_suites(target, tmp_path)
+    verdicts = {cid.split("[", 1)[0]: c["verdict"] for cid, c in run.controls.items()}
+    failed = {c for c in CERT_CONTROLS if verdicts.get(c) == "fail"}
+    passed = {c for c in CERT_CONTROLS if verdicts.get(c) == "pass"}
+    ids = {f"{c}[webmail]" for c in CERT_CONTROLS}
+    assert failed == weak, describe(run, ids)
+    assert passed == CERT_CONTROLS - weak, describe(run, ids)
+    for control in weak:
+        assert run.controls[f"{control}[webmail]"]["reason"], describe(run, ids)

@@ -127,13 +127,18 @@ def finish(
 
 def print_summary(run: RunResults, say: Callable[[str], None] = print) -> None:
     counts = run.counts()
+    warned = [c for c in run.controls if c.warnings]
     say(
         f"controls: {counts['pass']} passed, {counts['fail']} failed, "
         f"{counts['error']} errors, {counts['not-applicable']} not applicable"
+        + (f"; {len(warned)} with warnings" if warned else "")
     )
     for c in run.controls:
         if c.verdict in ("fail", "error"):
             say(f"  {c.verdict.upper():<5} {c.id:<28} [{c.severity}] {c.reason.splitlines()[0]}")
+    for c in warned:
+        for warning in c.warnings:
+            say(f"  WARN  {c.id:<28} [{c.severity}] {warning}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -73,6 +73,15 @@ class Evidence:
 
     def __init__(self) -> None:
         self._items: list[tuple[str, str, Any]] = []
+        self._warnings: list[str] = []
+
+    def warn(self, message: str) -> None:
+        """Something that passes but needs attention soon: the control keeps its verdict
+        and carries the warning (``ControlResult.warnings``) into every report."""
+        self._warnings.append(message)
+
+    def warnings(self) -> list[str]:
+        return list(self._warnings)
 
     def add(self, label: str, kind: str, data: Any) -> None:
         self._items.append((label, kind, data))

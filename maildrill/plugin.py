@@ -128,6 +128,7 @@ def pytest_runtest_makereport(
                 verdict=verdict,
                 reason=reason,
                 evidence=evidence.items(),
+                warnings=evidence.warnings(),
                 duration_s=round(time.perf_counter() - item.stash.get(STARTED, 0.0), 4),
                 test=item.nodeid,
             )

@@ -85,6 +85,11 @@ class ControlResult(_Frozen):
     verdict: Verdict
     reason: str = Field(default="", description="why, in one or two lines")
     evidence: list[EvidenceItem] = Field(default_factory=list)
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="what passed but needs attention soon (a certificate expiring within "
+        "30 days); shown in the reports, never a failure of the gate",
+    )
     duration_s: float = 0.0
     test: str = Field(default="", description="the pytest node ID that checked it")
 

@@ -105,6 +105,7 @@ def auditor_context(
                 "total": len(mine),
                 **{v.value: sum(r.control.verdict is v for r in mine) for v in Verdict},
                 "waived": sum(r.disposition is Disposition.WAIVED for r in mine),
+                "warnings": sum(bool(r.control.warnings) for r in mine),
                 "failing": sum(
                     r.disposition in (Disposition.FAILED, Disposition.EXPIRED) for r in mine
                 ),

@@ -1,6 +1,7 @@
 """``junit.xml``: one testcase per control, so CI systems show the verdicts natively.
 
-Each testcase carries the control's ID, severity and reference as properties. A failed
+Each testcase carries the control's ID, severity and reference as properties, and each
+warning of a passing control as a ``warning`` property and a line of ``<system-out>``. A failed
 control is a ``<failure>``, an error an ``<error>``, a not-applicable control or a waived
 failure a ``<skipped>`` (its message gives the waiver), an expired waiver a ``<failure>``.
 A load run with an SLO verdict adds one testcase, ``LOAD-SLO``.
@@ -99,6 +100,12 @@ def write_junit(
             ET.SubElement(cprops, "property", name=name, value=value)
         if waiver is not None:
             ET.SubElement(cprops, "property", name="waiver", value=_waiver_text(waiver))
+        for warning in control.warnings:
+            ET.SubElement(cprops, "property", name="warning", value=warning)
+        if control.warnings:  # shown by CI viewers beside a passing case
+            ET.SubElement(case, "system-out").text = "\n".join(
+                f"WARNING: {w}" for w in control.warnings
+            )
         body = _evidence_text(control)
         if disp is Disposition.EXPIRED:
             el = ET.SubElement(

@@ -84,7 +84,7 @@ def test_expiry(
             elif left < EXPIRY_WARN_DAYS:
                 warn.append(where)
     if warn:
-        evidence.text("warning", f"expires within {EXPIRY_WARN_DAYS} days: {'; '.join(warn)}")
+        evidence.warn(f"expires within {EXPIRY_WARN_DAYS} days: {'; '.join(warn)}")
     expect(
         not short,
         f"expired or expires within {EXPIRY_FAIL_DAYS} days: {'; '.join(short)}",

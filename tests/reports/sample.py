@@ -186,6 +186,14 @@ def controls() -> list[ControlResult]:
                 )
             ],
         ),
+        ControlResult(
+            id="CERT-EXPIRY[smtp]",
+            title="Certificates valid for 14+ days (warning under 30)",
+            severity=Severity.HIGH,
+            reference="RFC 5280 §4.1.2.5; seed S10",
+            verdict=Verdict.PASS,
+            warnings=["expires within 30 days: CN=mx.example.test on 192.0.2.1:25: 21.5 days"],
+        ),
     ]
 
 

@@ -45,3 +45,14 @@ def test_failing_controls_come_first_and_each_rfc_is_linked(rendered: Path) -> N
     assert order[: order.count("failed")] == ["failed"] * order.count("failed")
     assert order[-1] == "not-applicable"
     assert '<a href="https://www.rfc-editor.org/rfc/rfc8996#section-2">RFC 8996 §2</a>' in html
+
+
+def test_a_warning_is_shown_beside_its_passing_control(rendered: Path) -> None:
+    html = (rendered / "report.html").read_text(encoding="utf-8")
+    row = html[html.index('<tr id="c-CERT-EXPIRY-smtp-"') :]
+    row = row[: row.index("</tr>")]
+    assert 'data-verdict="pass"' in row and '<span class="badge w-warning">warning</span>' in row
+    assert "Warning: expires within 30 days: CN=mx.example.test" in row
+    # the summary counts it among the high-severity controls passed with warnings
+    high = re.search(r'<span class="badge sev-high">high</span>.*?</tr>', html, re.S)
+    assert high is not None and '<td class="num w-warning">1</td>' in high.group(0)

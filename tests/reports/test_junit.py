@@ -47,3 +47,12 @@ def test_suite_counts_add_up(rendered: Path) -> None:
     assert suite.get("failures") == "3"  # TLS-VER[smtp], SMTP-LONGCMD, DMARC-PCT
     assert suite.get("errors") == "1"
     assert suite.get("skipped") == "1"
+
+
+def test_a_warning_travels_with_its_passing_testcase(rendered: Path) -> None:
+    case = _cases(rendered)["CERT-EXPIRY[smtp]"]
+    props = {p.get("name"): p.get("value") for p in case.iter("property")}
+    assert props["verdict"] == "pass" and "expires within 30 days" in str(props["warning"])
+    assert case.find("failure") is None and case.find("skipped") is None
+    out = case.find("system-out")
+    assert out is not None and (out.text or "").startswith("WARNING: expires within 30 days")

@@ -1,4 +1,5 @@
-"""Each certificate control fails on a certificate with exactly its weakness, and only then.
+"""Each certificate control fails on a certificate with exactly its weakness, and only then;
+a certificate with fewer than 30 days left passes CERT-EXPIRY with a warning.
 
 One HTTPS endpoint per case (:mod:`tests.conformance.tls.pki`), scanned by the whole TLS
 suite; the certificate controls' verdicts are compared with what the case should break."""
@@ -17,6 +18,8 @@ CERT_CONTROLS = {"CERT-CHAIN", "CERT-EXPIRY", "CERT-KEY", "CERT-SAN", "CERT-SIGA
 CASES = {
     "good": (Leaf(), set()),
     "expires-in-5-days": (Leaf(days_left=5), {"CERT-EXPIRY"}),
+    # under 30 days: still a pass, with a warning (below)
+    "expires-in-20-days": (Leaf(days_left=20), set()),
     "rsa-1024": (Leaf(key_bits=1024), {"CERT-KEY"}),
     # a SHA-1 signature is also refused by the path validation (CA/B Forum, RFC 9155)
     "sha1-signature": (Leaf(digest="sha1"), {"CERT-SIGALG", "CERT-CHAIN"}),
@@ -42,3 +45,9 @@ def test_each_certificate_weakness_fails_exactly_its_control(tmp_path: Path, cas
     assert passed == CERT_CONTROLS - weak, describe(run, ids)
     for control in weak:
         assert run.controls[f"{control}[webmail]"]["reason"], describe(run, ids)
+    warned = {cid for cid, c in run.controls.items() if c["warnings"]}
+    if case == "expires-in-20-days":
+        assert warned == {"CERT-EXPIRY[webmail]"}, describe(run, ids)
+        assert "expires within 30 days" in run.controls["CERT-EXPIRY[webmail]"]["warnings"][0]
+    else:
+        assert not warned & ids, describe(run, warned)

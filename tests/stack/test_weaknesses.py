@@ -10,9 +10,11 @@ from __future__ import annotations
 import base64
 import imaplib
 import poplib
+import re
 import smtplib
 import socket
 import ssl
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -309,6 +311,49 @@ def login_lockout_missing(stack: RunningStack) -> bool:
         failed = list(pool.map(lambda _: _imaps_login(stack, source, "wrong"), range(after)))
     assert not any(failed)
     return _imaps_login(stack, source, stack.password)
+
+
+@probe("dkim-unverified")
+def dkim_unverified(stack: RunningStack) -> bool:
+    """Inbound mail carrying a DKIM signature (of the stack's domain and selector, with a
+    wrong hash): a verifying OpenDKIM records dkim=fail in Authentication-Results, a
+    signing-only one records nothing."""
+    account = stack.target.account(1)
+    token = base64.b32encode(ssl.RAND_bytes(10)).decode().lower()
+    selector = stack.target.dns.dkim_selectors[0]
+    signature = (
+        f"DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d={stack.target.domain};\r\n"
+        f" s={selector}; h=from:to:subject; bh=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=;\r\n"
+        " b=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n"
+    )
+    message = (
+        f"{signature}From: sender@example.org\r\nTo: {account.address}\r\n"
+        f"Subject: dkim probe {token}\r\n\r\nis this signature verified?\r\n"
+    )
+    with smtplib.SMTP(stack.host, stack.target.endpoints["smtp"].port, timeout=30) as smtp:
+        smtp.sendmail("sender@example.org", [account.address], message)
+    imap = _SourcedIMAPS(stack.host, stack.target.endpoints["imaps"].port, stack.host)
+    try:
+        imap.login(account.local, stack.password)
+        imap.select("INBOX")
+        for _ in range(100):  # delivery through the milters takes a moment
+            _, found = imap.search(None, "SUBJECT", f'"{token}"')
+            if found[0]:
+                break
+            time.sleep(0.1)
+        numbers = found[0].split()
+        assert numbers, "the probe message never arrived"
+        _, data = imap.fetch(numbers[0], "(BODY.PEEK[HEADER])")
+        head = b"".join(part[1] for part in data if isinstance(part, tuple)).decode()
+        imap.store(numbers[0], "+FLAGS", "\\Deleted")
+        imap.expunge()
+    finally:
+        imap.logout()
+    results = [
+        line for line in re.sub(r"\r\n[ \t]+", " ", head).splitlines()
+        if line.lower().startswith("authentication-results:") and "dkim=" in line.lower()
+    ]  # fmt: skip
+    return not results
 
 
 # -- the tests -----------------------------------------------------------------------------

@@ -128,7 +128,9 @@ def _check_dir(root: Path) -> None:
 def _service_plan(layout: Layout) -> list[tuple[str, list[str], tuple[tuple[str, int], ...]]]:
     d, n, p = layout.dirs, layout.net, layout.ports
     spamass = ["/usr/sbin/spamass-milter", "-p", f"inet:{p.spamass}@{n.mx1}", "-m"]
-    if "gtube-accepted" not in layout.weak:
+    if "spam-false-positive" in layout.weak and "gtube-accepted" not in layout.weak:
+        spamass += ["-r", "7"]  # reject at the seed's 7.0 while tagging far below it
+    elif "gtube-accepted" not in layout.weak:
         spamass += ["-r", "-1"]  # reject at SpamAssassin's own required_score
     spamass += ["--", "-d", n.mx1, "-p", str(p.spamd)]
     return [

@@ -18,7 +18,7 @@ from tests.conformance.behaviour.suite import (
     run_behaviour,
     transcripts,
 )
-from tests.stack.conftest import RunningStack
+from tests.stack.conftest import RunningStack, bring_up
 
 # The good profile fails no behavioural control. Its findings, reported to the stack's
 # owner during issue 6, are fixed: SPF and S18 in f64b3dc, S17 lockout in 09016c7, DMARC
@@ -118,3 +118,21 @@ def test_gtube_policy_follows_spam_action(
     assert control["verdict"] == verdict, run.describe({"FILTER-GTUBE[smtp]"})
     delivered = [e["data"] for e in control["evidence"] if e["label"] == "delivered headers"]
     assert delivered and "X-Spam-Flag: YES" in delivered[0], control["evidence"]
+
+
+def test_a_false_positive_alone_fails_only_filter_clean(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """`stack up --weakness spam-false-positive`: clean mail is tagged as spam while GTUBE is
+    still rejected, so of the filtering controls exactly FILTER-CLEAN fails."""
+    stacks = bring_up("weak", "spam-false-positive")
+    stack = next(stacks)
+    try:
+        run = run_behaviour(
+            stack.root / "target.toml", tmp_path_factory.mktemp("bh-fp"), keyword="FILTER"
+        )
+    finally:
+        stacks.close()
+    assert run.verdicts("fail") == {"FILTER-CLEAN[smtp]"}, run.describe(set(run.controls))
+    assert "flagged as spam" in run.controls["FILTER-CLEAN[smtp]"]["reason"]
+    assert run.controls["FILTER-GTUBE[smtp]"]["verdict"] == "pass"

@@ -313,22 +313,14 @@ def login_lockout_missing(stack: RunningStack) -> bool:
     return _imaps_login(stack, source, stack.password)
 
 
-@probe("dkim-unverified")
-def dkim_unverified(stack: RunningStack) -> bool:
-    """Inbound mail carrying a DKIM signature (of the stack's domain and selector, with a
-    wrong hash): a verifying OpenDKIM records dkim=fail in Authentication-Results, a
-    signing-only one records nothing."""
+def _delivered_head(stack: RunningStack, headers: str, body: str) -> str:
+    """Send a message to account 1 through the inbound MX (milters and all) and return its
+    header block as delivered, read over IMAPS; the message is then deleted."""
     account = stack.target.account(1)
     token = base64.b32encode(ssl.RAND_bytes(10)).decode().lower()
-    selector = stack.target.dns.dkim_selectors[0]
-    signature = (
-        f"DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d={stack.target.domain};\r\n"
-        f" s={selector}; h=from:to:subject; bh=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=;\r\n"
-        " b=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n"
-    )
     message = (
-        f"{signature}From: sender@example.org\r\nTo: {account.address}\r\n"
-        f"Subject: dkim probe {token}\r\n\r\nis this signature verified?\r\n"
+        f"{headers}From: sender@example.org\r\nTo: {account.address}\r\n"
+        f"Subject: weakness probe {token}\r\n\r\n{body}\r\n"
     )
     with smtplib.SMTP(stack.host, stack.target.endpoints["smtp"].port, timeout=30) as smtp:
         smtp.sendmail("sender@example.org", [account.address], message)
@@ -349,11 +341,34 @@ def dkim_unverified(stack: RunningStack) -> bool:
         imap.expunge()
     finally:
         imap.logout()
-    results = [
-        line for line in re.sub(r"\r\n[ \t]+", " ", head).splitlines()
-        if line.lower().startswith("authentication-results:") and "dkim=" in line.lower()
-    ]  # fmt: skip
-    return not results
+    return re.sub(r"\r\n[ \t]+", " ", head)  # unfolded
+
+
+def _header_lines(head: str, name: str) -> list[str]:
+    return [line for line in head.splitlines() if line.lower().startswith(name.lower() + ":")]
+
+
+@probe("dkim-unverified")
+def dkim_unverified(stack: RunningStack) -> bool:
+    """Inbound mail carrying a DKIM signature (of the stack's domain and selector, with a
+    wrong hash): a verifying OpenDKIM records dkim=fail in Authentication-Results, a
+    signing-only one records nothing."""
+    selector = stack.target.dns.dkim_selectors[0]
+    signature = (
+        f"DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d={stack.target.domain};\r\n"
+        f" s={selector}; h=from:to:subject; bh=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=;\r\n"
+        " b=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n"
+    )
+    head = _delivered_head(stack, signature, "is this signature verified?")
+    return not [r for r in _header_lines(head, "Authentication-Results") if "dkim=" in r.lower()]
+
+
+@probe("spam-false-positive")
+def spam_false_positive(stack: RunningStack) -> bool:
+    """An ordinary short text message: is it delivered flagged as spam?"""
+    head = _delivered_head(stack, "", "Hello, the minutes of Tuesday's meeting are below.")
+    flags = _header_lines(head, "X-Spam-Flag")
+    return any("yes" in line.lower() for line in flags)
 
 
 # -- the tests -----------------------------------------------------------------------------

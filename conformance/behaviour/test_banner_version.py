@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from maildrill.checks import Evidence, control, expect
 from maildrill.target import Endpoint, Role, Target
 from maildrill.wire import Wire
 
-# a dotted version number such as 3.7.11 or 2.3 (not an IPv4 address, not IMAP4rev1)
-_VERSION = re.compile(r"(?<![\w.])v?\d+\.\d+(?:\.\d+)?(?:[-+~][\w.]+)?(?![\w.])", re.IGNORECASE)
-_IPV4 = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+# a dotted version number such as 2.3, 3.7.11 or IIS's 6.0.3790.4675 (not IMAP4rev1); an
+# IPv4 address matches too and is dropped, but only a valid one (octets up to 255)
+_VERSION = re.compile(r"(?<![\w.])v?\d+(?:\.\d+){1,3}(?:[-+~][\w.]+)?(?![\w.])", re.IGNORECASE)
 
 
 def versions_in(text: str) -> list[str]:
-    return [m.group(0) for m in _VERSION.finditer(text) if not _IPV4.match(m.group(0))]
+    return [m.group(0) for m in _VERSION.finditer(text) if not _is_ipv4(m.group(0))]
+
+
+def _is_ipv4(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 @control(

@@ -31,7 +31,7 @@ def test_every_node_accepts(target: Target, endpoint: Endpoint, evidence: Eviden
                 wire.close()
         except TargetError as exc:
             rows.append([address[0], str(address[1]), f"failed: {exc}"])
-            failures.append(f"{address[0]}:{address[1]}")
+            failures.append(f"{address[0]}:{address[1]} ({exc})")
         else:
             rows.append([address[0], str(address[1]), "accepted"])
-    expect(not failures, f"{endpoint.host}: no connection to {', '.join(failures)}")
+    expect(not failures, f"{endpoint.host}: not served on {'; '.join(failures)}")

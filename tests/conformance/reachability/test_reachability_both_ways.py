@@ -63,8 +63,8 @@ WEAK_TARGETS: dict[str, list[Proof]] = {
         Proof("CAP-IMAP", Role.IMAP, "no IMAP4rev1", "no IMAP4rev1/rev2"),  # RFC 9051 §6.1.1
         Proof("GREET-IMAP", Role.IMAPS, "BYE greeting", "BYE"),  # RFC 9051 §7.1.5
         Proof("CAP-POP3", Role.POP3, "no CAPA", "CAPA answered"),  # RFC 2449 §5
-        Proof("REACH-CONNECT", Role.POP3S, "no TLS", "no connection"),  # port open, no TLS
-        Proof("REACH-CONNECT", Role.WEBMAIL, "closed port", "no connection"),
+        Proof("REACH-CONNECT", Role.POP3S, "no TLS", "TLS handshake failed"),  # port open
+        Proof("REACH-CONNECT", Role.WEBMAIL, "closed port", "refused"),
     ],
 }
 PROOFS = [proof for proofs in WEAK_TARGETS.values() for proof in proofs]

@@ -111,6 +111,21 @@ class Pop3Client:
             out.append((int(number), uid))
         return out
 
+    def capa(self) -> set[str]:
+        """The capabilities the server lists (RFC 2449); empty if it has no CAPA."""
+        with self.meter.phase("capa"):
+            try:
+                return {name.upper() for name in self._c.capa()}
+            except poplib.error_proto:
+                return set()  # -ERR: an RFC 1939 server without extensions
+
+    def top(self, number: int, lines: int = 0) -> bytes:
+        """The header and the first ``lines`` lines of the body (TOP: optional, RFC 1939 §7;
+        listed by CAPA)."""
+        with self.meter.phase("top"):
+            _, data, _ = self._c.top(number, lines)
+        return b"\r\n".join(data)
+
     def retr(self, number: int) -> bytes:
         with self.meter.phase("retr"):
             _, lines, _ = self._c.retr(number)

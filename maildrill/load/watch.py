@@ -16,9 +16,9 @@ announces new mail, at most the poll interval). Each sighting goes to the ledger
 hash of the body fetched and the mailbox's address (one copy of a message to several
 recipients); the watcher then deletes it, so the mailbox stays small and a second copy
 is a real duplicate. Only load messages are deleted: mail pre-populated with
-``--prepopulate`` (or not maildrill's at all) stays; the IMAP watcher's first look reads
-only the Message-ID of what the mailbox already held, the POP3 watcher reads each such
-message once per run (TOP is optional in POP3, RFC 1939 §7). A server UID
+``--prepopulate`` (or not maildrill's at all) stays; the first look reads what the mailbox
+already held by its header only (IMAP: the Message-ID field; POP3: ``TOP n 0`` where CAPA
+lists TOP, else the whole message once per run). A server UID
 already recorded is not recorded again (a deletion that failed leaves the message for the
 next session to delete, not to count).
 A failed session is reported like any other and reopened after a short pause::
@@ -69,18 +69,10 @@ class _Mailbox:
     def fresh(self, uid: str) -> bool:
         return uid not in self.recorded
 
-    def foreign(self, uid: str, fetched: dict[bytes, Any] | None) -> bool:
-        """From a message's Message-ID header alone (a FETCH of ``HEADER_ID``): not a load
-        message, so recorded now and never read in full (pre-populated mail, or mail that
-        is not maildrill's). An answer without the header part says nothing: not foreign."""
-        head = next(
-            (
-                bytes(v or b"")
-                for k, v in (fetched or {}).items()
-                if k.upper().startswith(b"BODY[HEADER")
-            ),
-            None,
-        )
+    def foreign(self, uid: str, head: bytes | None) -> bool:
+        """From a message's header alone (IMAP: its Message-ID field; POP3: TOP n 0): not a
+        load message, so recorded now and never read in full (pre-populated mail, or mail
+        that is not maildrill's). No header at all says nothing: not foreign."""
         if head is None:
             return False
         message_id, _ = parse_message(head + b"\r\n\r\n")
@@ -146,7 +138,9 @@ class _ImapWatcher(_Watcher[ImapClient]):
                 # of MBs) is read by its Message-ID only; a load message left by an
                 # interrupted run is then read in full, to delete it
                 heads = imap.fetch(fresh, [HEADER_ID])
-                fresh = [uid for uid in fresh if not mailbox.foreign(str(uid), heads.get(uid))]
+                fresh = [
+                    uid for uid in fresh if not mailbox.foreign(str(uid), _header(heads.get(uid)))
+                ]
             if fresh:
                 for uid, data in imap.fetch(fresh, ["BODY.PEEK[]"]).items():
                     mailbox.saw(str(uid), bytes(data.get(b"BODY[]") or b""), seen_at)
@@ -160,18 +154,32 @@ class _ImapWatcher(_Watcher[ImapClient]):
             self.client.logout()
 
 
+def _header(fetched: dict[bytes, Any] | None) -> bytes | None:
+    """The header part of a FETCH answer for ``HEADER_ID``, however the server names it."""
+    for key, value in (fetched or {}).items():
+        if key.upper().startswith(b"BODY[HEADER"):
+            return bytes(value or b"")
+    return None
+
+
 class _Pop3Watcher(_Watcher[Pop3Client]):
     def session(self, state: State, mailbox: _Mailbox) -> None:
         pop = self.client
         pop.connect()
         pop.login(self.account.local, self.account.password)
+        # the first look reads what the maildrop already held by its header (TOP n 0)
+        # where the server has TOP, so --prepopulate's messages are not fetched whole
+        by_header = not mailbox.looked and "TOP" in pop.capa()
         listing = pop.uidl()
         seen_at = time.time()
         for number, uid in listing:
             if mailbox.fresh(uid):
+                if by_header and mailbox.foreign(uid, pop.top(number)):
+                    continue
                 mailbox.saw(uid, pop.retr(number), seen_at)
             if mailbox.disposable(uid):
                 pop.dele(number)
+        mailbox.looked = True
         pop.quit()  # RFC 1939 §6: the deletions happen at QUIT
 
     def close(self) -> None:

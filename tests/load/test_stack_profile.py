@@ -47,21 +47,25 @@ def test_prepopulate_fills_dovecot_mailboxes_once(good_stack: RunningStack, tmp_
     assert mailbox_sizes(target_file) == after
 
 
+@pytest.mark.parametrize("watch", ["imap", "pop3"])
 def test_full_chain_on_prepopulated_dovecot_mailboxes_keeps_them(
-    good_stack: RunningStack, tmp_path: Path
+    good_stack: RunningStack, tmp_path: Path, watch: str
 ) -> None:
-    """Dovecot answers the first look's Message-ID-only FETCH: the pre-populated mail is
-    recognised and kept, and every message of the run is seen and deleted."""
+    """Dovecot answers the first look's header-only reads (IMAP FETCH of the Message-ID,
+    POP3 TOP n 0): the pre-populated mail is recognised and kept, and every message of the
+    run is seen and deleted."""
     target_file = good_stack.root / "target-raw.toml"
     prepopulate(good_stack.target, PER_ACCOUNT, DEFAULT_PROFILE)
     before = mailbox_sizes(target_file)
-    load = run_load(target_file, "full_chain", duration_s=3, rate=5, out_dir=tmp_path)
+    load = run_load(target_file, "full_chain", duration_s=3, rate=5, watch=watch, out_dir=tmp_path)
     acc = load.accounting
     assert acc is not None and acc.accepted >= 10, acc
     assert acc.delivered == acc.accepted and (acc.lost, acc.duplicated, acc.corrupted) == (
         0, 0, 0,
     ), acc  # fmt: skip
     assert mailbox_sizes(target_file) == before  # none of the old mail deleted, all new
+    if watch == "pop3":  # Dovecot lists TOP: the old mail was read by its header
+        assert any(p.name == "top" and p.count >= PER_ACCOUNT for p in load.phases)
 
 
 def test_over_postfix_size_limit_is_a_rejected_copy_with_552(

@@ -1,4 +1,4 @@
-"""The IMAP watcher's first look reads what the mailbox already held by Message-ID only.
+"""The watchers' first look reads what the mailbox already held by its header only.
 
 ``maildrill.load.watch`` imports Locust (gevent's patch), which the harness's own test process
 must not: the watcher runs in a child process here, against a scripted IMAP client."""
@@ -77,3 +77,82 @@ def test_first_look_reads_old_mail_by_message_id_only() -> None:
     ]
     assert out["seen"] == ["<thisrun.1@maildrill.test>", "<thisrun.2@maildrill.test>"]
     assert out["left"] == [1, 2]  # what is not maildrill's load stays
+
+
+POP3_PROBE = textwrap.dedent(
+    """
+    import json
+    from types import SimpleNamespace
+    from maildrill.load.ledger import PREPOPULATED_RUN
+    from maildrill.load.watch import _Mailbox, _Pop3Watcher
+
+    def message(message_id, size):
+        return f"Message-ID: {message_id}\\r\\nSubject: x\\r\\n\\r\\n".encode() + b"x" * size
+
+    drop = {
+        "u1": message("<note@example.com>", 3_000_000),
+        "u2": message(f"<{PREPOPULATED_RUN}.1@maildrill.test>", 2_000_000),
+        "u3": message("<oldrun.7@maildrill.test>", 100),
+        "u4": message("<thisrun.1@maildrill.test>", 100),
+    }
+    calls = []
+
+    class Client:
+        def connect(self): pass
+        def login(self, user, password): pass
+        def quit(self):
+            calls.append(["quit"])
+        def capa(self):
+            return {"TOP", "UIDL"}
+        def uidl(self):
+            return [(n, uid) for n, uid in enumerate(sorted(drop), 1)]
+        def number(self, n):
+            return sorted(drop)[n - 1]
+        def top(self, n):
+            calls.append(["top", self.number(n)])
+            return drop[self.number(n)].split(b"\\r\\n\\r\\n")[0]
+        def retr(self, n):
+            calls.append(["retr", self.number(n)])
+            return drop[self.number(n)]
+        def dele(self, n):
+            calls.append(["dele", self.number(n)])
+
+    seen = []
+    state = SimpleNamespace(
+        plan=SimpleNamespace(run_id="thisrun"),
+        ledger=SimpleNamespace(sighting=lambda mid, *a, **k: seen.append(mid)),
+    )
+    client = Client()
+    watcher = _Pop3Watcher(client, SimpleNamespace(local="u", password="p"), 1.0)
+    mailbox = _Mailbox(state, "a@x")
+    watcher.session(state, mailbox)
+    for uid in ("u3", "u4"):  # what QUIT deleted
+        del drop[uid]
+    drop["u5"] = message("<thisrun.2@maildrill.test>", 100)
+    watcher.session(state, mailbox)
+    print(json.dumps({"calls": calls, "seen": seen}))
+    """
+)
+
+
+def test_pop3_first_look_reads_old_mail_by_header_only() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", POP3_PROBE], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["calls"] == [
+        ["top", "u1"],  # the first look: headers only (TOP n 0)
+        ["top", "u2"],
+        ["top", "u3"],  # a load message left by an interrupted run: read in full, deleted
+        ["retr", "u3"],
+        ["dele", "u3"],
+        ["top", "u4"],
+        ["retr", "u4"],
+        ["dele", "u4"],
+        ["quit"],
+        ["retr", "u5"],  # later looks: new mail in full at once
+        ["dele", "u5"],
+        ["quit"],
+    ]
+    assert out["seen"] == ["<thisrun.1@maildrill.test>", "<thisrun.2@maildrill.test>"]

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import base64
 import re
-import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import pytest
 
 from maildrill.target import IMPLICIT_TLS, Role
 from tests.conformance.behaviour.suite import run_behaviour
+from tests.conformance.scripted import Connection, Listener
 from tests.conformance.tls.pki import make_pki
 
 USER, PASSWORD = "user0001", "tiger-Lily-42"
@@ -56,83 +56,6 @@ class Flaws:
     pop3_user_before_tls: bool = False  # CAPA USER; USER/PASS work before STLS
 
 
-class _Conn:
-    """The server's side of one connection: lines in and out, and the switch to TLS."""
-
-    def __init__(self, sock: socket.socket, ctx: ssl.SSLContext) -> None:
-        self.sock = sock
-        self.ctx = ctx
-        self.tls = False
-        self._buffer = b""
-
-    def start_tls(self) -> None:
-        # RFC 3207 §4.2, RFC 9051 §6.2.1: nothing read before the handshake carries over
-        self._buffer = b""
-        self.sock = self.ctx.wrap_socket(self.sock, server_side=True, do_handshake_on_connect=False)
-        self.sock.do_handshake()  # a failed one is closed with self.sock, by the listener
-        self.tls = True
-
-    def read_until(self, end: bytes) -> bytes | None:
-        """Everything before ``end`` (consumed too); None once the client has gone."""
-        while end not in self._buffer:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                return None
-            self._buffer += chunk
-        data, _, self._buffer = self._buffer.partition(end)
-        return data
-
-    def read_line(self) -> str | None:
-        data = self.read_until(b"\r\n")
-        return None if data is None else data.decode("utf-8", "replace")
-
-    def send(self, *lines: str) -> None:
-        self.sock.sendall("".join(f"{line}\r\n" for line in lines).encode())
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-class _Listener:
-    """One port: every connection gets a thread running ``protocol`` on a :class:`_Conn`."""
-
-    def __init__(
-        self, protocol: Callable[[_Conn], None], ctx: ssl.SSLContext, *, implicit_tls: bool
-    ) -> None:
-        self.protocol = protocol
-        self.ctx = ctx
-        self.implicit_tls = implicit_tls
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                sock, _ = self.sock.accept()
-            except OSError:
-                return  # closed
-            threading.Thread(target=self._session, args=(sock,), daemon=True).start()
-
-    def _session(self, sock: socket.socket) -> None:
-        sock.settimeout(10)
-        conn = _Conn(sock, self.ctx)
-        try:
-            if self.implicit_tls:
-                conn.start_tls()
-            self.protocol(conn)
-        except OSError:  # ssl.SSLError too: the client went away or gave up on TLS
-            pass
-        finally:
-            conn.close()
-
-    def close(self) -> None:
-        # close() alone leaves a thread blocked in accept() on Linux; shutdown() wakes it
-        with suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
-
-
 class MailSystem:
     """The scripted servers' protocols, sharing one INBOX (UID -> message)."""
 
@@ -143,7 +66,7 @@ class MailSystem:
         self.next_uid = 1
         self.lock = threading.Lock()
 
-    def protocol(self, role: Role) -> Callable[[_Conn], None]:
+    def protocol(self, role: Role) -> Callable[[Connection], None]:
         kind = PROTOCOL[role]
         greeting = self.flaws.banners.get(role, GREETINGS[kind])
         speak = {"smtp": self.smtp, "imap": self.imap, "pop3": self.pop3}[kind]
@@ -151,7 +74,7 @@ class MailSystem:
 
     # -- SMTP (RFC 5321), SIZE (RFC 1870) ----------------------------------------------------
 
-    def smtp(self, conn: _Conn, greeting: str) -> None:
+    def smtp(self, conn: Connection, greeting: str) -> None:
         conn.send(greeting)
         while (line := conn.read_line()) is not None:
             verb = line.split(" ", 1)[0].upper()
@@ -196,7 +119,7 @@ class MailSystem:
 
     # -- IMAP (RFC 9051) ---------------------------------------------------------------------
 
-    def imap(self, conn: _Conn, greeting: str) -> None:
+    def imap(self, conn: Connection, greeting: str) -> None:
         conn.send(greeting)
         logged_in = False
         while (line := conn.read_line()) is not None:
@@ -237,7 +160,7 @@ class MailSystem:
             else:
                 conn.send(f"{tag} BAD {command or 'empty'} not understood here")
 
-    def mailbox(self, conn: _Conn, tag: str, command: str, args: str) -> None:
+    def mailbox(self, conn: Connection, tag: str, command: str, args: str) -> None:
         """What maildrill's IMAP probe asks: the INBOX, search by Subject, fetch, delete."""
         with self.lock:
             uids = sorted(self.inbox)
@@ -260,7 +183,7 @@ class MailSystem:
             else:
                 self.uid_command(conn, tag, args, uids)
 
-    def uid_command(self, conn: _Conn, tag: str, args: str, uids: list[int]) -> None:
+    def uid_command(self, conn: Connection, tag: str, args: str, uids: list[int]) -> None:
         verb, _, rest = args.partition(" ")
         verb = verb.upper()
         if verb == "SEARCH":  # SUBJECT <token>, all the probe searches by
@@ -287,7 +210,7 @@ class MailSystem:
 
     # -- POP3 (RFC 1939), CAPA (RFC 2449), STLS (RFC 2595) -----------------------------------
 
-    def pop3(self, conn: _Conn, greeting: str) -> None:
+    def pop3(self, conn: Connection, greeting: str) -> None:
         conn.send(greeting)
         user = None
         while (line := conn.read_line()) is not None:
@@ -358,7 +281,7 @@ def mail_system(
     with ExitStack() as stack:
         endpoints = ""
         for role in roles:
-            listener = _Listener(system.protocol(role), ctx, implicit_tls=role in IMPLICIT_TLS)
+            listener = Listener(system.protocol(role), ctx, implicit_tls=role in IMPLICIT_TLS)
             stack.callback(listener.close)
             endpoints += f'\n[endpoints.{role}]\nurl = "{role}://127.0.0.1:{listener.port}"\n'
         path = directory / "target.toml"

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import socket
 import ssl
-import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
 
 from maildrill.target import IMPLICIT_TLS, Role
+from tests.conformance.scripted import Connection, Listener
 from tests.conformance.tls.pki import make_pki
 
 __all__ = ["FLAWS", "serve"]
@@ -44,81 +44,6 @@ FLAWS: dict[Role, set[str]] = {
 }
 
 
-class _Session:
-    """One accepted connection: read lines, send lines, upgrade to TLS."""
-
-    def __init__(self, conn: socket.socket, ctx: ssl.SSLContext) -> None:
-        self.conn = conn
-        self.ctx = ctx
-        self.tls = False
-        self.held = [conn]  # the TLS socket replaces the plain one; all are closed
-        self.buffer = b""
-
-    def line(self) -> str | None:
-        """The next line without its CRLF; None when the client has gone."""
-        while b"\r\n" not in self.buffer:
-            data = self.conn.recv(4096)
-            if not data:
-                return None
-            self.buffer += data
-        line, self.buffer = self.buffer.split(b"\r\n", 1)
-        return line.decode("utf-8", "replace")
-
-    def send(self, *lines: str) -> None:
-        self.conn.sendall("".join(f"{line}\r\n" for line in lines).encode())
-
-    def start_tls(self) -> None:
-        self.buffer = b""  # RFC 3207 §4.2: nothing from before TLS is acted on
-        self.conn = self.ctx.wrap_socket(self.conn, server_side=True, do_handshake_on_connect=False)
-        self.held.append(self.conn)  # closed even if the handshake fails
-        self.conn.do_handshake()
-        self.tls = True
-
-    def close(self) -> None:
-        for conn in reversed(self.held):
-            conn.close()
-
-
-Talk = Callable[[_Session], None]
-
-
-class _Server:
-    """Runs ``talk`` on every connection, on TLS from the first byte when ``implicit``."""
-
-    def __init__(self, talk: Talk, ctx: ssl.SSLContext, *, implicit: bool) -> None:
-        self.talk = talk
-        self.ctx = ctx
-        self.implicit = implicit
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._session, args=(conn,), daemon=True).start()
-
-    def _session(self, conn: socket.socket) -> None:
-        conn.settimeout(10)
-        session = _Session(conn, self.ctx)
-        try:
-            if self.implicit:
-                session.start_tls()
-            self.talk(session)
-        except OSError:  # ssl.SSLError too: REACH-CONNECT hangs up right after connecting
-            pass
-        finally:
-            session.close()
-
-    def close(self) -> None:
-        with suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
-        self.sock.close()
-
-
 class _ClosedPort:
     """A port bound but not listening: connecting is refused, and no one else takes it."""
 
@@ -131,14 +56,14 @@ class _ClosedPort:
         self.sock.close()
 
 
-def _smtp(flaw: str | None, s: _Session) -> None:
+def _smtp(flaw: str | None, s: Connection) -> None:
     if flaw == "554 greeting":
         s.send(f"554 5.3.2 {HOST_NAME} no SMTP service here")
     elif flaw == "greeting without host name":
         s.send("220 ESMTP ready")
     else:
         s.send(f"220 {HOST_NAME} ESMTP")
-    while (line := s.line()) is not None:
+    while (line := s.read_line()) is not None:
         verb = line.split(" ", 1)[0].upper()
         if verb == "QUIT":
             s.send("221 2.0.0 bye")
@@ -160,7 +85,7 @@ def _smtp(flaw: str | None, s: _Session) -> None:
             s.send("502 5.5.1 not implemented")
 
 
-def _imap(flaw: str | None, s: _Session) -> None:
+def _imap(flaw: str | None, s: Connection) -> None:
     if flaw == "BYE greeting":
         s.send(f"* BYE {HOST_NAME} too busy")  # RFC 9051 §7.1.5: then the server closes
         return
@@ -168,7 +93,7 @@ def _imap(flaw: str | None, s: _Session) -> None:
         s.send(f"* PREAUTH {HOST_NAME} logged in without credentials")
     else:
         s.send(f"* OK {HOST_NAME} IMAP4rev1 ready")
-    while (line := s.line()) is not None:
+    while (line := s.read_line()) is not None:
         tag, _, command = line.partition(" ")
         verb = command.split(" ", 1)[0].upper()
         if verb == "CAPABILITY":
@@ -186,12 +111,12 @@ def _imap(flaw: str | None, s: _Session) -> None:
             s.send(f"{tag} BAD not implemented")
 
 
-def _pop3(flaw: str | None, s: _Session) -> None:
+def _pop3(flaw: str | None, s: Connection) -> None:
     if flaw == "-ERR greeting":
         s.send(f"-ERR {HOST_NAME} unavailable")
         return
     s.send(f"+OK {HOST_NAME} POP3 ready")
-    while (line := s.line()) is not None:
+    while (line := s.read_line()) is not None:
         verb = line.split(" ", 1)[0].upper()
         if verb == "CAPA" and flaw != "no CAPA":
             stls = [] if s.tls or flaw == "no STLS" else ["STLS"]
@@ -207,8 +132,8 @@ def _pop3(flaw: str | None, s: _Session) -> None:
             s.send("-ERR not implemented")
 
 
-def _http(flaw: str | None, s: _Session) -> None:
-    while line := s.line():  # the request line and headers, up to the blank line
+def _http(flaw: str | None, s: Connection) -> None:
+    while line := s.read_line():  # the request line and headers, up to the blank line
         pass
     if line is None:
         return
@@ -216,7 +141,7 @@ def _http(flaw: str | None, s: _Session) -> None:
     s.send(f"HTTP/1.1 {status}", "Content-Length: 0", "Connection: close", "")
 
 
-_TALK: dict[Role, Callable[[str | None, _Session], None]] = {
+_TALK: dict[Role, Callable[[str | None, Connection], None]] = {
     Role.SMTP: _smtp,
     Role.SUBMISSION: _smtp,
     Role.SMTPS: _smtp,
@@ -239,13 +164,13 @@ def serve(directory: Path, flaws: Mapping[Role, str | None]) -> Iterator[Path]:
     with ExitStack() as stack:
         for role, flaw in flaws.items():
             assert flaw is None or flaw in FLAWS[role], f"{role} has no flaw {flaw!r}"
-            server: _Server | _ClosedPort
+            server: Listener | _ClosedPort
             if flaw == "closed port":
                 server = _ClosedPort()
             else:
                 implicit = role in IMPLICIT_TLS and flaw != "no TLS"
                 talk = partial(_TALK[role], None if flaw == "no TLS" else flaw)
-                server = _Server(talk, ctx, implicit=implicit)
+                server = Listener(talk, ctx, implicit_tls=implicit)
             stack.callback(server.close)
             scheme = "http" if role is Role.WEBMAIL else role.value
             lines.append(f'[endpoints.{role}]\nurl = "{scheme}://127.0.0.1:{server.port}"\n')

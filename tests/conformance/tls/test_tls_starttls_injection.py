@@ -4,80 +4,38 @@ buffered bytes, as RFC 3207 §4.2 requires, passes."""
 
 from __future__ import annotations
 
-import socket
 import ssl
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import pytest
 
+from tests.conformance.scripted import Connection, Listener
 from tests.conformance.tls.pki import make_pki
 from tests.conformance.tls.suite import describe, run_suites
 
+# the fixed replies; any other command but EHLO and STARTTLS gets 502
+_CANNED = {"NOOP": "250 2.0.0 ok", "RSET": "250 2.0.0 ok", "QUIT": "221 2.0.0 bye"}
 
-class _Smtp:
+
+def _smtp(vulnerable: bool, conn: Connection) -> None:
     """A minimal ESMTP server with STARTTLS; ``vulnerable`` keeps the plaintext buffer."""
-
-    def __init__(self, ctx: ssl.SSLContext, *, vulnerable: bool) -> None:
-        self.ctx = ctx
-        self.vulnerable = vulnerable
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
+    conn.send("220 mx.example.test ESMTP")
+    while (line := conn.read_line()) is not None:
+        verb = line.split(" ", 1)[0].upper()
+        if verb in ("EHLO", "HELO"):
+            extensions = [] if conn.tls else ["250-STARTTLS"]
+            conn.send("250-mx.example.test", *extensions, "250 8BITMIME")
+        elif verb == "STARTTLS" and not conn.tls:
+            conn.send("220 2.0.0 ready to start TLS")
+            # RFC 3207 §4.2: forget everything from before TLS, unless modelling CVE-2011-0411
+            conn.start_tls(keep_buffer=vulnerable)
+        else:
+            conn.send(_CANNED.get(verb, "502 5.5.1 not implemented"))
+            if verb == "QUIT":
                 return
-            threading.Thread(target=self._session, args=(conn,), daemon=True).start()
-
-    def _session(self, conn: socket.socket) -> None:
-        conn.settimeout(10)
-        held = [conn]  # the TLS socket replaces the plain one after STARTTLS
-        try:
-            self._talk(held)
-        except (OSError, ssl.SSLError):
-            pass
-        finally:
-            held[-1].close()
-
-    def _talk(self, held: list[socket.socket]) -> None:
-        conn = held[0]
-        conn.sendall(b"220 mx.example.test ESMTP\r\n")
-        buffer, tls = b"", False
-        while True:
-            while b"\r\n" not in buffer:
-                data = conn.recv(4096)
-                if not data:
-                    return
-                buffer += data
-            line, buffer = buffer.split(b"\r\n", 1)
-            verb = line.split(b" ", 1)[0].upper()
-            if verb in (b"EHLO", b"HELO"):
-                extensions = b"" if tls else b"250-STARTTLS\r\n"
-                conn.sendall(b"250-mx.example.test\r\n" + extensions + b"250 8BITMIME\r\n")
-            elif verb == b"STARTTLS" and not tls:
-                conn.sendall(b"220 2.0.0 ready to start TLS\r\n")
-                if not self.vulnerable:
-                    buffer = b""  # RFC 3207 §4.2: forget everything from before TLS
-                conn = self.ctx.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
-                held.append(conn)  # closed even if the handshake fails
-                conn.do_handshake()
-                tls = True
-            elif verb == b"QUIT":
-                conn.sendall(b"221 2.0.0 bye\r\n")
-                return
-            elif verb in (b"NOOP", b"RSET"):
-                conn.sendall(b"250 2.0.0 ok\r\n")
-            else:
-                conn.sendall(b"502 5.5.1 not implemented\r\n")
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @contextmanager
@@ -86,7 +44,7 @@ def smtp_target(directory: Path, *, vulnerable: bool) -> Iterator[Path]:
     ca, cert, key = make_pki(directory)
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
-    server = _Smtp(ctx, vulnerable=vulnerable)
+    server = Listener(partial(_smtp, vulnerable), ctx)
     path = directory / "target.toml"
     path.write_text(
         f'name = "starttls"\ndomain = "example.test"\nca_file = "{ca}"\n\n'

@@ -9,9 +9,10 @@ from maildrill.checks import Evidence, control, expect
 from maildrill.target import Endpoint, Role, Target
 from maildrill.wire import Wire
 
-# a dotted version number such as 2.3, 3.7.11 or IIS's 6.0.3790.4675 (not IMAP4rev1); an
-# IPv4 address matches too and is dropped, but only a valid one (octets up to 255)
-_VERSION = re.compile(r"(?<![\w.])v?\d+(?:\.\d+){1,3}(?:[-+~][\w.]+)?(?![\w.])", re.IGNORECASE)
+# a dotted version number such as 2.3, 3.7.11, IIS's 6.0.3790.4675 or Zimbra's
+# 8.8.15_GA_4484 (not IMAP4rev1); an IPv4 address matches too and is dropped, but only a
+# valid one (octets up to 255)
+_VERSION = re.compile(r"(?<![\w.])v?\d+(?:\.\d+){1,3}(?:[-+~_][\w.]+)?(?![\w.])", re.IGNORECASE)
 
 
 def versions_in(text: str) -> list[str]:

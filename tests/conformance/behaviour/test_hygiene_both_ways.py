@@ -311,6 +311,8 @@ VERSIONED = {
     Role.SUBMISSION: "220 mx.example.test Microsoft ESMTP MAIL Service, Version: 6.0.3790.4675",
     Role.IMAPS: "* OK Dovecot 2.3.19 ready.",
     Role.POP3: "+OK Dovecot 2.3.19 ready.",
+    # Zimbra's build suffix, joined to the version by an underscore
+    Role.IMAP: "* OK mail.example.test Zimbra IMAP4rev1 server ready 8.8.15_GA_4484",
 }
 # an address in a greeting is not a version
 UNVERSIONED = {Role.SMTPS: "220 mx.example.test ESMTP ready (192.0.2.25)"}
@@ -341,6 +343,7 @@ CASES = {
             Role.SUBMISSION: "6.0.3790.4675",
             Role.IMAPS: "2.3.19",
             Role.POP3: "2.3.19",
+            Role.IMAP: "8.8.15_GA_4484",
         },
     ),
     "size-sound": _size(Flaws(), None),

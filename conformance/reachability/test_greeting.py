@@ -10,6 +10,8 @@ from maildrill.wire import Wire
 
 # RFC 5321 §4.3.1: the greeting's first word is the server's fully qualified domain name
 # (or an address literal)
+# RFC 9051 §7.1: the status word OK, then a space (and maybe a response code) or nothing
+_IMAP_OK = re.compile(r"^\* OK(?:[ \[]|$)", re.IGNORECASE)
 _FQDN_OR_LITERAL = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+\.?)$")
 
 
@@ -44,7 +46,7 @@ def test_imap_greeting(target: Target, endpoint: Endpoint, evidence: Evidence) -
     with Wire.open(target, endpoint) as wire:
         evidence.transcript("session", wire.transcript)
         greeting = wire.read_line()
-        expect(greeting.upper().startswith("* OK"), f"greeting was {greeting!r}, expected * OK")
+        expect(_IMAP_OK.match(greeting), f"greeting was {greeting!r}, expected * OK")
         wire.imap("LOGOUT")
 
 

@@ -27,7 +27,7 @@ HOST_NAME = "mx.example.test"
 
 # every flaw a role's server can have; None is the well-behaved server
 _SMTP_FLAWS = {"554 greeting", "greeting without host name", "no STARTTLS", "no AUTH"}
-_IMAP_FLAWS = {"PREAUTH greeting", "BYE greeting", "no IMAP4rev1", "no STARTTLS"}
+_IMAP_FLAWS = {"PREAUTH greeting", "BYE greeting", "OKAY greeting", "no IMAP4rev1", "no STARTTLS"}
 _POP3_FLAWS = {"-ERR greeting", "no CAPA", "no STLS"}
 _HTTP_FLAWS = {"500"}
 _CLOSED = {"closed port"}
@@ -91,6 +91,8 @@ def _imap(flaw: str | None, s: Connection) -> None:
         return
     if flaw == "PREAUTH greeting":
         s.send(f"* PREAUTH {HOST_NAME} logged in without credentials")
+    elif flaw == "OKAY greeting":
+        s.send(f"* OKAY {HOST_NAME} IMAP4rev1 ready")  # not the OK status word
     else:
         s.send(f"* OK {HOST_NAME} IMAP4rev1 ready")
     while (line := s.read_line()) is not None:

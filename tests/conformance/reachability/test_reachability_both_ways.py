@@ -66,6 +66,9 @@ WEAK_TARGETS: dict[str, list[Proof]] = {
         Proof("REACH-CONNECT", Role.POP3S, "no TLS", "TLS handshake failed"),  # port open
         Proof("REACH-CONNECT", Role.WEBMAIL, "closed port", "refused"),
     ],
+    "weak-c": [
+        Proof("GREET-IMAP", Role.IMAP, "OKAY greeting", "* OKAY"),  # RFC 9051 §7.1: "OK" SP
+    ],
 }
 PROOFS = [proof for proofs in WEAK_TARGETS.values() for proof in proofs]
 

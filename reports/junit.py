@@ -102,10 +102,6 @@ def write_junit(
             ET.SubElement(cprops, "property", name="waiver", value=_waiver_text(waiver))
         for warning in control.warnings:
             ET.SubElement(cprops, "property", name="warning", value=warning)
-        if control.warnings:  # shown by CI viewers beside a passing case
-            ET.SubElement(case, "system-out").text = "\n".join(
-                f"WARNING: {w}" for w in control.warnings
-            )
         body = _evidence_text(control)
         if disp is Disposition.EXPIRED:
             el = ET.SubElement(
@@ -133,6 +129,10 @@ def write_junit(
         elif disp is Disposition.NOT_APPLICABLE:
             ET.SubElement(case, "skipped", message=control.reason or "not applicable")
             counts["skipped"] += 1
+        if control.warnings:  # after any failure/skipped element, as JUnit's schema orders
+            ET.SubElement(case, "system-out").text = "\n".join(
+                f"WARNING: {w}" for w in control.warnings
+            )
 
     if run.load is not None and "met" in run.load.slo:
         counts["tests"] += 1

@@ -31,13 +31,18 @@ from maildrill.probes.smtp import (
 from maildrill.target import Account, Endpoint, Role, Target
 from maildrill.wire import Wire
 
-__all__ = ["Inbound", "require_mailbox", "spam_tag"]
+__all__ = ["Inbound", "has_mailbox", "require_mailbox", "spam_tag"]
+
+
+def has_mailbox(target: Target) -> bool:
+    """Whether the target gives an IMAP endpoint to read delivered mail from."""
+    return target.endpoint(Role.IMAPS) is not None or target.endpoint(Role.IMAP) is not None
 
 
 def require_mailbox(target: Target) -> None:
     """End a check as not applicable when the target gives no IMAP endpoint to read the
     delivered mail from (the check could only guess at what arrived)."""
-    if target.endpoint(Role.IMAPS) is None and target.endpoint(Role.IMAP) is None:
+    if not has_mailbox(target):
         not_applicable("the target configures no imap or imaps endpoint to read mail from")
 
 

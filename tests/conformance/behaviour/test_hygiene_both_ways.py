@@ -322,11 +322,12 @@ def _banner(flaws: Flaws, fails: Mapping[Role, str]) -> Case:
     return Case("HYG-BANNER", "test_banner_reveals_no_version", BANNER_ROLES, flaws, fails)
 
 
-def _size(flaws: Flaws, reason: str | None) -> Case:
+def _size(flaws: Flaws, reason: str | None, *, mailbox: bool = True) -> Case:
     fails = {Role.SMTP: reason} if reason else {}
     # imaps: the mailbox HYG-SIZE looks in for an over-size message that got through
     check = "test_size_advertised_and_enforced"
-    return Case("HYG-SIZE", check, (Role.SMTP,), flaws, fails, also=(Role.IMAPS,))
+    also = (Role.IMAPS,) if mailbox else ()
+    return Case("HYG-SIZE", check, (Role.SMTP,), flaws, fails, also=also)
 
 
 def _plaintext(flaws: Flaws, fails: Mapping[Role, str]) -> Case:
@@ -354,6 +355,10 @@ CASES = {
     ),
     # RFC 1870 §6.3: the limit holds for a client that does not declare the size too
     "size-oversize-accepted": _size(Flaws(oversize_refused=False), f"(SIZE {LIMIT}) answered 250"),
+    # without a mailbox to delete it from, the reason is still the accepted message
+    "size-oversize-accepted-no-mailbox": _size(
+        Flaws(oversize_refused=False), f"(SIZE {LIMIT}) answered 250", mailbox=False
+    ),
     "plaintext-sound": _plaintext(Flaws(), {}),
     "plaintext-imap-login": _plaintext(
         Flaws(imap_login_before_tls=True), {Role.IMAP: "plaintext LOGIN succeeded"}
@@ -379,4 +384,8 @@ def test_hygiene_control_both_ways(
     for cid, role in ids.items():
         if role in case.fails:
             assert case.fails[role] in run.controls[cid]["reason"], run.describe({cid})
-    assert not system.inbox, "the check left what it sent in the mailbox"
+    if Role.IMAPS in case.also or case.control != "HYG-SIZE":
+        assert not system.inbox, "the check left what it sent in the mailbox"
+    else:  # no mailbox endpoint to delete it from: the evidence says it stayed
+        evidence = run.controls["HYG-SIZE[smtp]"]["evidence"]
+        assert any(e["label"] == "clean-up" for e in evidence), evidence

@@ -39,8 +39,11 @@ def launch(
     *,
     domain: str = "example.test",
     timeout: float = STARTUP_TIMEOUT,
+    mailbox_starttls: bool = True,
 ) -> Iterator[Path]:
     """Start the embedded target in a child process; yield its target file; stop it.
+    ``mailbox_starttls=False``: plain IMAP and POP3 offer no STARTTLS (``serve
+    --no-mailbox-starttls``).
 
     Raises :class:`~maildrill.errors.TargetUnreachable` with the child's stderr if it
     exits or does not become ready within ``timeout`` seconds.
@@ -70,6 +73,8 @@ def launch(
         str(target_file),
         "--exit-with-parent",
     ]
+    if not mailbox_starttls:
+        cmd.append("--no-mailbox-starttls")
     with open(log_path, "wb") as log:
         child = subprocess.Popen(
             cmd, stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL

@@ -40,6 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--domain", default="example.test", help="mail domain (default example.test)"
     )
+    parser.add_argument(
+        "--no-mailbox-starttls",
+        action="store_true",
+        help="plain IMAP and POP3 offer no STARTTLS and take logins in plain text (a weak "
+        "target, for testing clients against such servers)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     parser.add_argument(
         "--exit-with-parent",
@@ -67,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         args.domain.lower(),
         args.write_target,
         parent_pid=os.getppid() if args.exit_with_parent else None,
+        mailbox_starttls=not args.no_mailbox_starttls,
     )
     asyncio.run(serve(config))
     return 0

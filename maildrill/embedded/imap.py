@@ -254,8 +254,10 @@ async def start_imap(
     implicit_tls: bool,
     hostname: str,
     host: str = "127.0.0.1",
+    offer_starttls: bool = True,
 ) -> asyncio.Server:
-    """Listen for IMAP (STARTTLS, LOGINDISABLED before it) or IMAPS on an ephemeral port."""
+    """Listen for IMAP (STARTTLS, LOGINDISABLED before it; without ``offer_starttls``, no
+    STARTTLS and LOGIN in plain text) or IMAPS on an ephemeral port."""
     args = Namespace(proxy_protocol=None, passlib_cfg=None, inherited_sockets=None)
     config = _Config(
         args,
@@ -267,8 +269,9 @@ async def start_imap(
         port=0,
         ssl_context=tls,
         # tls_enabled means "offer STARTTLS"; on the implicit-TLS port there is nothing to
-        # start, and pymap then offers the post-TLS mechanisms from the greeting on
-        tls_enabled=not implicit_tls,
+        # start, and pymap then offers the post-TLS mechanisms from the greeting on; so it
+        # does on a plain port without STARTTLS (a weak lab, for tests)
+        tls_enabled=offer_starttls and not implicit_tls,
         hash_context=BuiltinHash(),
         invalid_user_sleep=0.0,
     )

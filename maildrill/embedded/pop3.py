@@ -4,7 +4,9 @@ account's Maildir INBOX.
 No POP3 server library on PyPI is both maintained and asyncio-based, so this one is ours;
 it keeps to the commands the lab needs: CAPA STLS USER PASS STAT LIST UIDL RETR TOP DELE
 RSET NOOP QUIT. On the plain port USER/PASS are refused until STLS (RFC 2595 §4 lets a
-server require it). Deletions happen at QUIT only (RFC 1939 §6, UPDATE state).
+server require it), unless the lab is started without STLS (``offer_stls=False``, a weak
+target for tests): then USER/PASS go in plain text. Deletions happen at QUIT only (RFC 1939
+§6, UPDATE state).
 
 Usage::
 
@@ -111,10 +113,12 @@ class _Connection:
         hostname: str,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
+        offer_stls: bool = True,
     ) -> None:
         self.store, self.tls, self.hostname = store, tls, hostname
         self.reader, self.writer = reader, writer
         self.secure = implicit_tls
+        self.offer_stls = offer_stls and not implicit_tls
         self.user: str | None = None
         self.drop: _Drop | None = None
         self.local: str | None = None
@@ -154,14 +158,18 @@ class _Connection:
 
     async def do_capa(self, args: list[str]) -> None:
         caps = ["TOP", "UIDL", "RESP-CODES", "PIPELINING"]
-        if not self.secure:
+        if self.offer_stls and not self.secure:
             caps.append("STLS")
-        if self.secure and self.drop is None:
+        if self._may_login() and self.drop is None:
             caps.append("USER")
         await self.send("+OK capability list follows\r\n" + "\r\n".join(caps) + "\r\n.")
 
+    def _may_login(self) -> bool:
+        # a server without STLS has nothing to require first: its logins are plain text
+        return self.secure or not self.offer_stls
+
     async def do_stls(self, args: list[str]) -> None:
-        if self.secure or self.drop is not None:
+        if self.secure or self.drop is not None or not self.offer_stls:
             await self.send("-ERR command not permitted now")
             return
         await self.send("+OK begin TLS negotiation")
@@ -177,7 +185,7 @@ class _Connection:
     async def do_user(self, args: list[str]) -> None:
         if self.drop is not None:
             await self.send("-ERR already authenticated")
-        elif not self.secure:
+        elif not self._may_login():
             # RFC 2595 §4: a server may refuse plaintext passwords before STLS
             await self.send("-ERR [AUTH] use STLS before USER/PASS (cleartext logins refused)")
         elif len(args) != 1:
@@ -190,7 +198,7 @@ class _Connection:
         if self.drop is not None:
             await self.send("-ERR already authenticated")
             return
-        if not self.secure:
+        if not self._may_login():
             await self.send("-ERR [AUTH] use STLS before USER/PASS (cleartext logins refused)")
             return
         if self.user is None:
@@ -325,11 +333,13 @@ async def start_pop3(
     implicit_tls: bool,
     hostname: str,
     host: str = "127.0.0.1",
+    offer_stls: bool = True,
 ) -> asyncio.Server:
-    """Listen for POP3 (STLS required before USER/PASS) or POP3S on an ephemeral port."""
+    """Listen for POP3 (STLS required before USER/PASS; without ``offer_stls``, no STLS
+    and plain-text logins) or POP3S on an ephemeral port."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = _Connection(store, tls, implicit_tls, hostname, reader, writer)
+        conn = _Connection(store, tls, implicit_tls, hostname, reader, writer, offer_stls)
         try:
             await conn.run()
         except (ConnectionError, ssl.SSLError, OSError):

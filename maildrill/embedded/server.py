@@ -42,6 +42,9 @@ class LabConfig:
     domain: str = "example.test"
     target_file: Path | None = None
     parent_pid: int | None = None  # stop when this process is gone (orphaned lab)
+    # False: plain IMAP and POP3 offer no STARTTLS and take logins in plain text, as some
+    # internal servers do (a weak lab, for the watchers' tests)
+    mailbox_starttls: bool = True
 
     @property
     def target_path(self) -> Path:
@@ -66,9 +69,9 @@ def target_toml(config: LabConfig, ports: dict[str, int], dns_port: int, ca: Pat
         "smtp": ("smtp", f"mx1.{d}", False),
         "submission": ("smtp", f"smtp.{d}", True),
         "smtps": ("smtps", f"smtp.{d}", False),
-        "imap": ("imap", f"imap.{d}", True),
+        "imap": ("imap", f"imap.{d}", config.mailbox_starttls),
         "imaps": ("imaps", f"imap.{d}", False),
-        "pop3": ("pop3", f"pop3.{d}", True),
+        "pop3": ("pop3", f"pop3.{d}", config.mailbox_starttls),
         "pop3s": ("pop3s", f"pop3.{d}", False),
     }
     lines = [
@@ -140,9 +143,23 @@ async def serve(config: LabConfig) -> None:
             "submission", tls, store, policy, host=HOST, hostname=f"smtp.{d}"
         ),
         "smtps": await start_smtp("smtps", tls, store, policy, host=HOST, hostname=f"smtp.{d}"),
-        "imap": await start_imap(store, tls, implicit_tls=False, hostname=f"imap.{d}", host=HOST),
+        "imap": await start_imap(
+            store,
+            tls,
+            implicit_tls=False,
+            hostname=f"imap.{d}",
+            host=HOST,
+            offer_starttls=config.mailbox_starttls,
+        ),
         "imaps": await start_imap(store, tls, implicit_tls=True, hostname=f"imap.{d}", host=HOST),
-        "pop3": await start_pop3(store, tls, implicit_tls=False, hostname=f"pop3.{d}", host=HOST),
+        "pop3": await start_pop3(
+            store,
+            tls,
+            implicit_tls=False,
+            hostname=f"pop3.{d}",
+            host=HOST,
+            offer_stls=config.mailbox_starttls,
+        ),
         "pop3s": await start_pop3(store, tls, implicit_tls=True, hostname=f"pop3.{d}", host=HOST),
     }
     ports = {role: int(s.sockets[0].getsockname()[1]) for role, s in servers.items()}

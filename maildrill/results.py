@@ -122,17 +122,36 @@ class Accounting(_Frozen):
     """What became of every message of a full-chain run (seed S3).
 
     A message to several recipients is several copies: every count but ``messages`` is of
-    (message, recipient) copies, so a recipient refused at RCPT is one rejected copy."""
+    (message, recipient) copies, so a recipient refused at RCPT is one rejected copy. An
+    accepted copy ends delivered, lost, unobserved or pending; duplicated, corrupted and
+    misdelivered say more of some of them."""
 
     messages: int = Field(default=0, description="SMTP transactions (messages) attempted")
     sent: int = Field(default=0, description="copies attempted: one per message and recipient")
     accepted: int = 0
     delivered: int = 0
-    lost: int = 0
+    lost: int = Field(
+        default=0, description="never seen, in a mailbox its watcher could look at to the end"
+    )
+    unobserved: int = Field(
+        default=0,
+        description="never seen, in a mailbox its watcher could not look at when the run "
+        "ended (connect, TLS or login failed): their fate is unknown, not lost",
+    )
     duplicated: int = 0
     corrupted: int = 0
+    misdelivered: int = Field(
+        default=0,
+        description="copies found in a mailbox the message was not addressed to, one per "
+        "(message, wrong mailbox); left there, never deleted",
+    )
     rejected: dict[str, int] = Field(default_factory=dict, description="by reply code")
     pending: int = Field(default=0, description="still in flight when the run stopped")
+    watch_failures: dict[str, str] = Field(
+        default_factory=dict,
+        description="mailbox -> why its watcher could not look at it when the run ended "
+        "(the phase that failed and the server's answer): the cause of 'unobserved'",
+    )
 
 
 class StepResult(_Frozen):

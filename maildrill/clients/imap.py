@@ -120,6 +120,16 @@ class ImapClient:
             raise ConnectionResetError("not connected")
         return self.client
 
+    def offers_starttls(self) -> bool:
+        """Whether the server lists STARTTLS before login (RFC 3501 §6.2.1)."""
+        with self.meter.phase("capability"):
+            return bool(self._c.has_capability("STARTTLS"))
+
+    def starttls(self) -> None:
+        """STARTTLS on a connection opened without it (``starttls=False``)."""
+        with self.meter.phase("starttls"):
+            self._c.starttls(self._tls)
+
     def login(self, user: str, password: str) -> None:
         with self.meter.phase("login"):
             self._c.login(user, password)

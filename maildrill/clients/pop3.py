@@ -93,6 +93,12 @@ class Pop3Client:
             raise ConnectionResetError("not connected")
         return self.client
 
+    def starttls(self) -> None:
+        """STLS on a connection opened without it (``starttls=False``); whether the server
+        offers it, :meth:`capa` says."""
+        with self.meter.phase("starttls"):
+            self._c.stls(self._tls)
+
     def login(self, user: str, password: str) -> None:
         with self.meter.phase("login"):
             self._c.user(user)

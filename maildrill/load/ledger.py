@@ -1,19 +1,27 @@
 """Full-chain accounting (seed S3): every copy sent is accepted, delivered, lost,
-duplicated, corrupted or rejected, and its delivery latency is measured.
+unobserved, duplicated, corrupted, misdelivered or rejected, and its delivery latency is
+measured.
 
 Each message carries a unique Message-ID and the SHA-256 of its body. A message to several
 recipients is several copies, one per ``(Message-ID, recipient)``, each accounted for on its
 own: a recipient refused at RCPT is one rejected copy while the others go on. The sender
-records ``(message_id, body_hash, time of the 250, accepted recipients)``; the IMAP watchers
+records ``(message_id, body_hash, time of the 250, accepted recipients)``; the watchers
 record each sighting with the mailbox's address and the hash of the body they fetched.
 Records may arrive in either order (workers report to the master every second), so
-sightings of an unknown copy wait until its sent record comes::
+sightings of an unknown copy wait until its sent record comes; one still unmatched at the
+end, of a message accepted for other recipients, is a *misdelivered* copy.
+
+A copy never seen is *lost* only if its mailbox could be looked at: the watchers report
+each look (:meth:`Ledger.watcher_looked`) and each failure to look
+(:meth:`Ledger.watcher_failed`), and a copy for a mailbox whose watcher was failing when
+the run ended is *unobserved* — its fate is unknown, which says nothing about the server::
 
     ledger = Ledger()
-    ledger.accepted("<id>", "ab12…", accepted_at=t0, recipients=["a@x", "b@x"])
-    ledger.attempt_failed("550")                 # a third recipient refused at RCPT
+    ledger.accepted("<id>", "ab12…", accepted_at=t0, recipients=["a@x", "b@x", "c@x"])
+    ledger.attempt_failed("550")                 # a fourth recipient refused at RCPT
     ledger.sighting("<id>", "ab12…", seen_at=t1, recipient="a@x")
-    ledger.accounting(final=True)                # sent 3, delivered 1, lost 1, rejected 550: 1
+    ledger.watcher_failed("c@x", "login: [AUTHENTICATIONFAILED] Invalid credentials")
+    ledger.accounting(final=True)  # sent 4, delivered 1, lost 1, unobserved 1, rejected 550: 1
 """
 
 from __future__ import annotations
@@ -40,8 +48,8 @@ __all__ = [
     "Ledger",
     "body_hash",
     "header_date",
-    "is_load_message",
     "make_message",
+    "of_run",
     "parse_message",
     "unique_token",
 ]
@@ -125,12 +133,15 @@ def header_date() -> str:
 PREPOPULATED_RUN = "maildrill-prepopulate"  # run id of --prepopulate's messages
 
 
-def is_load_message(message_id: str) -> bool:
-    """A message a load run sent (this run or an earlier, interrupted one), as opposed to
-    a pre-populated one or mail that is not maildrill's: watchers delete only these."""
-    return message_id.endswith("@maildrill.test>") and not message_id.startswith(
-        f"<{PREPOPULATED_RUN}."
-    )
+def of_run(message_id: str, run_id: str) -> bool:
+    """A message this run sent, as opposed to another run's (an interrupted one, or one
+    going on at the same time), a pre-populated one or mail that is not maildrill's: the
+    watchers read in full, account for and delete only these::
+
+        of_run("<4f2a9c.0123@maildrill.test>", "4f2a9c")      # True
+        of_run("<maildrill-prepopulate.1@maildrill.test>", "4f2a9c")   # False
+    """
+    return message_id.startswith(f"<{run_id}.") and message_id.endswith("@maildrill.test>")
 
 
 def parse_message(raw: bytes) -> tuple[str | None, str]:
@@ -168,6 +179,7 @@ class Ledger:
     delivered_per_second: Counter[int] = field(default_factory=Counter)
     # called with (accepted_at, delivery µs) at each first sighting: per-second histograms
     on_delivery: Callable[[float, int], None] | None = None
+    blind: dict[str, str] = field(default_factory=dict)  # mailbox -> why it cannot be seen
 
     def transaction(self) -> None:
         """One message attempted, whatever became of its copies."""
@@ -217,32 +229,62 @@ class Ledger:
             if self.on_delivery is not None:
                 self.on_delivery(entry.accepted_at, us)
 
+    def holds(self, message_id: str, recipient: str) -> bool:
+        """Whether the server accepted a copy of ``message_id`` for ``recipient``: only
+        such a copy is the watcher's to delete from that mailbox."""
+        return (message_id, recipient) in self.messages
+
+    def watcher_looked(self, recipient: str) -> None:
+        """The watcher of ``recipient``'s mailbox looked at all of it just now."""
+        self.blind.pop(recipient, None)
+
+    def watcher_failed(self, recipient: str, reason: str) -> None:
+        """The watcher of ``recipient``'s mailbox could not look (``reason``: the phase
+        and the server's answer), and cannot until its next complete look."""
+        self.blind[recipient] = reason
+
     def unseen(self) -> int:
         return sum(1 for m in self.messages.values() if m.seen == 0)
 
     def delivered(self) -> int:
         return sum(1 for m in self.messages.values() if m.seen)
 
+    def misdelivered(self) -> dict[Copy, float]:
+        """Sightings in a mailbox the message was not accepted for, with the time that
+        message was accepted; sightings of a message not (yet) known at all are not."""
+        if not self.orphans:
+            return {}
+        accepted_at = {message_id: m.accepted_at for (message_id, _), m in self.messages.items()}
+        return {key: accepted_at[key[0]] for key in self.orphans if key[0] in accepted_at}
+
     def unaccounted_by_second(self, *, final: bool) -> Counter[int]:
-        """Messages lost (once ``final``), duplicated or corrupted, by the second each was
-        accepted in: a step-shaped run holds each step to its own messages' fate."""
+        """Copies lost or unobserved (once ``final``), duplicated, corrupted or
+        misdelivered, by the second each message was accepted in: a step-shaped run holds
+        each step to its own messages' fate."""
         out: Counter[int] = Counter()
         for m in self.messages.values():
             if (m.seen == 0 and final) or m.seen > 1 or m.corrupted:
                 out[int(m.accepted_at)] += 1
+        for accepted_at in self.misdelivered().values():
+            out[int(accepted_at)] += 1
         return out
 
     def accounting(self, *, final: bool) -> Accounting:
-        """``final``: the grace period is over, so unseen messages are lost, not pending."""
-        unseen = self.unseen()
+        """``final``: the grace period is over, so unseen copies are lost (or unobserved,
+        where their mailbox's watcher could not look), not pending."""
+        unseen = [rcpt for (_, rcpt), m in self.messages.items() if m.seen == 0]
+        unobserved = sum(1 for rcpt in unseen if rcpt in self.blind) if final else 0
         return Accounting(
             messages=self.transactions,
             sent=self.sent,
             accepted=len(self.messages),
-            delivered=len(self.messages) - unseen,
-            lost=unseen if final else 0,
+            delivered=len(self.messages) - len(unseen),
+            lost=len(unseen) - unobserved if final else 0,
+            unobserved=unobserved,
             duplicated=sum(1 for m in self.messages.values() if m.seen > 1),
             corrupted=sum(1 for m in self.messages.values() if m.corrupted),
+            misdelivered=len(self.misdelivered()),
             rejected=dict(self.rejected),
-            pending=0 if final else unseen,
+            pending=0 if final else len(unseen),
+            watch_failures=dict(self.blind),
         )

@@ -28,8 +28,9 @@ from maildrill.errors import ConfigError, TargetError
 from maildrill.load.ledger import PREPOPULATED_RUN
 from maildrill.load.message import MessageFactory, MessageProfile
 from maildrill.load.plan import safe_addresses
+from maildrill.load.starttls import secure
 from maildrill.resolve import tls_context
-from maildrill.target import Account, Role, Target
+from maildrill.target import Account, Endpoint, Role, Target
 
 __all__ = ["BUDGET_S", "Prepopulated", "prepopulate"]
 
@@ -88,11 +89,10 @@ def prepopulate(
             nodes,
             tls_context=context,
             implicit_tls=endpoint.implicit_tls,
-            starttls=not endpoint.implicit_tls,
             timeout=timeout_s,
             gauge=Gauge(),  # not the run's IMAP connection peak (seed S22)
         )
-        _fill(imap, target.account(index), index, per_account, profile, deadline, tally)
+        _fill(imap, endpoint, target.account(index), index, per_account, profile, deadline, tally)
 
     with ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="prepopulate") as pool:
         futures = [pool.submit(fill, i) for i in range(tally.total)]
@@ -146,6 +146,7 @@ class _Tally:
 
 def _fill(
     imap: ImapClient,
+    endpoint: Endpoint,
     account: Account,
     index: int,
     per_account: int,
@@ -157,6 +158,7 @@ def _fill(
     factory = MessageFactory(profile, PREPOPULATED_RUN, seed=index)
     try:
         imap.connect()
+        secure(imap, endpoint)  # STARTTLS where offered, as the watchers do
         imap.login(account.local, account.password)
         exists = int(imap.select("INBOX").get(b"EXISTS", 0))
         missing = max(0, per_account - exists)

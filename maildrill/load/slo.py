@@ -7,8 +7,10 @@ Usage::
     verdict["smtp_p99_ms"]               # {"limit": 1000.0, "measured": 312.4, "met": True}
 
 Only figures the run measured are judged: an smtp_inbound run has no delivery latency, so
-``delivery_p99_s`` is absent rather than passed. A full-chain run that lost or corrupted a
-message misses its SLO whatever the latencies (seed S3: every message accounted for).
+``delivery_p99_s`` is absent rather than passed. A full-chain run that lost, duplicated,
+corrupted or misdelivered a message misses its SLO whatever the latencies (seed S3: every
+message accounted for), and so does one whose watchers could not look for some of them
+(``unobserved_messages``).
 """
 
 from __future__ import annotations
@@ -47,5 +49,8 @@ def evaluate(load: LoadResult, slo: SLO) -> dict[str, Any]:
         judge("error_rate_pct", 100 * load.failures / load.requests, slo.error_rate_pct)
     if load.accounting is not None and load.delivery is not None:
         acc = load.accounting
-        judge("unaccounted_messages", acc.lost + acc.duplicated + acc.corrupted, 0)
+        wrong = acc.lost + acc.duplicated + acc.corrupted + acc.misdelivered
+        judge("unaccounted_messages", wrong, 0)
+        # copies nobody could look for: not the server's fault, but not accounted for
+        judge("unobserved_messages", acc.unobserved, 0)
     return {"met": all(bool(c["met"]) for c in checks.values()), **checks}

@@ -15,13 +15,20 @@ one measure for both; its resolution is the poll interval (IMAP: how soon the se
 announces new mail, at most the poll interval). Each sighting goes to the ledger with the
 hash of the body fetched and the mailbox's address (one copy of a message to several
 recipients); the watcher then deletes it, so the mailbox stays small and a second copy
-is a real duplicate. Only load messages are deleted: mail pre-populated with
-``--prepopulate`` (or not maildrill's at all) stays; the first look reads what the mailbox
-already held by its header only (IMAP: the Message-ID field; POP3: ``TOP n 0`` where CAPA
-lists TOP, else the whole message once per run). A server UID
-already recorded is not recorded again (a deletion that failed leaves the message for the
-next session to delete, not to count).
-A failed session is reported like any other and reopened after a short pause::
+is a real duplicate. Only this run's copies accepted for this very mailbox are deleted: a
+copy found in a mailbox it was not addressed to is *misdelivered* and stays as evidence;
+mail pre-populated with ``--prepopulate``, another run's, or not maildrill's at all stays
+too. The first look reads what the mailbox already held by its header only (IMAP: the
+Message-ID field; POP3: ``TOP n 0`` where CAPA lists TOP, else the whole message once per
+run). A server UID already recorded is not recorded again (a deletion that failed leaves
+the message for the next session to delete, not to count).
+
+Plain IMAP and POP3 use STARTTLS where the server offers it and plain text where it does
+not, unless the endpoint's ``starttls_required`` (:mod:`maildrill.load.starttls`). A
+session that fails is reported like any other and reopened after a short pause; until a
+look succeeds again, its mailbox is *blind* in the ledger, with the failing phase and the
+server's answer as the reason (and ``watch:<phase>`` in the run's errors): a copy for a
+blind mailbox never seen by the end is *unobserved*, not lost::
 
     greenlets = start_watchers(state)      # in the master, at test_start
 """
@@ -39,10 +46,11 @@ from maildrill.clients.events import Meter, PhaseError
 from maildrill.clients.imap import ImapClient
 from maildrill.clients.nodes import NodeCycle
 from maildrill.clients.pop3 import Pop3Client
-from maildrill.load.ledger import is_load_message, parse_message
+from maildrill.load.ledger import of_run, parse_message
 from maildrill.load.plugin import State
+from maildrill.load.starttls import secure
 from maildrill.resolve import tls_context
-from maildrill.target import Account, Role, load_target
+from maildrill.target import Account, Endpoint, Role, load_target
 
 __all__ = ["start_watchers"]
 
@@ -50,63 +58,91 @@ C = TypeVar("C", ImapClient, Pop3Client)
 RETRY_S = 0.5  # pause before reopening a failed session
 FETCH_BATCH = 50  # IMAP messages per FETCH/STORE
 HEADER_ID = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
+QUIT = "quit"  # a POP3 session failing here has looked already: its mailbox is not blind
 
 
 class _Mailbox:
     """One account's sightings: each server UID is recorded once, for this run only.
 
-    Only load messages (:func:`~maildrill.load.ledger.is_load_message`: this run's, or an
-    interrupted run's left behind) are deleted; pre-populated mail and anything else in the
-    mailbox stays, read once per run to learn that it is not ours."""
+    Only this run's messages (:func:`~maildrill.load.ledger.of_run`) are read in full, and
+    of those only the copies the server accepted for this mailbox are deleted; everything
+    else in the mailbox stays, read once per run by its header to learn that it is not
+    ours."""
 
     def __init__(self, state: State, address: str) -> None:
         self.state = state
         self.address = address
         self.recorded: set[str] = set()
-        self.load: set[str] = set()  # UIDs of load messages: to delete
+        self.ours: dict[str, str] = {}  # UID -> Message-ID of this run's messages seen here
         self.looked = False  # the first look meets what the mailbox held before the run
+
+    @property
+    def run_id(self) -> str:
+        plan = self.state.plan
+        return "" if plan is None else plan.run_id
 
     def fresh(self, uid: str) -> bool:
         return uid not in self.recorded
 
     def foreign(self, uid: str, head: bytes | None) -> bool:
-        """From a message's header alone (IMAP: its Message-ID field; POP3: TOP n 0): not a
-        load message, so recorded now and never read in full (pre-populated mail, or mail
-        that is not maildrill's). No header at all says nothing: not foreign."""
+        """From a message's header alone (IMAP: its Message-ID field; POP3: TOP n 0): not
+        this run's, so recorded now and never read in full (pre-populated mail, another
+        run's, or mail that is not maildrill's). No header at all says nothing: not
+        foreign."""
         if head is None:
             return False
         message_id, _ = parse_message(head + b"\r\n\r\n")
-        if message_id is not None and is_load_message(message_id):
+        if message_id is not None and of_run(message_id, self.run_id):
             return False
         self.recorded.add(uid)
         return True
 
     def disposable(self, uid: str) -> bool:
-        return uid in self.load
+        """A copy of this run's that the server accepted for this mailbox: ours to delete.
+        One whose sent record has not come yet is deleted at a later look."""
+        message_id = self.ours.get(uid)
+        return message_id is not None and self.state.ledger.holds(message_id, self.address)
 
     def saw(self, uid: str, raw: bytes, seen_at: float) -> None:
         self.recorded.add(uid)
         message_id, digest = parse_message(raw)
-        if message_id is None or not is_load_message(message_id):
+        if message_id is None or not of_run(message_id, self.run_id):
             return
-        self.load.add(uid)
-        plan = self.state.plan
-        if plan is not None and plan.run_id in message_id:
-            self.state.ledger.sighting(message_id, digest, seen_at, recipient=self.address)
+        self.ours[uid] = message_id
+        self.state.ledger.sighting(message_id, digest, seen_at, recipient=self.address)
+
+    def look_done(self) -> None:
+        """The whole mailbox was looked at: a copy not seen by now was not there."""
+        self.looked = True
+        self.state.ledger.watcher_looked(self.address)
 
 
 class _Watcher(Generic[C]):
-    """How one kind of watcher looks at one account's mailbox through its client."""
+    """How one kind of watcher looks at one account's mailbox through its client.
 
-    def __init__(self, client: C, account: Account, poll_s: float) -> None:
+    ``stage`` names what the session was doing (connect, starttls, login, select, look,
+    idle, quit): the reason a failed session gives."""
+
+    def __init__(self, client: C, account: Account, endpoint: Endpoint, poll_s: float) -> None:
         self.client: C = client
         self.account = account
+        self.endpoint = endpoint
         self.poll_s = poll_s
+        self.stage = "connect"
 
     @property
     def meter(self) -> Meter:
         meter: Meter = self.client.meter  # each connect makes a new one, naming the node
         return meter
+
+    def open(self) -> None:
+        """Connect, STARTTLS where offered (or required), log in."""
+        self.stage = "connect"
+        self.client.connect()
+        self.stage = "starttls"
+        secure(self.client, self.endpoint)
+        self.stage = "login"
+        self.client.login(self.account.local, self.account.password)
 
     def session(self, state: State, mailbox: _Mailbox) -> None:
         """Log in and look at the mailbox; return when the look is done or the run is."""
@@ -119,11 +155,13 @@ class _Watcher(Generic[C]):
 class _ImapWatcher(_Watcher[ImapClient]):
     def session(self, state: State, mailbox: _Mailbox) -> None:
         imap = self.client
-        imap.connect()
-        imap.login(self.account.local, self.account.password)
+        self.open()
+        self.stage = "select"
         imap.select("INBOX")
         while not state.complete:
+            self.stage = "look"
             self._collect(mailbox)
+            self.stage = "idle"
             imap.idle(self.poll_s)
 
     def _collect(self, mailbox: _Mailbox) -> None:
@@ -135,8 +173,7 @@ class _ImapWatcher(_Watcher[ImapClient]):
             fresh = [uid for uid in batch if mailbox.fresh(str(uid))]
             if fresh and not mailbox.looked:
                 # what the mailbox held before the run (say --prepopulate's thousands, some
-                # of MBs) is read by its Message-ID only; a load message left by an
-                # interrupted run is then read in full, to delete it
+                # of MBs) is read by its Message-ID only
                 heads = imap.fetch(fresh, [HEADER_ID])
                 fresh = [
                     uid for uid in fresh if not mailbox.foreign(str(uid), _header(heads.get(uid)))
@@ -147,7 +184,7 @@ class _ImapWatcher(_Watcher[ImapClient]):
             disposable = [uid for uid in batch if mailbox.disposable(str(uid))]
             if disposable:
                 imap.store_deleted(disposable)
-        mailbox.looked = True
+        mailbox.look_done()
 
     def close(self) -> None:
         with contextlib.suppress(PhaseError):
@@ -165,8 +202,8 @@ def _header(fetched: dict[bytes, Any] | None) -> bytes | None:
 class _Pop3Watcher(_Watcher[Pop3Client]):
     def session(self, state: State, mailbox: _Mailbox) -> None:
         pop = self.client
-        pop.connect()
-        pop.login(self.account.local, self.account.password)
+        self.open()
+        self.stage = "look"
         # the first look reads what the maildrop already held by its header (TOP n 0)
         # where the server has TOP, so --prepopulate's messages are not fetched whole
         by_header = not mailbox.looked and "TOP" in pop.capa()
@@ -179,7 +216,8 @@ class _Pop3Watcher(_Watcher[Pop3Client]):
                 mailbox.saw(uid, pop.retr(number), seen_at)
             if mailbox.disposable(uid):
                 pop.dele(number)
-        mailbox.looked = True
+        mailbox.look_done()
+        self.stage = QUIT
         pop.quit()  # RFC 1939 §6: the deletions happen at QUIT
 
     def close(self) -> None:
@@ -197,7 +235,7 @@ def start_watchers(state: State) -> list[gevent.Greenlet]:
     options: dict[str, Any] = {
         "tls_context": tls_context(target),
         "implicit_tls": endpoint.implicit_tls,
-        "starttls": not endpoint.implicit_tls,
+        "starttls": False,  # where offered, after connect: see secure()
         "timeout": plan.timeout_s,
     }
     poll_s = plan.poll_interval_s
@@ -206,9 +244,9 @@ def start_watchers(state: State) -> list[gevent.Greenlet]:
         account = target.account(index)
         fire = events.request.fire
         watcher: _Pop3Watcher | _ImapWatcher = (
-            _Pop3Watcher(Pop3Client(fire, nodes, **options), account, poll_s)
+            _Pop3Watcher(Pop3Client(fire, nodes, **options), account, endpoint, poll_s)
             if plan.watch == "pop3"
-            else _ImapWatcher(ImapClient(fire, nodes, **options), account, poll_s)
+            else _ImapWatcher(ImapClient(fire, nodes, **options), account, endpoint, poll_s)
         )
         # spread the polls over the interval rather than all at once
         first = poll_s * index / plan.watch_accounts
@@ -223,6 +261,10 @@ def _watch(state: State, watcher: _Pop3Watcher | _ImapWatcher, poll_s: float) ->
         with watcher.meter.transaction("session") as tx:
             watcher.session(state, mailbox)
         if not tx.ok:
+            state.errors[f"watch:{watcher.stage}"] += 1
+            if watcher.stage != QUIT:
+                reason = f"{watcher.stage}: {tx.detail or tx.kind}"
+                state.ledger.watcher_failed(mailbox.address, reason)
             watcher.close()
             gevent.sleep(RETRY_S)
         else:  # a POP3 look is done: the next one a poll interval after this one began

@@ -10,8 +10,8 @@ from maildrill.load.ledger import (
     PREPOPULATED_RUN,
     Ledger,
     body_hash,
-    is_load_message,
     make_message,
+    of_run,
     parse_message,
 )
 
@@ -112,8 +112,9 @@ def test_make_message_lists_every_recipient() -> None:
     assert b"To: <b@example.test>,\r\n <c@example.test>\r\n" in raw
 
 
-def test_only_load_messages_are_disposable() -> None:
-    assert is_load_message(make_message("run1", "a@x", "b@x", 100)[0])
-    assert is_load_message("<older-run.0123@maildrill.test>")  # left by an interrupted run
-    assert not is_load_message(f"<{PREPOPULATED_RUN}.0123@maildrill.test>")
-    assert not is_load_message("<CAF0a1b2@mail.example.com>")  # not maildrill's at all
+def test_only_this_runs_messages_are_disposable() -> None:
+    assert of_run(make_message("run1", "a@x", "b@x", 100)[0], "run1")
+    assert not of_run("<older-run.0123@maildrill.test>", "run1")  # an interrupted run's
+    assert not of_run("<run10.0123@maildrill.test>", "run1")  # another run's, same prefix
+    assert not of_run(f"<{PREPOPULATED_RUN}.0123@maildrill.test>", "run1")
+    assert not of_run("<run1.CAF0a1b2@mail.example.com>", "run1")  # not maildrill's at all

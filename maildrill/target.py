@@ -86,7 +86,9 @@ class Endpoint(_Model):
     starttls_required: bool = Field(
         default=False,
         description="the policy says this plaintext port must require STARTTLS before AUTH "
-        "or mail (ignored on implicit-TLS ports)",
+        "or mail (ignored on implicit-TLS ports); maildrill's own IMAP/POP3 sessions (load "
+        "watchers, pre-population) then insist on STARTTLS, else they use it where offered "
+        "and plain text where not",
     )
     flavour: Literal["roundcube"] = Field(
         default="roundcube",

@@ -151,7 +151,10 @@ class ImapClient:
             self._c.add_flags(uids, [b"\\Deleted"], silent=True)
             if self._c.has_capability("UIDPLUS"):
                 self._c.uid_expunge(uids)
-            else:
+            elif set(self._c.search(["DELETED"])) <= set(uids):
+                # plain EXPUNGE removes every message flagged \Deleted, someone else's too:
+                # only when those are all these (else they stay flagged, and NOT DELETED
+                # hides them)
                 self._c.expunge()
 
     def append(self, message: bytes, flags: tuple[bytes, ...] = (), folder: str = "INBOX") -> None:

@@ -263,10 +263,17 @@ def _watch(state: State, watcher: _Pop3Watcher | _ImapWatcher, poll_s: float) ->
         if not tx.ok:
             state.errors[f"watch:{watcher.stage}"] += 1
             if watcher.stage != QUIT:
-                reason = f"{watcher.stage}: {tx.detail or tx.kind}"
+                reason = f"{watcher.stage}: {_text(tx.detail) or tx.kind}"
                 state.ledger.watcher_failed(mailbox.address, reason)
             watcher.close()
             gevent.sleep(RETRY_S)
         else:  # a POP3 look is done: the next one a poll interval after this one began
             gevent.sleep(max(0.0, poll_s - (time.monotonic() - began)))
     watcher.close()
+
+
+def _text(detail: str) -> str:
+    """The server's answer as it read: imapclient hands it over as the repr of bytes."""
+    if len(detail) > 2 and detail[0] == "b" and detail[1] in "'\"" and detail[-1] == detail[1]:
+        return detail[2:-1]
+    return detail

@@ -14,7 +14,7 @@ PROBE = textwrap.dedent(
     """
     import json
     from types import SimpleNamespace
-    from maildrill.load.ledger import PREPOPULATED_RUN
+    from maildrill.load.ledger import PREPOPULATED_RUN, Ledger
     from maildrill.load.watch import HEADER_ID, _ImapWatcher, _Mailbox
 
     def message(message_id, size):
@@ -46,12 +46,17 @@ PROBE = textwrap.dedent(
             for u in uids:
                 del box[u]
 
+    class Seen(Ledger):
+        def sighting(self, message_id, *args, **kwargs):
+            seen.append(message_id)
+            super().sighting(message_id, *args, **kwargs)
+
     seen = []
-    state = SimpleNamespace(
-        plan=SimpleNamespace(run_id="thisrun"),
-        ledger=SimpleNamespace(sighting=lambda mid, *a, **k: seen.append(mid)),
-    )
-    watcher = _ImapWatcher(Client(), SimpleNamespace(address="a@x"), 0.1)
+    ledger = Seen()
+    for n in (1, 2):  # the server accepted both for a@x
+        ledger.accepted(f"<thisrun.{n}@maildrill.test>", "h", 0.0, ["a@x"])
+    state = SimpleNamespace(plan=SimpleNamespace(run_id="thisrun"), ledger=ledger)
+    watcher = _ImapWatcher(Client(), SimpleNamespace(address="a@x"), None, 0.1)
     mailbox = _Mailbox(state, "a@x")
     watcher._collect(mailbox)
     calls.append(["look"])
@@ -69,21 +74,21 @@ def test_first_look_reads_old_mail_by_message_id_only() -> None:
     header = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
     assert out["calls"] == [
         ["fetch", [1, 2, 3, 4], header],  # the first look: Message-IDs only
-        ["fetch", [3, 4], "BODY.PEEK[]"],  # in full: only the load messages
-        ["delete", [3, 4]],
+        ["fetch", [4], "BODY.PEEK[]"],  # in full: only this run's messages
+        ["delete", [4]],
         ["look"],
         ["fetch", [5], "BODY.PEEK[]"],  # later looks: new mail in full at once
         ["delete", [5]],
     ]
     assert out["seen"] == ["<thisrun.1@maildrill.test>", "<thisrun.2@maildrill.test>"]
-    assert out["left"] == [1, 2]  # what is not maildrill's load stays
+    assert out["left"] == [1, 2, 3]  # what is not this run's stays, another run's too
 
 
 POP3_PROBE = textwrap.dedent(
     """
     import json
     from types import SimpleNamespace
-    from maildrill.load.ledger import PREPOPULATED_RUN
+    from maildrill.load.ledger import PREPOPULATED_RUN, Ledger
     from maildrill.load.watch import _Mailbox, _Pop3Watcher
 
     def message(message_id, size):
@@ -117,17 +122,22 @@ POP3_PROBE = textwrap.dedent(
         def dele(self, n):
             calls.append(["dele", self.number(n)])
 
+    class Seen(Ledger):
+        def sighting(self, message_id, *args, **kwargs):
+            seen.append(message_id)
+            super().sighting(message_id, *args, **kwargs)
+
     seen = []
-    state = SimpleNamespace(
-        plan=SimpleNamespace(run_id="thisrun"),
-        ledger=SimpleNamespace(sighting=lambda mid, *a, **k: seen.append(mid)),
-    )
+    ledger = Seen()
+    for n in (1, 2):  # the server accepted both for a@x
+        ledger.accepted(f"<thisrun.{n}@maildrill.test>", "h", 0.0, ["a@x"])
+    state = SimpleNamespace(plan=SimpleNamespace(run_id="thisrun"), ledger=ledger)
     client = Client()
-    watcher = _Pop3Watcher(client, SimpleNamespace(local="u", password="p"), 1.0)
+    endpoint = SimpleNamespace(implicit_tls=True)  # nothing to STARTTLS
+    watcher = _Pop3Watcher(client, SimpleNamespace(local="u", password="p"), endpoint, 1.0)
     mailbox = _Mailbox(state, "a@x")
     watcher.session(state, mailbox)
-    for uid in ("u3", "u4"):  # what QUIT deleted
-        del drop[uid]
+    del drop["u4"]  # what QUIT deleted
     drop["u5"] = message("<thisrun.2@maildrill.test>", 100)
     watcher.session(state, mailbox)
     print(json.dumps({"calls": calls, "seen": seen}))
@@ -144,9 +154,7 @@ def test_pop3_first_look_reads_old_mail_by_header_only() -> None:
     assert out["calls"] == [
         ["top", "u1"],  # the first look: headers only (TOP n 0)
         ["top", "u2"],
-        ["top", "u3"],  # a load message left by an interrupted run: read in full, deleted
-        ["retr", "u3"],
-        ["dele", "u3"],
+        ["top", "u3"],  # a message of another run: not read in full, not deleted
         ["top", "u4"],
         ["retr", "u4"],
         ["dele", "u4"],

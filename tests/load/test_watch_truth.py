@@ -29,7 +29,10 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from maildrill.embedded.maildir import Store
+from maildrill.load.message import DEFAULT_PROFILE
+from maildrill.load.prepopulate import prepopulate
 from maildrill.results import LoadResult, read_results
+from maildrill.target import load_target
 
 embedded = pytest.importorskip("maildrill.embedded")
 
@@ -125,6 +128,16 @@ def test_mailboxes_without_starttls_are_watched_in_plain_text(
     assert phases[(watch, "login")].failures == 0
     assert (watch, "starttls") not in phases  # none offered, none asked for
     assert load.slo["unobserved_messages"]["met"] is True
+
+
+def test_prepopulate_appends_over_plain_imap_without_starttls(lab: Path, tmp_path: Path) -> None:
+    target = load_target(variant(lab, tmp_path))
+    before = [len(held(lab, f"user{n:04d}")) for n in range(1, ACCOUNTS + 1)]
+    done = prepopulate(target, max(before) + 2, DEFAULT_PROFILE, timeout_s=5)
+    assert done.complete and done.appended >= 2 * ACCOUNTS, done
+    assert [len(held(lab, f"user{n:04d}")) for n in range(1, ACCOUNTS + 1)] == [
+        max(before) + 2
+    ] * ACCOUNTS
 
 
 def test_a_refused_login_leaves_its_messages_unobserved_not_lost(lab: Path, tmp_path: Path) -> None:

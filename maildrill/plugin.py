@@ -186,7 +186,7 @@ def _verdict(report: pytest.TestReport, call: pytest.CallInfo[None]) -> tuple[Ve
     if excinfo.errisinstance((AssertionError, pytest.fail.Exception)):
         return Verdict.FAIL, _first_lines(str(excinfo.value))
     if excinfo.errisinstance(Blocked):
-        return Verdict.ERROR, str(excinfo.value)
+        return Verdict.ERROR, str(excinfo.value) or "blocked by an earlier finding"
     if excinfo.errisinstance(TargetError):
         # refused, hung, not the protocol, TLS failed on the way to what the check tests:
         # it could not find out (a check whose subject that is says so with expect())

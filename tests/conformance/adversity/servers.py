@@ -10,6 +10,7 @@ Usage::
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,12 +39,12 @@ def _hang_after_banner(released: threading.Event, conn: Connection) -> None:
 
 
 @contextmanager
-def misbehaving(directory: Path, behaviour: str, roles: tuple[str, ...] = ("smtp",)) -> Iterator[Path]:
+def misbehaving(
+    directory: Path, behaviour: str, roles: tuple[str, ...] = ("smtp",)
+) -> Iterator[Path]:
     """A server with ``behaviour`` and a target file naming it for each of ``roles``."""
     directory.mkdir(parents=True, exist_ok=True)
     ca, cert, key = make_pki(directory)
-    import ssl
-
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
     released = threading.Event()

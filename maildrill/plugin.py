@@ -112,7 +112,7 @@ def _blocked_by_health(request: pytest.FixtureRequest) -> Iterator[None]:
     blockers: dict[Role, Blocker] = request.getfixturevalue("blockers")
     control = _base_id(request.node)
     reasons = {
-        (target.endpoints[role].host, target.endpoints[role].port): str(blocker)
+        target.endpoints[role]: str(blocker)
         for role, blocker in blockers.items()
         if blocker.blocks(control)
     }

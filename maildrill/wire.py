@@ -48,28 +48,33 @@ _SECRET = re.compile(
 )
 
 
-# (host, port) -> why no check may open it now; shared by every thread of the check
-_BLOCKED: dict[tuple[str, int], str] = {}
+# (role, host, port) -> why no check may open it now; shared by every thread of the check
+_BLOCKED: dict[tuple[str, str, int], str] = {}
+
+
+def _key(endpoint: Endpoint) -> tuple[str, str, int]:
+    return (str(endpoint.role), endpoint.host, endpoint.port)
 
 
 @contextmanager
-def blocked_endpoints(reasons: dict[tuple[str, int], str]) -> Iterator[None]:
+def blocked_endpoints(reasons: dict[Endpoint, str]) -> Iterator[None]:
     """While inside, opening one of these endpoints raises :class:`Blocked` with its reason:
     a check learns at once what an earlier probe learned the slow way (a hang, garbage).
 
-    Usage: ``with blocked_endpoints({("mx.example.test", 25): "blocked by GREET-SMTP[smtp]: …"}):``
+    Usage: ``with blocked_endpoints({smtp_endpoint: "blocked by GREET-SMTP[smtp]: …"}):``
     """
-    _BLOCKED.update(reasons)
+    keyed = {_key(endpoint): reason for endpoint, reason in reasons.items()}
+    _BLOCKED.update(keyed)
     try:
         yield
     finally:
-        for key in reasons:
+        for key in keyed:
             _BLOCKED.pop(key, None)
 
 
 def blocked_reason(endpoint: Endpoint) -> str | None:
     """Why ``endpoint`` may not be opened right now (see :func:`blocked_endpoints`), or None."""
-    return _BLOCKED.get((endpoint.host, endpoint.port))
+    return _BLOCKED.get(_key(endpoint))
 
 
 def raise_if_blocked(endpoint: Endpoint) -> None:

@@ -2,7 +2,8 @@
 
 Runs ``pytest conformance --target FILE`` in this process, collects one result per
 control, writes ``results.json`` and the reports into ``--out``, and exits 0 when every
-control passed (or is waived, or not applicable), 1 when one failed.
+control passed (or is waived, or not applicable), 1 when one failed or could not be checked
+(``error``: the gate does not pass what it could not see).
 """
 
 from __future__ import annotations
@@ -133,9 +134,21 @@ def print_summary(run: RunResults, say: Callable[[str], None] = print) -> None:
         f"{counts['error']} errors, {counts['not-applicable']} not applicable"
         + (f"; {len(warned)} with warnings" if warned else "")
     )
-    for c in run.controls:
-        if c.verdict in ("fail", "error"):
-            say(f"  {c.verdict.upper():<5} {c.id:<28} [{c.severity}] {c.reason.splitlines()[0]}")
+    # root causes first: what the server was seen doing wrong, then what could not be
+    # checked; the checks one finding blocked are one line, not one each
+    blocked: dict[str, list[str]] = {}
+    for verdict in ("fail", "error"):
+        for c in run.controls:
+            first = (c.reason.splitlines() or [""])[0]
+            if c.verdict != verdict:
+                continue
+            if verdict == "error" and first.startswith("blocked by "):
+                blocked.setdefault(first, []).append(c.id)
+                continue
+            say(f"  {c.verdict.upper():<5} {c.id:<28} [{c.severity}] {first}")
+    for reason, ids in blocked.items():
+        say(f"  ERROR {len(ids)} controls {reason}")
+        say(f"        ({', '.join(ids)})")
     for c in warned:
         for warning in c.warnings:
             say(f"  WARN  {c.id:<28} [{c.severity}] {warning}")

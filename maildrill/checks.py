@@ -14,22 +14,28 @@ One check is one pytest test function carrying a control marker::
             expect(reply.code == 220, f"greeting was {reply.code} {reply.text}")
 
 The plugin (:mod:`maildrill.plugin`) turns the outcome into a
-:class:`~maildrill.results.ControlResult`: a passed test is ``pass``, a failed assertion or a
-target that misbehaved is ``fail``, :func:`not_applicable` is ``not-applicable``, and any
-other exception (a bug in the check) is ``error``.
+:class:`~maildrill.results.ControlResult`: a passed test is ``pass``; a failed assertion
+(:func:`expect`) is ``fail`` — the server was seen doing the wrong thing;
+:func:`not_applicable` is ``not-applicable``; and anything else is ``error`` — the check
+could not find out: a :class:`~maildrill.errors.TargetError` on the way to what it tests
+(refused, timed out, not the protocol, TLS failed), :func:`blocked` by another control's
+finding, or a bug in the check. A check whose *subject* is such a failure (reachability,
+greeting, capabilities) catches it and turns it into an :func:`expect` itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import pytest
 
+from maildrill.errors import Blocked, TargetError
 from maildrill.results import EvidenceItem, Severity
 from maildrill.target import Role
 
-__all__ = ["Evidence", "control", "expect", "not_applicable"]
+__all__ = ["Evidence", "blocked", "control", "expect", "not_applicable", "subject"]
 
 NA_PREFIX = "not applicable: "
 
@@ -61,11 +67,37 @@ def not_applicable(reason: str) -> NoReturn:
     pytest.skip(NA_PREFIX + reason)
 
 
+def blocked(reason: str) -> NoReturn:
+    """End the check with verdict error, naming the control that owns the cause.
+
+    Example: ``blocked("blocked by CERT-SAN[submission]: certificate rejected")``
+    """
+    raise Blocked(reason)
+
+
 def expect(condition: object, message: str) -> None:
     """Assert with the evidence in the message, hiding this frame from tracebacks."""
     __tracebackhide__ = True
     if not condition:
         pytest.fail(message, pytrace=False)
+
+
+@contextmanager
+def subject(what: str) -> Iterator[None]:
+    """Inside, a :class:`~maildrill.errors.TargetError` is the very thing the check tests
+    (a greeting that never comes, an EHLO answered with garbage): a failed control with
+    the reason, not an error.
+
+    Example::
+
+        with subject("greeting"):
+            reply = wire.read_smtp()     # a timeout fails GREET-SMTP: "greeting: no reply…"
+    """
+    __tracebackhide__ = True
+    try:
+        yield
+    except TargetError as exc:
+        pytest.fail(f"{what}: {exc}", pytrace=False)
 
 
 class Evidence:

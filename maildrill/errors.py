@@ -8,17 +8,20 @@
     │   ├── TargetUnreachable       refused, no route, DNS name not found (exit 3)
     │   ├── TargetTimeout           no answer within the deadline
     │   ├── ProtocolError           an answer that breaks the protocol
-    │   └── TLSFailure              the TLS handshake or certificate failed
+    │   ├── TLSFailure              the TLS handshake or certificate failed
+    │   └── Blocked                 an earlier finding on this endpoint stops the check
     └── PolicyViolation             a safety rule refused the action (e.g. load outside
                                     the allowed networks)
 
 Checks do not raise these for a weak server: a weakness is a failed control with evidence.
-These are for the harness's own failures and the user's mistakes.
+These are for the harness's own failures and the user's mistakes; a TargetError escaping a
+conformance check makes its verdict ``error`` (the check could not find out).
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "Blocked",
     "ConfigError",
     "MaildrillError",
     "PolicyViolation",
@@ -68,3 +71,8 @@ class ProtocolError(TargetError):
 
 class TLSFailure(TargetError):
     """The TLS handshake or the certificate verification failed."""
+
+
+class Blocked(TargetError):
+    """A check needs an endpoint that an earlier finding showed cannot carry it; the message
+    names the control that owns the cause ("blocked by GREET-SMTP[smtp]: …")."""

@@ -5,23 +5,32 @@ and writes one :class:`~maildrill.results.ControlResult` per control. Fixtures:
 
 - ``target``: the validated :class:`~maildrill.target.Target` of ``--target``;
 - ``endpoint``: one endpoint per role named by the check's ``control(roles=…)`` marker;
-- ``evidence``: the :class:`~maildrill.checks.Evidence` recorder of the running check.
+- ``evidence``: the :class:`~maildrill.checks.Evidence` recorder of the running check;
+- ``blockers``: what :func:`maildrill.preflight.health` found wrong with each endpoint, once
+  per session; a check that then opens such an endpoint ends ``error`` at once, "blocked
+  by" the control that owns the cause (unless it is that control, or one below it).
+
+Verdicts: ``fail`` only for a failed assertion (the server was seen doing the wrong thing);
+a :class:`~maildrill.errors.TargetError` escaping a check, a blocked check, or a bug in it is
+``error`` (the check could not find out). Both fail the gate.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from maildrill.checks import NA_PREFIX, Evidence
-from maildrill.errors import ConfigError, TargetError
+from maildrill.errors import Blocked, ConfigError, TargetError
+from maildrill.preflight import Blocker, health
 from maildrill.results import ControlResult, Severity, Verdict
 from maildrill.target import Endpoint, Role, Target, load_target
+from maildrill.wire import blocked_endpoints
 
 EVIDENCE = pytest.StashKey[Evidence]()
 RESULTS = pytest.StashKey[list[ControlResult]]()
@@ -77,6 +86,11 @@ def target(pytestconfig: pytest.Config) -> Target:
     return loaded
 
 
+@pytest.fixture(scope="session")
+def blockers(target: Target) -> dict[Role, Blocker]:
+    return health(target)
+
+
 @pytest.fixture
 def endpoint(request: pytest.FixtureRequest, target: Target) -> Endpoint:
     role = Role(request.param)
@@ -84,6 +98,31 @@ def endpoint(request: pytest.FixtureRequest, target: Target) -> Endpoint:
     if found is None:
         pytest.skip(f"{NA_PREFIX}the target configures no {role} endpoint")
     return found
+
+
+@pytest.fixture(autouse=True)
+def _blocked_by_health(request: pytest.FixtureRequest) -> Iterator[None]:
+    """While a check runs, the endpoints it cannot get past are closed to it: opening one
+    ends it ``error`` at once, naming the owning control. A check that decides it does not
+    apply before it opens anything still says so."""
+    if "endpoint" not in request.fixturenames:  # not an endpoint's check (DNS; the harness)
+        yield
+        return
+    target: Target = request.getfixturevalue("target")
+    blockers: dict[Role, Blocker] = request.getfixturevalue("blockers")
+    control = _base_id(request.node)
+    reasons = {
+        target.endpoints[role]: str(blocker)
+        for role, blocker in blockers.items()
+        if blocker.blocks(control)
+    }
+    with blocked_endpoints(reasons):
+        yield
+
+
+def _base_id(item: pytest.Item) -> str:
+    marker = item.get_closest_marker("control")
+    return str(marker.kwargs["id"]) if marker else item.name
 
 
 @pytest.fixture
@@ -101,8 +140,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 def control_id(item: pytest.Item) -> str:
-    marker = item.get_closest_marker("control")
-    base = str(marker.kwargs["id"]) if marker else item.name
+    base = _base_id(item)
     callspec = getattr(item, "callspec", None)
     return f"{base}[{callspec.id}]" if callspec is not None else base
 
@@ -147,9 +185,12 @@ def _verdict(report: pytest.TestReport, call: pytest.CallInfo[None]) -> tuple[Ve
         return Verdict.ERROR, "failed without an exception"
     if excinfo.errisinstance((AssertionError, pytest.fail.Exception)):
         return Verdict.FAIL, _first_lines(str(excinfo.value))
+    if excinfo.errisinstance(Blocked):
+        return Verdict.ERROR, str(excinfo.value) or "blocked by an earlier finding"
     if excinfo.errisinstance(TargetError):
-        # the target misbehaved (refused, hung, spoke no TLS): that is a finding
-        return Verdict.FAIL, f"{type(excinfo.value).__name__}: {excinfo.value}"
+        # refused, hung, not the protocol, TLS failed on the way to what the check tests:
+        # it could not find out (a check whose subject that is says so with expect())
+        return Verdict.ERROR, f"could not check: {type(excinfo.value).__name__}: {excinfo.value}"
     return Verdict.ERROR, f"{excinfo.typename}: {_first_lines(str(excinfo.value))}"
 
 

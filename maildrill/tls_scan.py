@@ -9,7 +9,12 @@ trust store for certificate validation.
 
 Errors are data: an endpoint that refuses, hangs or speaks no TLS becomes a scan whose
 ``error`` says why, and :meth:`NodeScan.get` raises :class:`~maildrill.errors.TLSFailure`
-with that reason — which the plugin records as a failed control, never a crash.
+with that reason — which the plugin records as an ``error`` control (the check could not
+find out), never a crash. sslyze's own faults are contained the same way: each node's
+connectivity test runs first in a thread of ours, so an exception sslyze does not expect
+(a greeting that is not UTF-8 once made its STARTTLS helper raise ``UnicodeDecodeError``
+in a worker thread, and the whole scan then waited for a result that never came) is that
+node's ``error``, and no traceback reaches the console.
 
 Usage::
 
@@ -21,17 +26,21 @@ Usage::
 
 from __future__ import annotations
 
+import gc
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterable
+import warnings
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 # sslyze re-exports these at its top level without __all__; import from where they live
 from sslyze.connection_helpers.opportunistic_tls_helpers import ProtocolWithOpportunisticTlsEnum
+from sslyze.errors import ConnectionToServerFailed
 from sslyze.plugins.certificate_info.implementation import CertificateInfoExtraArgument
 from sslyze.plugins.scan_commands import ScanCommand
 from sslyze.scanner.models import (
@@ -42,9 +51,10 @@ from sslyze.scanner.models import (
 )
 from sslyze.scanner.scan_command_attempt import ScanCommandAttemptStatusEnum
 from sslyze.scanner.scanner import Scanner
+from sslyze.server_connectivity import check_connectivity_to_server
 from sslyze.server_setting import ServerNetworkConfiguration, ServerNetworkLocation
 
-from maildrill.errors import ConfigError, TargetError, TLSFailure
+from maildrill.errors import Blocked, ConfigError, TargetError, TLSFailure
 from maildrill.resolve import addresses
 from maildrill.target import Endpoint, Role, Target
 
@@ -195,12 +205,19 @@ class EndpointScan:
     mode: str  # "starttls" or "implicit"
     nodes: tuple[NodeScan, ...] = ()
     error: str | None = None  # the endpoint could not be scanned at all (e.g. DNS)
+    blocked: str | None = None  # not scanned: an earlier finding (see maildrill.preflight)
+
+    def scanned(self) -> tuple[NodeScan, ...]:
+        """Every node; :class:`Blocked` or :class:`TLSFailure` if the endpoint was not scanned."""
+        if self.blocked is not None:
+            raise Blocked(self.blocked)
+        if self.error is not None:
+            raise TLSFailure(f"{self.host}:{self.port}: {self.error}")
+        return self.nodes
 
     def each(self, command: ScanCommand) -> list[tuple[NodeScan, Any]]:
         """(node, result) for every node; :class:`TLSFailure` if any node has no result."""
-        if self.error is not None:
-            raise TLSFailure(f"{self.host}:{self.port}: {self.error}")
-        return [(node, node.get(command)) for node in self.nodes]
+        return [(node, node.get(command)) for node in self.scanned()]
 
     def server_result(self, node: NodeScan) -> ServerScanResult:
         if node.error is not None or node.result is None:
@@ -284,6 +301,7 @@ def scan_target(
     found: dict[tuple[Role, str], NodeScan] = {}
     requests: dict[Any, tuple[Role, str]] = {}  # sslyze's request uuid -> (role, address)
     scan_requests: list[ServerScanRequest] = []
+    planned_requests = []
     for (role, address), refusal in zip(nodes, refusals, strict=True):
         endpoint = target.endpoints[role]
         if refusal is not None:
@@ -291,26 +309,48 @@ def scan_target(
             continue
         request = _request(target, endpoint, address, commands)
         requests[request.uuid] = (role, address)
-        scan_requests.append(request)
-    if scan_requests:
-        found |= _run(scan_requests, requests, deadline)
-        # a busy server (Dovecot forks a login process per connection) can miss a handshake
-        # deadline in the crowd of the first pass: scan such nodes once more, by themselves
-        first = {key: node.failures for key, node in found.items()}
-        again = [
-            r
-            for r in scan_requests
-            if (node := found.get(requests[r.uuid])) is None or node.retryable
-        ]
-        left = deadline - (time.perf_counter() - started)
-        if again and left > 0:
-            for key, node in _run(again, requests, left).items():
-                if node.failures < first.get(key, len(ScanCommand) + 1):
-                    found[key] = replace(node, attempts=2)
+        planned_requests.append(request)
+    # sslyze's scanner waits for every connectivity test before it scans anything; one that
+    # raised what sslyze does not catch would hold every node until the deadline
+    with _sslyze_faults_kept() as faults:
+        with warnings.catch_warnings():
+            # sslyze drops the socket of a failed negotiation unclosed; collected here
+            warnings.simplefilter("ignore", ResourceWarning)
+            tested = _bounded(_connectivity, planned_requests, deadline / 2)
+            # a busy server can miss a handshake deadline in the crowd: test those again
+            slow = [r for r in planned_requests if _timed_out(tested.get(r.uuid))]
+            tested |= _bounded(_connectivity, slow, deadline / 4)
+            gc.collect()
+        for request in planned_requests:
+            role, address = requests[request.uuid]
+            port = request.server_location.port
+            problem = tested.get(request.uuid, "no TLS connectivity result in time")
+            if problem is None:
+                scan_requests.append(request)
+            else:
+                found[(role, address)] = NodeScan(address, port, error=problem)
+        if scan_requests:
+            left = deadline - (time.perf_counter() - started)
+            found |= _run(scan_requests, requests, left)
+            # a busy server (Dovecot forks a login process per connection) can miss a
+            # handshake deadline in the crowd of the first pass: scan such nodes once more
+            first = {key: node.failures for key, node in found.items()}
+            again = [
+                r
+                for r in scan_requests
+                if (node := found.get(requests[r.uuid])) is None or node.retryable
+            ]
+            left = deadline - (time.perf_counter() - started)
+            if again and left > 0:
+                for key, node in _run(again, requests, left).items():
+                    if node.failures < first.get(key, len(ScanCommand) + 1):
+                        found[key] = replace(node, attempts=2)
 
     endpoints: dict[Role, EndpointScan] = {}
     for role, scan in planned.items():
-        missing = f"no scan result within {deadline:g} s"
+        missing = f"no scan result within {deadline:g} s" + (
+            f" (the TLS scanner failed: {faults[0]})" if faults else ""
+        )
         scanned = tuple(
             found.get((r, address), NodeScan(address, scan.port, error=missing))
             for r, address in nodes
@@ -353,6 +393,62 @@ def _precheck(endpoint: Endpoint, address: str) -> str | None:
         except (ssl.SSLError, OSError):
             return None  # let sslyze try (and report) the handshake itself
     return None
+
+
+def _connectivity(request: ServerScanRequest) -> str | None:
+    """Why sslyze cannot scan this node (its connectivity test failed or crashed), or None."""
+    try:
+        check_connectivity_to_server(request.server_location, request.network_configuration)
+    except ConnectionToServerFailed as exc:
+        return f"no TLS connection: {exc}"
+    except Exception as exc:  # sslyze's own fault on this server's answers: data, not a crash
+        return f"the TLS scanner (sslyze) failed on this node: {type(exc).__name__}: {exc}"
+    return None
+
+
+def _timed_out(problem: str | None) -> bool:
+    return problem is not None and ("TimedOut" in problem or "timed out" in problem)
+
+
+_T = TypeVar("_T")
+
+
+def _bounded(
+    work: Callable[[ServerScanRequest], _T], requests: list[ServerScanRequest], seconds: float
+) -> dict[Any, _T]:
+    """``work`` on every request at once, in daemon threads; the results in by ``seconds``
+    (a hung call is abandoned, not waited for)."""
+    results: dict[Any, _T] = {}
+    threads = []
+    for request in requests:
+
+        def run(request: ServerScanRequest = request) -> None:
+            results[request.uuid] = work(request)
+
+        thread = threading.Thread(target=run, name="maildrill-tls-probe", daemon=True)
+        thread.start()
+        threads.append(thread)
+    end = time.monotonic() + seconds
+    for thread in threads:
+        thread.join(max(0.0, end - time.monotonic()))
+    return dict(results)
+
+
+@contextmanager
+def _sslyze_faults_kept() -> Iterator[list[str]]:
+    """An exception escaping a thread during the scan is kept here instead of printed: the
+    scan reports it as the node's error, a user sees no third-party traceback."""
+    faults: list[str] = []
+    previous = threading.excepthook
+
+    def keep(args: threading.ExceptHookArgs) -> None:
+        faults.append(f"{args.exc_type.__name__}: {args.exc_value}")
+
+    threading.excepthook = keep
+    try:
+        yield faults
+    finally:
+        threading.excepthook = previous
 
 
 def _run(
@@ -414,10 +510,8 @@ class AcceptedSuite:
 
 def accepted_versions(scan: EndpointScan) -> list[tuple[NodeScan, str, bool]]:
     """(node, version, accepted) for every node and every version sslyze probed."""
-    if scan.error is not None:
-        scan.each(ScanCommand.CERTIFICATE_INFO)  # raises with the endpoint's error
     rows = []
-    for node in scan.nodes:
+    for node in scan.scanned():
         for version, command in VERSION_COMMANDS:
             rows.append((node, version, bool(node.get(command).is_tls_version_supported)))
     return rows
@@ -425,10 +519,8 @@ def accepted_versions(scan: EndpointScan) -> list[tuple[NodeScan, str, bool]]:
 
 def accepted_suites(scan: EndpointScan) -> list[AcceptedSuite]:
     """Every suite every node accepted, version by version (oldest first)."""
-    if scan.error is not None:
-        scan.each(ScanCommand.CERTIFICATE_INFO)  # raises with the endpoint's error
     suites = []
-    for node in scan.nodes:
+    for node in scan.scanned():
         for version, command in VERSION_COMMANDS:
             for accepted in node.get(command).accepted_cipher_suites:
                 suite = accepted.cipher_suite

@@ -12,6 +12,11 @@ Usage::
         w.read_smtp()                       # (220, ["mx1.example.test ESMTP"])
         code, lines = w.smtp("EHLO maildrill.test")
         w.transcript                        # ["S: 220 ...", "C: EHLO ...", ...]
+
+A certificate the target's CA file does not verify (a wrong name, a weak key) is the CERT-*
+controls' subject, not a behavioural probe's: :meth:`Wire.open` and :meth:`Wire.upgrade`
+record the rejection in the transcript and in ``certificate_rejected``, and carry on over a
+new connection without verification, so one certificate flaw fails only its own controls.
 """
 
 from __future__ import annotations
@@ -20,21 +25,62 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
-from maildrill.errors import ProtocolError, TargetTimeout, TargetUnreachable, TLSFailure
+from maildrill.errors import (
+    Blocked,
+    ProtocolError,
+    TargetTimeout,
+    TargetUnreachable,
+    TLSFailure,
+)
 from maildrill.resolve import endpoint_addresses, tls_context
 from maildrill.target import Endpoint, Target
 
-__all__ = ["SMTPReply", "Wire"]
+__all__ = ["SMTPReply", "Wire", "blocked_endpoints", "blocked_reason", "raise_if_blocked"]
 
 MAX_LINE = 64 * 1024  # a longer reply line is a protocol error, not something to buffer
 _SECRET = re.compile(
     r"^(?P<cmd>(?:\S+\s+)?(?:AUTH\s+\S+|LOGIN|PASS|AUTHENTICATE\s+\S+))(?P<rest>\s.*)?$",
     re.IGNORECASE,
 )
+
+
+# (role, host, port) -> why no check may open it now; shared by every thread of the check
+_BLOCKED: dict[tuple[str, str, int], str] = {}
+
+
+def _key(endpoint: Endpoint) -> tuple[str, str, int]:
+    return (str(endpoint.role), endpoint.host, endpoint.port)
+
+
+@contextmanager
+def blocked_endpoints(reasons: dict[Endpoint, str]) -> Iterator[None]:
+    """While inside, opening one of these endpoints raises :class:`Blocked` with its reason:
+    a check learns at once what an earlier probe learned the slow way (a hang, garbage).
+
+    Usage: ``with blocked_endpoints({smtp_endpoint: "blocked by GREET-SMTP[smtp]: …"}):``
+    """
+    keyed = {_key(endpoint): reason for endpoint, reason in reasons.items()}
+    _BLOCKED.update(keyed)
+    try:
+        yield
+    finally:
+        for key in keyed:
+            _BLOCKED.pop(key, None)
+
+
+def blocked_reason(endpoint: Endpoint) -> str | None:
+    """Why ``endpoint`` may not be opened right now (see :func:`blocked_endpoints`), or None."""
+    return _BLOCKED.get(_key(endpoint))
+
+
+def raise_if_blocked(endpoint: Endpoint) -> None:
+    reason = blocked_reason(endpoint)
+    if reason is not None:
+        raise Blocked(reason)
 
 
 @dataclass
@@ -58,6 +104,8 @@ class Wire:
     transcript: list[str] = field(default_factory=list)
     _buf: bytes = b""
     redact_next: bool = False
+    certificate_rejected: str | None = None  # why verification failed, when it did
+    source: str | None = None  # the local address connected from, if chosen
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -73,12 +121,20 @@ class Wire:
         verify: bool = True,
         source: str | None = None,
     ) -> Iterator[Wire]:
-        """Connect to the first node of ``endpoint``; implicit-TLS ports are wrapped."""
+        """Connect to the first node of ``endpoint``; implicit-TLS ports are wrapped.
+
+        ``verify=True`` verifies the certificate and, if it is rejected, goes on unverified
+        (see the module docstring); ``verify=False`` never verifies.
+        """
+        raise_if_blocked(endpoint)
         address = endpoint_addresses(target, endpoint)[0]
         wire = cls.connect(address, endpoint.host, timeout=timeout, source=source)
         try:
             if endpoint.implicit_tls if tls is None else tls:
-                wire.start_tls(tls_context(target, verify=verify))
+                if verify:
+                    wire.upgrade(target, lambda _: None)
+                else:
+                    wire.start_tls(tls_context(target, verify=False))
             yield wire
         finally:
             wire.close()
@@ -97,7 +153,7 @@ class Wire:
             raise TargetTimeout(f"{host} ({address[0]}:{address[1]}) connect timed out") from None
         except OSError as exc:
             raise TargetUnreachable(f"{host} ({address[0]}:{address[1]}): {exc}") from None
-        wire = cls(sock=sock, host=host, address=address, timeout=timeout)
+        wire = cls(sock=sock, host=host, address=address, timeout=timeout, source=source)
         wire.transcript.append(f"*: connected to {address[0]}:{address[1]} ({host})")
         return wire
 
@@ -109,6 +165,7 @@ class Wire:
         try:
             self.sock = context.wrap_socket(self.sock, server_hostname=self.host)
         except ssl.SSLCertVerificationError as exc:
+            self.certificate_rejected = str(exc.verify_message)
             self.transcript.append(f"!: certificate rejected: {exc.verify_message}")
             raise TLSFailure(f"{self.host}: certificate rejected: {exc.verify_message}") from None
         except (ssl.SSLError, OSError) as exc:
@@ -117,6 +174,29 @@ class Wire:
         tls = self.sock
         assert isinstance(tls, ssl.SSLSocket)
         self.transcript.append(f"*: TLS {tls.version()} {(tls.cipher() or ('?',))[0]}")
+
+    def upgrade(self, target: Target, redo: Callable[[Wire], object]) -> None:
+        """TLS now, verifying the certificate; if it is rejected, the rejection is noted,
+        a new connection is made, ``redo`` repeats the plaintext part of the session on it
+        (greeting, EHLO, STARTTLS), and the handshake is made without verification.
+
+        Usage: ``wire.smtp("STARTTLS"); wire.upgrade(target, replay_up_to_starttls)``
+        """
+        try:
+            self.start_tls(tls_context(target))
+        except TLSFailure:
+            if self.certificate_rejected is None:
+                raise
+            self.transcript.append(
+                "*: the certificate is the CERT-* controls' subject: this probe goes on "
+                "without certificate verification, on a new connection"
+            )
+            self.close()
+            fresh = Wire.connect(self.address, self.host, timeout=self.timeout, source=self.source)
+            self.sock, self._buf = fresh.sock, b""
+            self.transcript.append(fresh.transcript[0])
+            redo(self)
+            self.start_tls(tls_context(target, verify=False))
 
     def close(self) -> None:
         with suppress(OSError):

@@ -1,4 +1,7 @@
-"""S15: mail submitted on the submission port leaves DKIM-signed, with a key of ≥ 2048 bits."""
+"""S15: mail submitted on the submission port leaves DKIM-signed with a signature that verifies.
+
+The key's size is DKIM-KEY-SIZE's subject (the published record): recorded here, not judged
+a second time."""
 
 from __future__ import annotations
 
@@ -8,12 +11,10 @@ from maildrill.probes.inbound import Inbound, require_mailbox
 from maildrill.probes.messages import build
 from maildrill.target import Endpoint, Role, Target
 
-MIN_BITS = 2048  # seed S15: "DKIM verification with 2048-bit RSA keys"
-
 
 @control(
     "AUTH-DKIM-SIGN",
-    "Submitted mail arrives DKIM-signed, verifiable against a key of at least 2048 bits",
+    "Submitted mail arrives DKIM-signed with a signature that verifies",
     severity="high",
     reference="seed S15; RFC 6376 §3.3.3 (key sizes), RFC 8301 §3.2",
     roles=[Role.SUBMISSION, Role.SMTPS],
@@ -50,9 +51,4 @@ def test_submission_dkim_signed(target: Target, endpoint: Endpoint, evidence: Ev
         check.ok,
         f"the DKIM signature (d={check.domain}, s={check.selector}) "
         f"does not verify: {check.detail}",
-    )
-    expect(
-        check.bits is not None and check.bits >= MIN_BITS,
-        f"DKIM key {check.selector}._domainkey.{check.domain} has {check.bits} bits, "
-        f"expected ≥ {MIN_BITS}",
     )

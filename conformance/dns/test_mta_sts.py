@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import checkdmarc.mta_sts
 
-from maildrill.checks import Evidence, control, expect, not_applicable
+from maildrill.checks import Evidence, control, expect, not_applicable, subject
 from maildrill.dnsrecords import Lookups
 from maildrill.dnsrecords.mtasts import POLICY_PATH, fetch_policy
 from maildrill.target import Target
@@ -41,7 +41,8 @@ def test_mta_sts(target: Target, evidence: Evidence) -> None:
         expect(False, f"MTA-STS record is invalid: {exc}")
     transcript = [f"GET https://mta-sts.{target.domain}{POLICY_PATH}"]
     evidence.transcript("policy fetch", transcript)
-    status, body = fetch_policy(target, dns, target.domain)
+    with subject("the MTA-STS policy"):  # a published record must be fetchable: the finding
+        status, body = fetch_policy(target, dns, target.domain)
     transcript += [f"HTTP {status}", *body.splitlines()]
     expect(status == 200, f"the MTA-STS policy answered HTTP {status} (RFC 8461 §3.3)")
     try:

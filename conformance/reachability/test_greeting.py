@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from maildrill.checks import Evidence, control, expect
+from maildrill.checks import Evidence, control, expect, subject
 from maildrill.target import Endpoint, Role, Target
 from maildrill.wire import Wire
 
@@ -25,14 +25,15 @@ _FQDN_OR_LITERAL = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9-]+(\.[A-Za-z0-9-
 def test_smtp_greeting(target: Target, endpoint: Endpoint, evidence: Evidence) -> None:
     with Wire.open(target, endpoint) as wire:
         evidence.transcript("session", wire.transcript)
-        reply = wire.read_smtp()
+        with subject("greeting"):
+            reply = wire.read_smtp()
         expect(reply.code == 220, f"greeting was {reply.code} {reply.text!r}, expected 220")
         first_word = reply.lines[0].split(" ", 1)[0]
         expect(
             _FQDN_OR_LITERAL.match(first_word),
             f"greeting does not start with a host name: {reply.lines[0]!r}",
         )
-        wire.smtp("QUIT")
+        wire.send_line("QUIT")  # the answer is not this control's business
 
 
 @control(
@@ -45,9 +46,10 @@ def test_smtp_greeting(target: Target, endpoint: Endpoint, evidence: Evidence) -
 def test_imap_greeting(target: Target, endpoint: Endpoint, evidence: Evidence) -> None:
     with Wire.open(target, endpoint) as wire:
         evidence.transcript("session", wire.transcript)
-        greeting = wire.read_line()
+        with subject("greeting"):
+            greeting = wire.read_line()
         expect(_IMAP_OK.match(greeting), f"greeting was {greeting!r}, expected * OK")
-        wire.imap("LOGOUT")
+        wire.send_line("md1 LOGOUT")
 
 
 @control(
@@ -60,9 +62,10 @@ def test_imap_greeting(target: Target, endpoint: Endpoint, evidence: Evidence) -
 def test_pop3_greeting(target: Target, endpoint: Endpoint, evidence: Evidence) -> None:
     with Wire.open(target, endpoint) as wire:
         evidence.transcript("session", wire.transcript)
-        greeting = wire.read_line()
+        with subject("greeting"):
+            greeting = wire.read_line()
         expect(greeting.startswith("+OK"), f"greeting was {greeting!r}, expected +OK")
-        wire.pop3("QUIT")
+        wire.send_line("QUIT")
 
 
 @control(
@@ -79,7 +82,8 @@ def test_webmail_answers(target: Target, endpoint: Endpoint, evidence: Evidence)
             f"GET / HTTP/1.1\r\nHost: {endpoint.host}\r\nConnection: close\r\n\r\n".encode(),
             shown=f"GET / HTTP/1.1 (Host: {endpoint.host})",
         )
-        status = wire.read_line()
+        with subject("the answer to GET /"):
+            status = wire.read_line()
         match = re.match(r"HTTP/\d(?:\.\d)? (\d{3})", status)
         expect(match, f"not an HTTP status line: {status!r}")
         assert match is not None

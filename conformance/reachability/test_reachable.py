@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from maildrill.checks import Evidence, control, expect
+from maildrill.checks import Evidence, control, expect, subject
 from maildrill.errors import TargetError
 from maildrill.resolve import endpoint_addresses, tls_context
 from maildrill.target import Endpoint, Role, Target
@@ -17,7 +17,8 @@ from maildrill.wire import Wire
     roles=list(Role),
 )
 def test_every_node_accepts(target: Target, endpoint: Endpoint, evidence: Evidence) -> None:
-    nodes = endpoint_addresses(target, endpoint)
+    with subject("DNS"):
+        nodes = endpoint_addresses(target, endpoint)
     rows = [["address", "port", "result"]]
     evidence.table("nodes", rows)
     failures = []

@@ -41,7 +41,7 @@ def test_mozilla_profile(
         )
     config = MozillaTlsConfiguration.get(which)
     issues: dict[str, dict[str, str]] = {}
-    for node in tls_endpoint.nodes:
+    for node in tls_endpoint.scanned():
         try:
             check_server_against_tls_configuration(tls_endpoint.server_result(node), config)
         except ServerNotCompliantWithTlsConfiguration as exc:

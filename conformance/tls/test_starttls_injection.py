@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from maildrill.checks import Evidence, control, expect
+from maildrill.checks import Evidence, blocked, control, expect
 from maildrill.errors import TLSFailure
 from maildrill.resolve import tls_context
 from maildrill.target import Endpoint, Role, Target
@@ -40,6 +40,12 @@ def _pop3_starttls(wire: Wire, inject: bool) -> str | None:
     return None if line.startswith("+OK") else f"STLS answered {line!r}"
 
 
+_CAPS = {
+    Role.SMTP: "CAP-SMTP-STARTTLS",
+    Role.SUBMISSION: "CAP-SMTP-STARTTLS",
+    Role.IMAP: "CAP-IMAP",
+    Role.POP3: "CAP-POP3",
+}
 _STARTTLS: dict[Role, Callable[[Wire, bool], str | None]] = {
     Role.SMTP: _smtp_starttls,
     Role.SUBMISSION: _smtp_starttls,
@@ -75,14 +81,16 @@ def test_starttls_injection(target: Target, endpoint: Endpoint, evidence: Eviden
     with Wire.open(target, endpoint, tls=False) as wire:
         evidence.transcript("session with NOOP pipelined behind STARTTLS", wire.transcript)
         refused = _STARTTLS[endpoint.role](wire, True)
-        expect(refused is None, f"no STARTTLS: {refused}")
+        if refused:  # no STARTTLS at all: nothing to inject into (CAP-* own that finding)
+            blocked(f"blocked by {_CAPS[endpoint.role]}[{endpoint.role}]: no STARTTLS: {refused}")
         try:
             # certificate problems are CERT-CHAIN's business; this only needs the session
             wire.start_tls(tls_context(target, verify=False))
         except TLSFailure as exc:
             # the injected bytes broke the handshake: not executed, but TLS must work at all
             clean = _clean_handshake(target, endpoint, evidence)
-            expect(clean is None, f"no working STARTTLS: {clean}")
+            if clean:  # TLS does not work at all here: TLS-VERSIONS owns that finding
+                blocked(f"blocked by TLS-VERSIONS[{endpoint.role}]: no working STARTTLS: {clean}")
             evidence.text(
                 "note", f"the handshake failed only with the injected bytes ({exc}): not executed"
             )

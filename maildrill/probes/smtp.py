@@ -18,7 +18,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from maildrill.errors import ProtocolError
-from maildrill.resolve import endpoint_addresses, tls_context
+from maildrill.resolve import endpoint_addresses
 from maildrill.target import Account, Endpoint, Target
 from maildrill.wire import SMTPReply, Wire
 
@@ -51,22 +51,30 @@ def ehlo_keywords(reply: SMTPReply) -> dict[str, str]:
 def open_session(wire: Wire, target: Target, *, starttls: bool = False) -> SMTPReply:
     """Greeting and EHLO (then STARTTLS and EHLO again if asked); the last EHLO reply.
 
-    A greeting other than 220 or a refused EHLO/STARTTLS is the target misbehaving:
-    :class:`~maildrill.errors.ProtocolError` (verdict fail, with the transcript).
+    A greeting other than 220 or a refused EHLO/STARTTLS is
+    :class:`~maildrill.errors.ProtocolError`: the probe could not get to what it tests
+    (verdict error; GREET-SMTP and CAP-SMTP-* own those). A certificate the target's CA
+    does not verify is noted and the session goes on unverified (:meth:`Wire.upgrade`).
     """
-    greeting = wire.read_smtp()
-    if greeting.code != 220:
-        raise ProtocolError(f"{wire.host}: greeting was {greeting.code} {greeting.text!r}")
-    ehlo = wire.smtp(f"EHLO {EHLO_NAME}")
-    if ehlo.code != 250:
-        raise ProtocolError(f"{wire.host}: EHLO answered {ehlo.code} {ehlo.text!r}")
+
+    def up_to_starttls(wire: Wire) -> SMTPReply:
+        greeting = wire.read_smtp()
+        if greeting.code != 220:
+            raise ProtocolError(f"{wire.host}: greeting was {greeting.code} {greeting.text!r}")
+        ehlo = wire.smtp(f"EHLO {EHLO_NAME}")
+        if ehlo.code != 250:
+            raise ProtocolError(f"{wire.host}: EHLO answered {ehlo.code} {ehlo.text!r}")
+        if starttls:
+            if "STARTTLS" not in ehlo_keywords(ehlo):
+                raise ProtocolError(f"{wire.host}: STARTTLS not offered")
+            reply = wire.smtp("STARTTLS")
+            if reply.code != 220:
+                raise ProtocolError(f"{wire.host}: STARTTLS answered {reply.code} {reply.text!r}")
+        return ehlo
+
+    ehlo = up_to_starttls(wire)
     if starttls:
-        if "STARTTLS" not in ehlo_keywords(ehlo):
-            raise ProtocolError(f"{wire.host}: STARTTLS not offered")
-        reply = wire.smtp("STARTTLS")
-        if reply.code != 220:
-            raise ProtocolError(f"{wire.host}: STARTTLS answered {reply.code} {reply.text!r}")
-        wire.start_tls(tls_context(target))
+        wire.upgrade(target, up_to_starttls)
         ehlo = wire.smtp(f"EHLO {EHLO_NAME}")
         if ehlo.code != 250:
             raise ProtocolError(f"{wire.host}: EHLO over TLS answered {ehlo.code}")

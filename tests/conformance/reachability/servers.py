@@ -19,7 +19,7 @@ from pathlib import Path
 
 from maildrill.target import IMPLICIT_TLS, Role
 from tests.conformance.scripted import Connection, Listener
-from tests.conformance.tls.pki import make_pki
+from tests.conformance.tls.pki import Leaf, make_pki
 
 __all__ = ["FLAWS", "serve"]
 
@@ -156,11 +156,18 @@ _TALK: dict[Role, Callable[[str | None, Connection], None]] = {
 
 
 @contextmanager
-def serve(directory: Path, flaws: Mapping[Role, str | None]) -> Iterator[Path]:
-    """One server per role in ``flaws`` (None: well-behaved), and a target file naming them."""
+def serve(
+    directory: Path, flaws: Mapping[Role, str | None], leaf: Leaf | None = None
+) -> Iterator[Path]:
+    """One server per role in ``flaws`` (None: well-behaved), and a target file naming them;
+    ``leaf`` is the certificate every TLS port serves."""
     directory.mkdir(parents=True, exist_ok=True)
-    ca, cert, key = make_pki(directory)
+    leaf = leaf or Leaf()
+    leaf = leaf or Leaf()
+    ca, cert, key = make_pki(directory, leaf)
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    if leaf.key_bits < 2048:
+        ctx.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20:@SECLEVEL=0")  # or OpenSSL refuses it
     ctx.load_cert_chain(cert, key)
     lines = [f'name = "reachability"\ndomain = "example.test"\nca_file = "{ca}"\n']
     with ExitStack() as stack:

@@ -1,6 +1,6 @@
 """The TLS suite against the embedded target (every control passes or is not applicable),
-and against endpoints that refuse, hang or speak no TLS (every control fails with the
-reason as evidence, in bounded time, and none errors)."""
+and against endpoints that refuse, hang or speak no TLS (every control ends error with the
+reason, in bounded time: the check could not find out)."""
 
 from __future__ import annotations
 
@@ -170,20 +170,21 @@ url = "imaps://127.0.0.1:{silent}"
 
 
 @pytest.mark.slow
-def test_bad_endpoints_fail_with_reasons_in_bounded_time(bad_target: Path) -> None:
+def test_bad_endpoints_error_with_reasons_in_bounded_time(bad_target: Path) -> None:
+    """An endpoint that refuses, hangs or speaks no TLS leaves the TLS controls unable to
+    find anything out: ``error`` with the reason (issue 10), not a finding about TLS."""
     run = run_suites(bad_target, bad_target.parent, timeout=240)
-    errors = run.verdicts("error")
-    assert not errors, describe(run, errors)
     for role in ("smtp", "submission", "smtps", "imap", "imaps"):
         mine = {cid for cid in run.controls if cid.endswith(f"[{role}]")}
         # TLS-BEFORE-AUTH needs no TLS (it fails or does not apply for its own reasons);
         # TLS-MOZILLA does not apply under this target's default policy (seed)
         scanned = {cid for cid in mine if not cid.startswith(("TLS-BEFORE-AUTH", "TLS-MOZILLA"))}
-        assert scanned <= run.verdicts("fail"), describe(run, scanned)
+        assert scanned <= run.verdicts("error"), describe(run, scanned)
         assert all(run.controls[cid]["reason"] for cid in scanned)
     reasons = " ".join(c["reason"] for c in run.controls.values())
-    assert "refused" in reasons
-    assert "STARTTLS" in reasons
+    assert "blocked by REACH-CONNECT[smtp]" in reasons  # refused
+    assert "blocked by GREET-IMAP[imap]" in reasons  # accepts and says nothing
+    assert "STARTTLS" in reasons  # submission: no STARTTLS to scan
     assert run.seconds < 120, f"bad endpoints took {run.seconds:.0f} s"
 
 

@@ -54,8 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout", type=float, metavar="S",
-        help="seconds any one socket operation may take before it counts as a timeout "
-        "(default 10)",
+        help="seconds one whole SMTP transaction or IMAP/POP3/webmail session may take "
+        "before it counts as a timeout, however slowly the server trickles (default 10)",
     )  # fmt: skip
     add_traffic_arguments(parser)
     parser.add_argument(

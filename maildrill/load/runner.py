@@ -86,11 +86,12 @@ def run_load(
     progress: Callable[[str], None] | None = None,
 ) -> LoadResult:
     """Run one scenario against a target file; the run stops by itself after
-    ``duration_s`` plus a bounded grace period for delivery. ``timeout_s`` bounds every
-    socket operation (default 10 s); ``message_profile`` (``fixed``, ``default`` or a TOML
-    file; default fixed), ``message_size`` (bytes of the fixed profile, default 2048),
-    ``recipients`` (``N`` or ``A-B`` per message) and ``per_session`` (messages per SMTP
-    connection, default 10) shape the SMTP traffic; ``prepopulate`` tops every test
+    ``duration_s`` plus ``timeout_s`` (full_chain: plus a grace period for delivery), the
+    deadline of each whole transaction (default 10 s); ``message_profile`` (``fixed``,
+    ``default`` or a TOML file; default fixed), ``message_size`` (bytes of the fixed
+    profile, default 2048), ``recipients`` (``N`` or ``A-B`` per message) and
+    ``per_session`` (messages per SMTP connection, default 10) shape the SMTP traffic;
+    ``prepopulate`` tops every test
     account's INBOX up to that many messages (drawn from ``message_profile``, else from the
     default profile) before Locust starts; ``grace_s`` is how long full_chain waits for
     delivery after sending (default: the SLO's delivery p99, at least 5 s); ``watch`` is

@@ -161,7 +161,7 @@ class StepResult(_Frozen):
     start_s: float = Field(description="seconds since the run started")
     end_s: float
     achieved_rps: float = 0.0
-    requests: int = 0
+    requests: int = Field(default=0, description="arrivals, as LoadResult.requests")
     failures: int = 0
     slo: dict[str, Any] = Field(default_factory=dict, description="as LoadResult.slo")
 
@@ -173,10 +173,29 @@ class LoadResult(_Frozen):
     duration_s: float
     users: int | None = None
     rate: float | None = Field(default=None, description="target arrivals per second")
-    requests: int = 0
-    failures: int = 0
-    throughput_rps: float = 0.0
-    phases: list[PhaseStats] = Field(default_factory=list)
+    requests: int = Field(
+        default=0,
+        description="arrivals: SMTP transactions, IMAP/POP3 sessions or webmail sessions "
+        "offered by the schedule, whatever became of them (steps are counted per phase)",
+    )
+    failures: int = Field(
+        default=0, description="arrivals that failed, timed out, or were not served"
+    )
+    not_served: int = Field(
+        default=0,
+        description="failed arrivals that never got an answer because of the load itself: "
+        "skipped when every user was busy (schedule:dropped) or still running when the "
+        "load stopped (unfinished)",
+    )
+    throughput_rps: float = Field(
+        default=0.0, description="arrivals served successfully per second of sending"
+    )
+    phases: list[PhaseStats] = Field(
+        default_factory=list,
+        description="per (request_type, name); the histogram of a whole transaction or "
+        "session holds the latency of those served and, as theirs, the wait of every "
+        "arrival not served (see not_served)",
+    )
     by_node: list[PhaseStats] = Field(
         default_factory=list, description="per resolved address (S4): name is host:port"
     )

@@ -7,8 +7,10 @@ read (any may be absent, and a missing one leaves its chart empty, never faked):
 =========================  ===============================================================
 ``t``                      seconds since the load run started
 ``offered_rps``            arrivals per second the load shape asked for
-``achieved_rps``           requests completed in that second (else ``requests``)
-``failures``               failed requests in that second
+``achieved_rps``           arrivals (transactions, sessions) served in that second (else
+                           ``requests``: arrivals with an outcome in that second)
+``failures``               failed arrivals in that second, the not served included
+``error.dropped``          arrivals skipped in that second: every user busy, or sending over
 ``accepted``               messages accepted (SMTP 250) in that second
 ``delivered``              messages found delivered (retrievable) in that second
 ``<type>.<name>.p50_us``   that phase's percentiles in that second, µs (also ``p90_us``,
@@ -18,6 +20,9 @@ read (any may be absent, and a missing one leaves its chart empty, never faked):
 ``spamd.cpu``              spam-filter CPU, cores busy, where the target exposes it (S22)
 =========================  ===============================================================
 
+``LoadResult.requests``, ``failures`` and ``throughput_rps`` count arrivals, not protocol
+steps; ``not_served`` is shown on a row of its own, since an arrival the load generator
+could not start is a failure of the run the server's error counts do not show.
 Phases named ``starttls``, ``tls`` or ``handshake`` give the TLS handshake failure rate
 (S22); a phase of request type ``delivery`` with an HdrHistogram gives the full delivery
 CDF, otherwise the CDF is drawn through ``LoadResult.delivery``'s percentiles.
@@ -157,11 +162,14 @@ def _absent(name: str, why: str, lower: bool) -> KeyMetric:
 
 def comparable_metrics(load: LoadResult) -> dict[str, tuple[float, bool]]:
     """Name → (value, lower is better): what a baseline comparison compares."""
+    # named for what they count: a baseline from before they counted arrivals (they counted
+    # protocol steps) then shows as a different metric, not as a false regression
     out: dict[str, tuple[float, bool]] = {
-        "throughput (req/s)": (load.throughput_rps, False),
+        "throughput (arrivals served/s)": (load.throughput_rps, False),
     }
     if load.requests:
-        out["failure rate (%)"] = (100.0 * load.failures / load.requests, True)
+        out["failed arrivals (%)"] = (100.0 * load.failures / load.requests, True)
+        out["arrivals not served (%)"] = (100.0 * load.not_served / load.requests, True)
     if load.capacity is not None:
         out["capacity (msg/s)"] = (load.capacity, False)
     for m in key_metrics(load):
@@ -273,7 +281,7 @@ def _charts(load: LoadResult) -> dict[str, Any]:
         [
             Series("offered", offered, dashed=True),
             Series(unit, achieved),
-            Series("failed requests", _series(tl, "failures")),
+            Series("failed arrivals", _series(tl, "failures")),
             Series("delivered msg", _series(tl, "delivered")),
         ],
         title="Offered vs achieved rate",

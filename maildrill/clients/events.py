@@ -14,6 +14,13 @@ A phase that raises is reported once, with its error classified (:func:`classify
 the transaction; the transaction swallows the error, so nothing ever raises into a Locust
 task. ``response_time`` is in milliseconds (Locust's unit) computed from integer
 microseconds, and the exact microseconds are passed as ``context["us"]``.
+
+A transaction given a ``timeout`` has a deadline for the whole of it, not per socket read: a
+server trickling one byte a second satisfies every read timeout, so under gevent (Locust) a
+``gevent.Timeout`` interrupts whatever the transaction is waiting on at the deadline, and a
+phase that would begin after it does not begin. Either way the transaction fails with kind
+``timeout``. An arrival cut short by the load generator itself (Locust stopping its users)
+is reported as ``unfinished`` before the stop goes on, so none goes uncounted.
 """
 
 from __future__ import annotations
@@ -23,15 +30,18 @@ import poplib
 import smtplib
 import socket
 import ssl
+import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
     "ERROR_KINDS",
     "BadReply",
+    "DeadlineExceeded",
     "Fire",
     "Gauge",
     "Meter",
@@ -41,10 +51,20 @@ __all__ = [
     "classify",
 ]
 
-# the error kinds of issue 4; a reply code ("550") is used instead when the server sent one
-ERROR_KINDS = ("timeout", "refused", "reset", "tls", "protocol", "network", "error")
+# the error kinds of issue 4; a reply code ("550") is used instead when the server sent one.
+# "unfinished": a transaction still running when the load generator stopped its users
+ERROR_KINDS = ("timeout", "refused", "reset", "tls", "protocol", "network", "error", "unfinished")
+UNFINISHED = "unfinished"
 
 Fire = Callable[..., Any]
+
+# the running transaction's deadline (perf_counter_ns), per greenlet: a client may make a new
+# Meter mid-transaction (one naming the node it connected to), so the Meter cannot hold it
+_DEADLINE: ContextVar[int | None] = ContextVar("maildrill_deadline", default=None)
+
+
+class DeadlineExceeded(TimeoutError):
+    """The transaction's whole-operation deadline passed (classified ``timeout``)."""
 
 
 class ReplyError(Exception):
@@ -73,6 +93,8 @@ def classify(exc: BaseException) -> str:
     """The error kind of an exception, or the reply code the server sent."""
     if isinstance(exc, PhaseError):
         return exc.kind
+    if not isinstance(exc, Exception):  # GreenletExit, KeyboardInterrupt: we stopped it
+        return UNFINISHED
     if isinstance(exc, ReplyError):
         return exc.code
     if isinstance(exc, BadReply):
@@ -197,6 +219,7 @@ class Meter:
         length: int = 0,
         exception: BaseException | None = None,
         start_time: float | None = None,
+        arrival: bool = False,
     ) -> None:
         """Fire one request event; a listener's failure never reaches the caller."""
         us = max(0, elapsed_ns // 1000)
@@ -208,7 +231,12 @@ class Meter:
                 response_time=us / 1000.0,
                 response_length=length,
                 exception=exception,
-                context={"us": us, "node": self.node, "class": self.traffic_class},
+                context={
+                    "us": us,
+                    "node": self.node,
+                    "class": self.traffic_class,
+                    "arrival": arrival,
+                },
                 start_time=start_time if start_time is not None else time.time(),
                 url=self.node or None,
             )
@@ -221,27 +249,62 @@ class Meter:
 
     @contextmanager
     def transaction(
-        self, name: str = "transaction", *, start_ns: int | None = None
+        self,
+        name: str = "transaction",
+        *,
+        start_ns: int | None = None,
+        timeout: float | None = None,
     ) -> Iterator[Transaction]:
         """Time a whole transaction and swallow any error into the :class:`Transaction`.
 
         ``start_ns`` (a ``perf_counter_ns`` value) is the intended start of an open-model
-        arrival, so queueing delay counts toward latency (coordinated omission corrected).
+        arrival, so queueing delay counts toward latency (coordinated omission corrected);
+        its event says it is an arrival (``context["arrival"]``), which the run's error
+        rate and throughput count. ``timeout`` is the deadline of the whole transaction,
+        from now (its actual start).
         """
         begin = time.perf_counter_ns() if start_ns is None else start_ns
         tx = Transaction(name, begin)
         wall = time.time() - (time.perf_counter_ns() - begin) / 1e9
+        token = None
+        if timeout is not None:
+            token = _DEADLINE.set(time.perf_counter_ns() + int(timeout * 1e9))
+        arrival = start_ns is not None
         try:
-            yield tx
+            with _alarm(timeout):
+                yield tx
         except PhaseError as exc:
             tx.ok, tx.kind, tx.detail = False, exc.kind, exc.detail
         except Exception as exc:  # never raise into the user's task
             tx.ok, tx.kind, tx.detail = False, classify(exc), str(exc)[:200]
+        except BaseException as exc:  # stopped by Locust: let the stop go on
+            if arrival:  # an arrival still has an outcome; a watcher's session just ends
+                err = PhaseError(UNFINISHED, f"still running when the load stopped ({exc!r})")
+                self.emit(name, time.perf_counter_ns() - begin, exception=err, arrival=True)
+            raise
+        finally:
+            if token is not None:
+                _DEADLINE.reset(token)
         if tx.ok:
-            self.emit(name, time.perf_counter_ns() - begin, start_time=wall)
+            self.emit(name, time.perf_counter_ns() - begin, start_time=wall, arrival=arrival)
         else:
             err = PhaseError(tx.kind, tx.detail)
-            self.emit(name, time.perf_counter_ns() - begin, exception=err, start_time=wall)
+            elapsed = time.perf_counter_ns() - begin
+            self.emit(name, elapsed, exception=err, start_time=wall, arrival=arrival)
+
+
+def _alarm(timeout: float | None) -> AbstractContextManager[object]:
+    """Under gevent, an alarm that interrupts the transaction wherever it waits at the
+    deadline. Without gevent (a plain thread) only the phase boundaries hold the deadline."""
+    monkey = sys.modules.get("gevent.monkey")
+    if timeout is None or monkey is None or not monkey.is_module_patched("socket"):
+        return nullcontext()
+    import gevent
+
+    alarm: AbstractContextManager[object] = gevent.Timeout(
+        timeout, DeadlineExceeded(f"no answer within {timeout:g} s")
+    )
+    return alarm
 
 
 class _Phase:
@@ -255,6 +318,10 @@ class _Phase:
         self._name = name
 
     def __enter__(self) -> None:
+        deadline = _DEADLINE.get()
+        if deadline is not None and time.perf_counter_ns() >= deadline:
+            # not begun, so not reported: the transaction already failed as a timeout
+            raise PhaseError("timeout", f"deadline passed before {self._name}")
         self._wall = time.time()
         self._start = time.perf_counter_ns()
 

@@ -10,11 +10,13 @@ handshake failure rate (seed S22)::
     outcome.accepted_at     # time.time() when the 250 after DATA arrived, else None
 
 A session is reused for ``per_session`` messages (then QUIT and a new one); any failure
-drops the connection so the next message starts clean. A recipient refused at RCPT (a reply
-code) does not end the transaction while another recipient was accepted: the refusal is in
-``outcome.refused`` and the message goes to the others (RFC 5321 §3.3). Where the server
-advertises SIZE, MAIL FROM declares the message's size (RFC 1870 §6), so a message over the
-limit is refused at MAIL with 552 before its bytes are sent.
+drops the connection so the next message starts clean. ``timeout`` bounds each message's
+whole transaction (connecting, the greeting and EHLO included when it opens the session),
+not each read; a polite QUIT waits at most :data:`QUIT_WAIT_S` for its reply. A recipient
+refused at RCPT (a reply code) does not end the transaction while another recipient was
+accepted: the refusal is in ``outcome.refused`` and the message goes to the others (RFC 5321
+§3.3). Where the server advertises SIZE, MAIL FROM declares the message's size (RFC 1870
+§6), so a message over the limit is refused at MAIL with 552 before its bytes are sent.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ OK = 250
 WILL_FORWARD = 251
 AUTH_OK = 235  # RFC 4954 §6
 START_INPUT = 354  # RFC 5321 §4.2.2: start mail input; end with <CRLF>.<CRLF>
+# nothing waits on QUIT's reply: a server slow to answer it must not hold the sender
+QUIT_WAIT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,7 @@ class SmtpClient:
                 node=node_name(address or ("", 0)),
                 traffic_class=self._class,
             )
-        with meter.transaction("transaction", start_ns=start_ns) as tx:
+        with meter.transaction("transaction", start_ns=start_ns, timeout=self._timeout) as tx:
             if address is not None:
                 self._open(meter, address)
             smtp = self._smtp
@@ -174,6 +178,8 @@ class SmtpClient:
             return
         with contextlib.suppress(Exception):
             if polite:
+                if smtp.sock is not None:
+                    smtp.sock.settimeout(min(self._timeout, QUIT_WAIT_S))
                 smtp.quit()
         with contextlib.suppress(Exception):
             smtp.close()

@@ -54,8 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout", type=float, metavar="S",
-        help="seconds any one socket operation may take before it counts as a timeout "
-        "(default 10)",
+        help="seconds one whole SMTP transaction or IMAP/POP3/webmail session may take "
+        "before it counts as a timeout, however slowly the server trickles (default 10)",
     )  # fmt: skip
     add_traffic_arguments(parser)
     parser.add_argument(
@@ -237,8 +237,9 @@ def _master(args: argparse.Namespace) -> Master | None:
 def summary_table(load: LoadResult) -> str:
     """The per-phase figures as a fixed-width table, in milliseconds."""
     lines = [
-        f"{load.scenario}: {load.requests} requests, {load.failures} failed, "
-        f"{load.throughput_rps:.1f}/s over {load.duration_s:.1f} s"
+        f"{load.scenario}: {load.requests} arrivals, {load.failures} failed"
+        + (f" ({load.not_served} not served)" if load.not_served else "")
+        + f", {load.throughput_rps:.1f}/s served over {load.duration_s:.1f} s"
         + (" (interrupted)" if load.interrupted else ""),
         f"{'phase':<22}{'count':>8}{'fail':>6}{'p50':>9}{'p90':>9}{'p99':>9}{'p99.9':>9}"
         f"{'max':>9}  ms",
@@ -276,6 +277,7 @@ def summary_table(load: LoadResult) -> str:
     if load.slo:
         judged = ", ".join(
             f"{k} {v['measured']:g}/{v['limit']:g} {'ok' if v['met'] else 'MISSED'}"
+            + (f" ({v['note']})" if v.get("note") else "")
             for k, v in load.slo.items()
             if isinstance(v, dict)
         )

@@ -38,7 +38,7 @@ from maildrill.load.plan import (
     adopt_plan,
     current_plan,
 )
-from maildrill.load.state import State
+from maildrill.load.state import State, settle_s
 
 __all__ = ["STATE", "State"]
 
@@ -146,6 +146,7 @@ def _request(
         exception,
         node=context.get("node") or "",
         traffic_class=context.get("class") or "",
+        arrival=bool(context.get("arrival")),
     )
 
 
@@ -206,7 +207,7 @@ def _supervise(environment: Environment) -> None:
         settled = now >= STATE.send_until + 0.2
         if settled and in_flight == 0 and (not chain or STATE.ledger.unseen() == 0):
             break
-        if now >= STATE.send_until + (plan.grace_s if chain else plan.timeout_s):
+        if now >= STATE.send_until + settle_s(plan):
             break
     _collect_final_reports(environment)
     STATE.complete = True
@@ -221,8 +222,7 @@ def _progress(now: float) -> None:
     assert plan is not None
     acc = STATE.ledger.accounting(final=False)
     elapsed = max(0.001, now - STATE.started)
-    requests = sum(v for k, v in STATE.counts.items() if not k.startswith(PREFIXES))
-    failures = sum(v for k, v in STATE.failures.items() if not k.startswith(PREFIXES))
+    requests, failures = sum(STATE.arrivals.values()), STATE.arrivals["failed"]
     line = (
         f"t={elapsed:5.1f}s requests={requests} failures={failures} "
         f"sent={acc.sent} accepted={acc.accepted} delivered={acc.delivered} "

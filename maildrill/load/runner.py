@@ -31,12 +31,14 @@ from typing import IO, Any
 from hdrh.histogram import HdrHistogram
 
 import loadtests
+from maildrill.clients.events import UNFINISHED
 from maildrill.errors import ConfigError, MaildrillError, PolicyViolation
-from maildrill.load.hdr import CLASS_PREFIX, DELIVERY, NODE_PREFIX, summarize
+from maildrill.load.hdr import CLASS_PREFIX, NODE_PREFIX, summarize
 from maildrill.load.message import DEFAULT_PROFILE, load_profile
 from maildrill.load.plan import PLAN_ENV, WORKER_ERROR, WORKER_TARGET_ENV, LoadPlan, make_plan
 from maildrill.load.prepopulate import prepopulate as run_prepopulate
 from maildrill.load.slo import evaluate
+from maildrill.load.state import settle_s
 from maildrill.load.steps import capacity, judge_steps
 from maildrill.results import Accounting, LoadResult, PhaseStats
 from maildrill.target import load_target
@@ -46,6 +48,7 @@ __all__ = ["Master", "run_load", "run_worker"]
 PROGRESS_PREFIX = "maildrill: "
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception): ")
 STOP_WAIT_S = 15.0  # how long a stopped Locust may take to write its figures
+BACKSTOP_MARGIN_S = 5.0  # the plugin's own end, final reports included, comes before
 
 
 @dataclass(frozen=True)
@@ -83,11 +86,12 @@ def run_load(
     progress: Callable[[str], None] | None = None,
 ) -> LoadResult:
     """Run one scenario against a target file; the run stops by itself after
-    ``duration_s`` plus a bounded grace period for delivery. ``timeout_s`` bounds every
-    socket operation (default 10 s); ``message_profile`` (``fixed``, ``default`` or a TOML
-    file; default fixed), ``message_size`` (bytes of the fixed profile, default 2048),
-    ``recipients`` (``N`` or ``A-B`` per message) and ``per_session`` (messages per SMTP
-    connection, default 10) shape the SMTP traffic; ``prepopulate`` tops every test
+    ``duration_s`` plus ``timeout_s`` (full_chain: plus a grace period for delivery), the
+    deadline of each whole transaction (default 10 s); ``message_profile`` (``fixed``,
+    ``default`` or a TOML file; default fixed), ``message_size`` (bytes of the fixed
+    profile, default 2048), ``recipients`` (``N`` or ``A-B`` per message) and
+    ``per_session`` (messages per SMTP connection, default 10) shape the SMTP traffic;
+    ``prepopulate`` tops every test
     account's INBOX up to that many messages (drawn from ``message_profile``, else from the
     default profile) before Locust starts; ``grace_s`` is how long full_chain waits for
     delivery after sending (default: the SLO's delivery p99, at least 5 s); ``watch`` is
@@ -138,12 +142,14 @@ def run_load(
     plan.target = str(Path(target_path).resolve())
     plan_path = plan.write(out_dir / "load-plan.json")
     locustfile = _locustfile(scenario)
-    # the plugin ends the run; -t is only the backstop
-    backstop = int(plan.duration_s + plan.grace_s + plan.timeout_s + 10)
+    # the plugin ends the run once every arrival has its outcome (each has a deadline), at
+    # the latest settle_s after sending; -t is only the backstop should it not, and a user
+    # still busy then is past its deadline: Locust gives it a second before stopping it
+    backstop = math.ceil(plan.duration_s + settle_s(plan) + BACKSTOP_MARGIN_S)
     cmd = [
         sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
         "-u", str(plan.users), "-r", str(plan.users), "-t", f"{backstop}s",
-        "--stop-timeout", str(max(1, math.ceil(plan.timeout_s))),
+        "--stop-timeout", "1",
         "--only-summary", "--loglevel", "WARNING",
     ]  # fmt: skip
     if processes > 1:
@@ -326,15 +332,18 @@ def to_result(
         ]
         for prefix in prefixes
     )
-    # the delivery phase is the ledger's, not requests made
-    requests = sum(p.count for p in phases if (p.request_type, p.name) != DELIVERY)
-    failures = sum(p.failures for p in phases if (p.request_type, p.name) != DELIVERY)
-    elapsed = max(0.001, min(float(t1 - t0), plan.duration_s + plan.grace_s))
+    # the run's figures are of arrivals (transactions, sessions), not protocol steps: a
+    # message of six steps that failed at the last is one failure in one, not one in six
+    arrivals = raw.get("arrivals", {})
+    served, failures = int(arrivals.get("ok", 0)), int(arrivals.get("failed", 0))
+    # arrivals are offered while sending: served per second of that is the throughput
+    elapsed = max(0.001, min(float(t1 - t0), plan.duration_s))
     chain = plan.scenario == "full_chain"
     errors = dict(raw["errors"])
     for kind in ("late", "dropped"):
         if raw.get(kind):
             errors[f"schedule:{kind}"] = int(raw[kind])
+    unfinished = sum(v for k, v in errors.items() if k.endswith(f":{UNFINISHED}"))
     return LoadResult(
         scenario=plan.scenario,
         started=datetime.fromtimestamp(t0, UTC),
@@ -342,9 +351,10 @@ def to_result(
         duration_s=round(float(t1 - t0), 3),
         users=plan.users,
         rate=plan.pace_rate,
-        requests=requests,
+        requests=served + failures,
         failures=failures,
-        throughput_rps=round(requests / elapsed, 2),
+        not_served=int(raw.get("dropped", 0)) + unfinished,
+        throughput_rps=round(served / elapsed, 2),
         phases=phases,
         by_node=by_node,
         by_class=by_class,

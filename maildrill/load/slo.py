@@ -7,17 +7,19 @@ Usage::
     verdict["smtp_p99_ms"]               # {"limit": 1000.0, "measured": 312.4, "met": True}
 
 Only figures the run measured are judged: an smtp_inbound run has no delivery latency, so
-``delivery_p99_s`` is absent rather than passed. A full-chain run that lost, duplicated,
-corrupted or misdelivered a message misses its SLO whatever the latencies (seed S3: every
-message accounted for), and so does one whose watchers could not look for some of them
-(``unobserved_messages``).
+``delivery_p99_s`` is absent rather than passed. A latency that was attempted but never once
+succeeded is *missed*, not a met 0 ms: its check says ``"note": "no successful ..."``. The
+error rate is of arrivals (transactions, sessions; see ``LoadResult.requests``). A
+full-chain run that lost, duplicated, corrupted or misdelivered a message misses its SLO
+whatever the latencies (seed S3: every message accounted for), and so does one whose
+watchers could not look for some of them (``unobserved_messages``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from maildrill.results import LoadResult
+from maildrill.results import LoadResult, PhaseStats
 from maildrill.target import SLO
 
 __all__ = ["evaluate"]
@@ -28,21 +30,26 @@ _IMAP_COMMANDS = frozenset({"login", "select", "fetch", "search", "store", "logo
 
 
 def evaluate(load: LoadResult, slo: SLO) -> dict[str, Any]:
-    checks: dict[str, dict[str, float | bool]] = {}
+    checks: dict[str, dict[str, Any]] = {}
 
     def judge(name: str, measured: float, limit: float) -> None:
         checks[name] = {"limit": limit, "measured": round(measured, 3), "met": measured <= limit}
+
+    def judge_latency(name: str, phases: list[PhaseStats], what: str, limit: float) -> None:
+        judge(name, max(p.latency.p99_us for p in phases) / 1000, limit)
+        if not any(p.count > p.failures for p in phases):
+            checks[name].update(met=False, note=f"no successful {what}")
 
     smtp = [
         p for p in load.phases if p.request_type in ("smtp", "smtps") and p.name == "transaction"
     ]
     if smtp:
-        judge("smtp_p99_ms", max(p.latency.p99_us for p in smtp) / 1000, slo.smtp_p99_ms)
+        judge_latency("smtp_p99_ms", smtp, "SMTP transaction", slo.smtp_p99_ms)
     imap = [
         p for p in load.phases if p.request_type in ("imap", "imaps") and p.name in _IMAP_COMMANDS
     ]
     if imap:
-        judge("imap_p99_ms", max(p.latency.p99_us for p in imap) / 1000, slo.imap_p99_ms)
+        judge_latency("imap_p99_ms", imap, "IMAP command", slo.imap_p99_ms)
     if load.delivery is not None and load.delivery.count:
         judge("delivery_p99_s", load.delivery.p99_us / 1e6, slo.delivery_p99_s)
     if load.requests:

@@ -2,11 +2,15 @@
 
 Every request event goes through :meth:`State.on_request`: counts, whole-run histograms
 (:class:`~maildrill.load.hdr.Recorder`), per-second histograms
-(:class:`~maildrill.load.interval.Intervals`), per-second counters (``requests``,
-``failures``, ``achieved_rps``, ``error.<code>``) and, for whole transactions, the per-node
-(S4) and per-traffic-class (S8) histograms. A worker empties everything into each
-:meth:`State.report`; the master :meth:`State.absorb`\\ s it. Histograms travel encoded and
-are added bucket by bucket, so N workers report exactly what one process would::
+(:class:`~maildrill.load.interval.Intervals`), per-second counters and, for whole
+transactions, the per-node (S4) and per-traffic-class (S8) histograms. The run's own
+figures are of *arrivals* (the paced transactions and sessions, whose events say so), not of
+protocol steps: ``arrivals`` counts them ``ok`` or ``failed``, and so do the per-second
+``requests``, ``failures`` and ``achieved_rps``. An arrival the schedule had to skip
+(:meth:`State.arrival_dropped`) is a failed one whose wait so far is its latency. A worker
+empties everything into each :meth:`State.report`; the master :meth:`State.absorb`\\ s it.
+Histograms travel encoded and are added bucket by bucket, so N workers report exactly what
+one process would::
 
     master, worker = State(), State(worker=True)
     worker.on_request("smtp", "data", 1234)
@@ -23,7 +27,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from maildrill.clients import imap, pop3
-from maildrill.clients.events import Gauge, classify
+from maildrill.clients.events import UNFINISHED, Gauge, classify
 from maildrill.load.hdr import CLASS_PREFIX, DELIVERY, NODE_PREFIX, Recorder
 from maildrill.load.interval import Intervals
 from maildrill.load.ledger import Ledger
@@ -32,12 +36,27 @@ from maildrill.load.plan import LoadPlan
 if TYPE_CHECKING:  # importing locust monkey-patches the process; the CLI must not
     from locust.env import Environment
 
-__all__ = ["DELIVERY", "UNACCOUNTED", "WHOLE", "State", "sending_midpoint", "timeline_rows"]
+__all__ = [
+    "DELIVERY",
+    "DROPPED_KEY",
+    "END_LAG_S",
+    "UNACCOUNTED",
+    "WHOLE",
+    "State",
+    "dropped_key",
+    "sending_midpoint",
+    "settle_s",
+    "timeline_rows",
+]
 
 WHOLE = ("transaction", "session")  # the event names that cover a whole exchange
 IMAP_CONNECTIONS = "imap.connections"
 POP3_CONNECTIONS = "pop3.connections"
 UNACCOUNTED = "unaccounted"  # timeline: lost/duplicated/corrupted, by second of acceptance
+DROPPED_KEY = "error.dropped"  # timeline: arrivals skipped by the schedule, by second
+# an arrival due just before sending ends may wake a moment after it (gevent's scheduling);
+# it still starts within this lag, rather than be counted as not served on a healthy run
+END_LAG_S = 0.25
 PERCENTILES = (("p50_us", 50.0), ("p90_us", 90.0), ("p99_us", 99.0))
 
 
@@ -60,6 +79,7 @@ class State:
         self.counts: Counter[str] = Counter()  # "type\tname" -> requests
         self.reported = [0, 0]  # a worker's requests and failures handed to the master so far
         self.failures: Counter[str] = Counter()
+        self.arrivals: Counter[str] = Counter()  # "ok" / "failed": transactions and sessions
         self.errors: Counter[str] = Counter()  # "smtp:550", "imap:timeout"
         self.timeline: dict[int, Counter[str]] = {}
         # connections open at the start of each second, by gauge name (seed S22)
@@ -115,24 +135,25 @@ class State:
         *,
         node: str = "",
         traffic_class: str = "",
+        arrival: bool = False,
     ) -> None:
         second = int(self.clock())
         key = f"{request_type}\t{name}"
         self.counts[key] += 1
-        self.tick("requests", second=second)
         whole = name in WHOLE
-        if exception is None:
+        code = "" if exception is None else classify(exception)
+        # an arrival cut off by the end of the run was never served: like a skipped one, its
+        # wait so far is its latency
+        if exception is None or (arrival and code == UNFINISHED):
             self.recorder.record(request_type, name, us)
             self.intervals.record(second, request_type, name, us)
-            if whole:
-                self.tick("achieved_rps", second=second)
-        else:
+        if exception is not None:
             self.failures[key] += 1
-            self.tick("failures", second=second)
             if whole:
-                code = classify(exception)
                 self.errors[f"{request_type}:{code}"] += 1
                 self.tick(f"error.{code}", second=second)
+        if arrival:
+            self._arrival(second, ok=exception is None)
         if not whole:
             return
         for prefix, label in ((NODE_PREFIX, node), (CLASS_PREFIX, traffic_class)):
@@ -142,6 +163,31 @@ class State:
                     self.recorder.record(prefix + request_type, label, us)
                 else:
                     self.failures[f"{prefix}{request_type}\t{label}"] += 1
+
+    def _arrival(self, second: int, *, ok: bool) -> None:
+        self.arrivals["ok" if ok else "failed"] += 1
+        self.tick("requests", second=second)
+        self.tick("achieved_rps" if ok else "failures", second=second)
+
+    def arrival_dropped(
+        self, request_type: str, name: str, waited_us: int, *, traffic_class: str = ""
+    ) -> None:
+        """An arrival its user could not start (busy past its schedule, or the sending
+        period over): a failed ``name`` of ``request_type`` whose latency is what it had
+        waited so far. It is in the error rate and in the percentiles, not only a count."""
+        second = int(self.clock())
+        self.dropped += 1
+        self.tick(DROPPED_KEY, second=second)
+        self.tick(dropped_key(request_type, name), second=second)
+        self._arrival(second, ok=False)
+        keys = [(request_type, name)]
+        if traffic_class:
+            keys.append((CLASS_PREFIX + request_type, traffic_class))
+        for rt, label in keys:
+            self.counts[f"{rt}\t{label}"] += 1
+            self.failures[f"{rt}\t{label}"] += 1
+            self.recorder.record(rt, label, waited_us)
+        self.intervals.record(second, request_type, name, waited_us)
 
     def _delivered(self, accepted_at: float, us: int) -> None:
         # by the second the message was accepted: a step's deliveries are its own messages
@@ -194,6 +240,7 @@ class State:
             "intervals": self.intervals.encode(),
             "counts": dict(self.counts),
             "failures": dict(self.failures),
+            "arrivals": dict(self.arrivals),
             "errors": dict(self.errors),
             "timeline": {str(k): dict(v) for k, v in self.timeline.items()},
             "gauges": {str(k): v for k, v in self.gauges.items()},
@@ -208,6 +255,7 @@ class State:
         self.reported[0] += sum(v for k, v in self.counts.items() if not k.startswith(mine))
         self.reported[1] += sum(v for k, v in self.failures.items() if not k.startswith(mine))
         self.counts, self.failures, self.errors = Counter(), Counter(), Counter()
+        self.arrivals = Counter()
         self.timeline, self.gauges, self.outbox, self.late, self.dropped = {}, {}, [], 0, 0
         return data
 
@@ -216,6 +264,7 @@ class State:
         self.intervals.merge(data.get("intervals", {}))
         self.counts.update(data.get("counts", {}))
         self.failures.update(data.get("failures", {}))
+        self.arrivals.update(data.get("arrivals", {}))
         self.errors.update(data.get("errors", {}))
         for second, values in data.get("timeline", {}).items():
             self.timeline.setdefault(int(second), Counter()).update(values)
@@ -260,6 +309,7 @@ class State:
             "ended": self.clock(),
             "phases": phases,
             "errors": dict(self.errors),
+            "arrivals": {"ok": self.arrivals["ok"], "failed": self.arrivals["failed"]},
             "timeline": timeline_rows(self, final=final),
             "intervals": self.intervals.encode(),
             "accounting": self.ledger.accounting(final=final).model_dump(),
@@ -269,6 +319,19 @@ class State:
             "dropped": self.dropped,
             "complete": self.complete,
         }
+
+
+def dropped_key(request_type: str, name: str) -> str:
+    """The timeline key counting one arrival type's skipped arrivals, second by second."""
+    return f"{request_type}.{name}.dropped"
+
+
+def settle_s(plan: LoadPlan) -> float:
+    """How long after sending ends a run may go on: every arrival has its outcome within its
+    deadline (``timeout_s``; one may start up to :data:`END_LAG_S` late), then full_chain
+    waits ``grace_s`` for delivery."""
+    chain = plan.scenario == "full_chain"
+    return END_LAG_S + plan.timeout_s + (plan.grace_s if chain else 0.0)
 
 
 def sending_midpoint(second: int, started: float, duration_s: float) -> float | None:

@@ -2,9 +2,10 @@
 
 A step's latency figures come from the per-second histograms of the seconds it covers,
 added together (exact, not an average of percentiles); its error rate from the per-second
-counters. A step *holds* when :func:`maildrill.load.slo.evaluate` says its SLO is met and it
-achieved at least :data:`MIN_ACHIEVED` of the rate it offered (a generator or server that
-fell behind did not carry that rate, whatever the latency of what it did send). In a
+counters, of arrivals (transactions, sessions) as the whole run's. A step *holds* when
+:func:`maildrill.load.slo.evaluate` says its SLO is met and it achieved at least
+:data:`MIN_ACHIEVED` of the rate it offered (a generator or server that fell behind did not
+carry that rate, whatever the latency of what it did send). In a
 full-chain run a step in which a message was lost, duplicated or corrupted misses its SLO;
 each message counts against the step it was accepted in (the timeline's ``unaccounted``).
 The capacity is the rate of the highest step reached with every step below it holding::
@@ -21,7 +22,7 @@ from typing import Any
 from maildrill.load.interval import Intervals
 from maildrill.load.plan import LoadPlan
 from maildrill.load.slo import evaluate
-from maildrill.load.state import DELIVERY, UNACCOUNTED, sending_midpoint
+from maildrill.load.state import DELIVERY, UNACCOUNTED, dropped_key, sending_midpoint
 from maildrill.results import LoadResult, PhaseStats, StepResult
 from maildrill.target import SLO
 
@@ -62,12 +63,14 @@ def _judge(
 ) -> StepResult:
     rate = plan.rate_at(lo + 0.001)
     recorder = intervals.window(seconds)
+    # a whole transaction's histogram holds its skipped arrivals' waits too: they are its
+    # failures here, so a step that served none of them misses its latency SLO
     phases = [
         PhaseStats(
             request_type=rt,
             name=name,
             count=int(recorder.histograms[(rt, name)].get_total_count()),
-            failures=0,
+            failures=int(sum(rows.get(s, {}).get(dropped_key(rt, name), 0.0) for s in seconds)),
             latency=recorder.summary(rt, name),
         )
         for rt, name in recorder.recorded()

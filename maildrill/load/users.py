@@ -1,11 +1,20 @@
 """Locust User bases the scenarios in ``loadtests/`` declare themselves from.
 
-:class:`SmtpSender` keeps an intended schedule: with ``U`` users and a rate ``R`` each user
+:class:`Paced` keeps an intended schedule: with ``U`` users and a rate ``R`` each user
 starts a transaction every ``U/R`` seconds, and its latency is measured from that intended
-start, so a slow server cannot hide its queueing (coordinated omission corrected). A user
-more than one interval behind counts a *late* arrival; more than :data:`DROP_AFTER_S` behind,
-it skips the missed arrivals and counts them *dropped*. Without ``--rate`` the senders are
-capped at ``safety.max_rate`` all the same.
+start, so a slow server cannot hide its queueing (coordinated omission corrected). Every
+arrival due in the sending period is counted, one way or another:
+
+- started on time, or late (more than one interval behind: a *late* arrival) and timed from
+  its schedule;
+- skipped, when its user was more than :data:`DROP_AFTER_S` behind (a server stall keeps
+  every user busy) or when the sending period ended before it could start: a failed
+  arrival (``schedule:dropped``) in the error rate, with the time it had waited recorded in
+  its transaction histogram, so a stall shows in the percentiles instead of vanishing.
+
+Each transaction has the plan's ``timeout_s`` as a deadline for the whole of it, so every
+arrival has an outcome by the end of sending plus ``timeout_s``. Without ``--rate`` the
+senders are capped at ``safety.max_rate`` all the same.
 """
 
 from __future__ import annotations
@@ -28,12 +37,14 @@ from maildrill.clients.smtp import SmtpClient
 from maildrill.load.message import MessageFactory
 from maildrill.load.plan import LoadPlan
 from maildrill.load.plugin import STATE
+from maildrill.load.state import END_LAG_S
 from maildrill.resolve import tls_context
 from maildrill.target import Account, Role, Target, load_target
 
 __all__ = ["DROP_AFTER_S", "MailboxReader", "Paced", "SmtpSender", "cached_target"]
 
 DROP_AFTER_S = 2.0
+IDLE_S = 0.2  # how often a user with no arrival left looks again
 EXTERNAL_DOMAIN = "maildrill.test"  # envelope sender of inbound relay traffic
 _IMAP = (Role.IMAP, Role.IMAPS)
 _POP3 = (Role.POP3, Role.POP3S)
@@ -46,7 +57,10 @@ def cached_target(path: str) -> Target:
 
 
 class Paced(User):
-    """A user keeping an intended schedule of ``users / rate`` seconds between arrivals."""
+    """A user keeping an intended schedule of ``users / rate`` seconds between arrivals.
+
+    A subclass names its arrivals' event (``arrival``: request type and name, e.g.
+    ``("smtp", "transaction")``) so skipped ones are counted where its served ones are."""
 
     abstract = True
 
@@ -56,43 +70,68 @@ class Paced(User):
         assert plan is not None
         self.plan: LoadPlan = plan
         self.number = next(_user_numbers)
+        self.arrival: tuple[str, str] = ("", "transaction")
+        self.traffic_class = ""
         # a shaped run starts at the shape's first rate, not the full one
         self.interval_ns = int(1e9 * max(1, plan.users) / plan.rate_at(0.0))
         self.next_ns = time.perf_counter_ns() + random.randrange(self.interval_ns)
 
     def paced(self, work: Callable[[int], None]) -> None:
-        """Run ``work(intended_start_ns)`` at this user's next arrival, if sending is on.
+        """Run ``work(intended_start_ns)`` at this user's next arrival, if one is left.
 
         From the wait on the user counts as in flight: the run must not end while it sleeps
         towards an arrival and then starts work nobody is left to measure (a message sent
         after the watchers stopped would be counted lost)."""
-        if not STATE.sending():
-            time.sleep(0.2)
-            return
         STATE.in_flight += 1
+        intended = None
         try:
             intended = self._wait_turn()
-            if STATE.sending():
+            if intended is not None:
                 work(intended)
         finally:
+            # also when Locust stops this user mid-work: what it never started is counted
+            if not STATE.sending():
+                self._drop_due(time.perf_counter_ns(), self._end_ns())
             STATE.in_flight -= 1
+        if intended is None:
+            time.sleep(IDLE_S)
 
-    def _wait_turn(self) -> int:
-        if self.plan.shape != "constant":
+    def _end_ns(self) -> int:
+        """The end of the sending period on the ``perf_counter_ns`` clock."""
+        return time.perf_counter_ns() + int((STATE.send_until - time.time()) * 1e9)
+
+    def _wait_turn(self) -> int | None:
+        """The intended start of the arrival to run now, or None if none is left."""
+        if self.plan.shape != "constant" and STATE.started:
             rate = self.plan.rate_at(time.time() - STATE.started)
             self.interval_ns = int(1e9 * max(1, self.plan.users) / rate)
+        end = self._end_ns()
+        if self.next_ns >= end:
+            return None  # no arrival of this user falls in the sending period (any more)
         now = time.perf_counter_ns()
         if now < self.next_ns:
             time.sleep((self.next_ns - now) / 1e9)
-        elif now - self.next_ns > DROP_AFTER_S * 1e9:
-            missed = (now - self.next_ns) // self.interval_ns
-            STATE.dropped += int(missed)
-            self.next_ns += missed * self.interval_ns
-        elif now - self.next_ns > self.interval_ns:
+            now = time.perf_counter_ns()
+        if now >= end + END_LAG_S * 1e9:
+            self._drop_due(now, end)  # sending is over: nothing starts any more
+            return None
+        behind = now - self.next_ns
+        if behind > DROP_AFTER_S * 1e9:
+            # start the latest due arrival; the older ones are skipped, not started late
+            self._drop_due(now, self.next_ns + (behind // self.interval_ns) * self.interval_ns)
+        elif behind > self.interval_ns:
             STATE.late += 1
         intended = self.next_ns
         self.next_ns += self.interval_ns
         return intended
+
+    def _drop_due(self, now: int, until: int) -> None:
+        """Count every arrival scheduled before ``until`` as skipped, with its wait so far."""
+        request_type, name = self.arrival
+        while self.next_ns < until:
+            waited_us = max(0, now - self.next_ns) // 1000
+            STATE.arrival_dropped(request_type, name, waited_us, traffic_class=self.traffic_class)
+            self.next_ns += self.interval_ns
 
 
 class SmtpSender(Paced):
@@ -126,6 +165,7 @@ class SmtpSender(Paced):
         self.sender = (
             login_account.address if authenticated else f"load{number:04d}@{EXTERNAL_DOMAIN}"
         )
+        self.traffic_class = "submission" if authenticated else "inbound"
         self.client = SmtpClient(
             environment.events.request.fire,
             NodeCycle(endpoint.host, plan.nodes[str(role)]),
@@ -135,8 +175,9 @@ class SmtpSender(Paced):
             login=(login_account.local, login_account.password) if authenticated else None,
             timeout=plan.timeout_s,
             per_session=plan.per_session,
-            traffic_class="submission" if authenticated else "inbound",
+            traffic_class=self.traffic_class,
         )
+        self.arrival = (self.client.request_type, "transaction")
 
     def on_stop(self) -> None:
         self.client.close()
@@ -194,6 +235,8 @@ class MailboxReader(Paced):
         fire = environment.events.request.fire
         self.imap = ImapClient(fire, nodes, **options) if role in _IMAP else None
         self.pop3 = Pop3Client(fire, nodes, **options) if role in _POP3 else None
+        client = self.imap or self.pop3
+        self.arrival = (client.request_type if client is not None else str(role), "session")
 
     def session(self) -> None:
         """One paced session: log in, look at the mailbox, read one message, log out."""
@@ -203,13 +246,13 @@ class MailboxReader(Paced):
         account = self.accounts[self._next_account]
         self._next_account = (self._next_account + 1) % len(self.accounts)
         if self.imap is not None:
-            self._imap_session(self.imap, account, intended)
+            self._imap_session(self.imap, account, intended, self.plan.timeout_s)
         elif self.pop3 is not None:
-            self._pop3_session(self.pop3, account, intended)
+            self._pop3_session(self.pop3, account, intended, self.plan.timeout_s)
 
     @staticmethod
-    def _imap_session(imap: ImapClient, account: Account, intended: int) -> None:
-        with imap.meter.transaction("session", start_ns=intended):
+    def _imap_session(imap: ImapClient, account: Account, intended: int, timeout: float) -> None:
+        with imap.meter.transaction("session", start_ns=intended, timeout=timeout):
             try:
                 imap.connect()
                 imap.login(account.local, account.password)
@@ -222,8 +265,8 @@ class MailboxReader(Paced):
                     imap.logout()
 
     @staticmethod
-    def _pop3_session(pop3: Pop3Client, account: Account, intended: int) -> None:
-        with pop3.meter.transaction("session", start_ns=intended):
+    def _pop3_session(pop3: Pop3Client, account: Account, intended: int, timeout: float) -> None:
+        with pop3.meter.transaction("session", start_ns=intended, timeout=timeout):
             try:
                 pop3.connect()
                 pop3.login(account.local, account.password)

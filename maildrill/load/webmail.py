@@ -3,7 +3,8 @@
 Each arrival logs in as the next test account, lists INBOX, opens its newest message, on
 every ``plan.webmail_send_every``-th session sends one message to the next account, and
 logs out; the whole session is one ``webmail transaction`` measured from its intended start
-(coordinated omission corrected, as :class:`~maildrill.load.users.Paced` explains)::
+(coordinated omission corrected, as :class:`~maildrill.load.users.Paced` explains), with
+the plan's ``timeout_s`` as its deadline, all its phases together::
 
     class Webmail(WebmailSession):
         @task
@@ -46,6 +47,7 @@ class WebmailSession(Paced):
             base_path=urlsplit(endpoint.url).path or "/",
             timeout=self.plan.timeout_s,
         )
+        self.arrival = (self.client.http.request_type, "transaction")
 
     def on_stop(self) -> None:
         self.client.close()
@@ -60,7 +62,7 @@ class WebmailSession(Paced):
         self._sessions += 1
         web = self.client
         web.open()
-        with web.meter.transaction("transaction", start_ns=intended):
+        with web.meter.transaction("transaction", start_ns=intended, timeout=self.plan.timeout_s):
             web.login(account.local, account.password)
             try:
                 uids = web.list("INBOX")

@@ -15,6 +15,7 @@ import socket
 import socketserver
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -24,13 +25,27 @@ __all__ = ["BEHAVIOURS", "Server", "smtp_server", "write_target"]
 
 # RFC 5321 §4.2: every reply starts with a three-digit code; these servers break that,
 # or the connection, on purpose
-BEHAVIOURS = ("sink", "hang_after_banner", "reset_in_data", "garbage", "megabyte_line", "picky")
+BEHAVIOURS = (
+    "sink",
+    "hang_after_banner",
+    "reset_in_data",
+    "garbage",
+    "megabyte_line",
+    "picky",
+    "trickle_banner",
+    "stall",
+)
 MEGABYTE = 1 << 20
 # "picky" is a well-behaved sink with limits: it refuses one mailbox at RCPT (RFC 5321
 # §3.3: the transaction goes on for the others) and, advertising SIZE, a declared size
 # over the limit at MAIL (RFC 1870 §6.1)
 REFUSED_MAILBOX = b"user1@"
 SIZE_LIMIT = 100_000
+BANNER = b"220 test.invalid ESMTP"
+# "trickle_banner" sends a long greeting one byte per second, then behaves as a sink: every
+# read gets data well within any per-read timeout, the whole greeting takes over a minute
+TRICKLED_BANNER = BANNER + b" greeting you slowly, one byte a second, as a tarpit does"
+TRICKLE_S = 1.0
 
 
 @dataclass
@@ -40,6 +55,11 @@ class Server:
     messages: int = 0
     connections: int = 0
     refused: int = 0  # RCPTs refused ("picky")
+    # "stall": every reply due from stall_at_s after the first connection until stall_s
+    # later is held until the stall ends, as a server pausing (GC, fsync, failover) would
+    stall_at_s: float = 5.0
+    stall_s: float = 3.0
+    first_seen: float = 0.0
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -51,16 +71,33 @@ class _Handler(socketserver.StreamRequestHandler):
         state = self.server.state
         with state.lock:
             state.connections += 1
+            state.first_seen = state.first_seen or time.monotonic()
         with suppress(OSError):  # the client hung up: its business
             self._converse(state)
 
     def _reply(self, line: bytes) -> None:
+        state = self.server.state
+        if state.behaviour == "stall":
+            begin = state.first_seen + state.stall_at_s
+            wait = begin + state.stall_s - time.monotonic()
+            if time.monotonic() >= begin and wait > 0:
+                state.stop.wait(wait)
         self.wfile.write(line + b"\r\n")
         self.wfile.flush()
 
+    def _trickle(self, line: bytes) -> None:
+        for byte in line + b"\r\n":
+            if self.server.state.stop.wait(TRICKLE_S):
+                return
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+
     def _converse(self, state: Server) -> None:
         behaviour = state.behaviour
-        self._reply(b"220 test.invalid ESMTP")
+        if behaviour == "trickle_banner":
+            self._trickle(TRICKLED_BANNER)
+        else:
+            self._reply(BANNER)
         if behaviour == "hang_after_banner":
             state.stop.wait(30)  # bounded: the test ends long before
             return
@@ -122,9 +159,11 @@ class _TCPServer(socketserver.ThreadingTCPServer):
 
 
 @contextmanager
-def smtp_server(behaviour: str) -> Iterator[Server]:
-    state = Server(behaviour)
-    server = _TCPServer(("127.0.0.1", 0), _Handler)
+def smtp_server(
+    behaviour: str, *, port: int = 0, stall_at_s: float = 5.0, stall_s: float = 3.0
+) -> Iterator[Server]:
+    state = Server(behaviour, stall_at_s=stall_at_s, stall_s=stall_s)
+    server = _TCPServer(("127.0.0.1", port), _Handler)
     server.state = state
     state.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})

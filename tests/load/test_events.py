@@ -214,3 +214,34 @@ def test_reset_mid_data_is_classified() -> None:
     outcome = _client(events, address, timeout=2).send(body, "a@x.test", ["b@x.test"])
     assert outcome.transaction.kind == "reset"
     assert events.failed()["data"] == "reset"
+
+
+def test_a_phase_does_not_begin_after_the_transaction_deadline() -> None:
+    """Without gevent nothing interrupts a wait, but the deadline still holds at the next
+    phase: the transaction fails as a timeout and the phase is never reported."""
+    events = Events()
+    meter = Meter(events, "smtp")
+    with meter.transaction("transaction", start_ns=time.perf_counter_ns(), timeout=0.05) as tx:
+        with meter.phase("banner"):
+            time.sleep(0.1)
+        with meter.phase("ehlo"):
+            pass
+    assert (tx.ok, tx.kind) == (False, "timeout")
+    assert events.names() == ["banner", "transaction"]
+    assert events.fired[-1]["context"]["arrival"] is True
+
+
+def test_an_arrival_stopped_mid_transaction_is_reported_unfinished() -> None:
+    """Locust stops a user by raising GreenletExit (a BaseException) into it: an arrival
+    reports its outcome first and the stop goes on; a non-arrival (a watcher's session)
+    just ends."""
+    for start_ns, expected in ((time.perf_counter_ns(), ["transaction"]), (None, [])):
+        events = Events()
+        meter = Meter(events, "smtp")
+        with (
+            pytest.raises(KeyboardInterrupt),
+            meter.transaction("transaction", start_ns=start_ns, timeout=5),
+        ):
+            raise KeyboardInterrupt
+        assert events.names() == expected
+        assert all(classify(e["exception"]) == "unfinished" for e in events.fired)

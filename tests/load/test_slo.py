@@ -61,3 +61,35 @@ def test_a_lost_message_misses_the_slo() -> None:
 def test_only_measured_figures_are_judged() -> None:
     verdict = evaluate(run(1_000, chain=False), SLO())
     assert "delivery_p99_s" not in verdict and "unaccounted_messages" not in verdict
+
+
+def test_a_latency_never_once_achieved_is_missed_not_met() -> None:
+    """Every transaction reset: nothing was recorded, so p99 reads 0 ms, which must not pass
+    a 1000 ms limit; the rate of failed transactions is 100 %, not the share of steps."""
+    now = datetime.now(UTC)
+    nothing = LatencySummary(
+        count=0, min_us=0, mean_us=0.0, p50_us=0, p90_us=0, p99_us=0, p999_us=0, max_us=0
+    )
+    failed = [
+        PhaseStats(request_type=rt, name=name, count=199, failures=199, latency=nothing)
+        for rt, name in (("smtp", "transaction"), ("imap", "login"))
+    ]
+    load = LoadResult(
+        scenario="smtp_inbound",
+        started=now,
+        ended=now,
+        duration_s=10.0,
+        requests=199,
+        failures=199,
+        phases=failed,
+    )
+    verdict = evaluate(load, SLO(smtp_p99_ms=1000, imap_p99_ms=1000))
+    assert verdict["met"] is False
+    assert verdict["smtp_p99_ms"] == {
+        "limit": 1000,
+        "measured": 0.0,
+        "met": False,
+        "note": "no successful SMTP transaction",
+    }
+    assert verdict["imap_p99_ms"]["met"] is False
+    assert verdict["error_rate_pct"]["measured"] == 100.0

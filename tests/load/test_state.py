@@ -69,7 +69,15 @@ def events(seed: int = 4) -> list[tuple[float, str, int, BaseException | None]]:
 
 def feed(state: State, clock: Clock, at: float, phase: str, us: int, error: Any) -> None:
     clock.now = at
-    state.on_request("smtp", phase, us, error, node="127.0.0.1:25", traffic_class="inbound")
+    state.on_request(
+        "smtp",
+        phase,
+        us,
+        error,
+        node="127.0.0.1:25",
+        traffic_class="inbound",
+        arrival=phase == "transaction",  # the paced transaction, not its steps
+    )
 
 
 def histograms(raw: dict[str, Any]) -> dict[tuple[str, str], list[tuple[int, int]]]:
@@ -114,6 +122,7 @@ def test_two_workers_merge_to_exactly_what_one_process_records() -> None:
     } == {(p["request_type"], p["name"]): (p["count"], p["failures"]) for p in one["phases"]}
     assert merged["timeline"] == one["timeline"]  # per-second counts and percentiles
     assert merged["errors"] == one["errors"] == {"smtp:421": 3, "smtp:timeout": 3}
+    assert merged["arrivals"] == one["arrivals"] == {"ok": 594, "failed": 6}
     assert sum(p["count"] for p in one["phases"] if p["request_type"] == "smtp") == 3000
 
 
@@ -131,7 +140,9 @@ def test_timeline_has_offered_rate_percentiles_and_errors_per_second() -> None:
     first = rows[0]
     assert first["smtp.data.p50_us"] <= first["smtp.data.p90_us"] <= first["smtp.data.p99_us"]
     failed = first.get("error.421", 0) + first.get("error.timeout", 0)
-    assert first["requests"] == 500 and first["achieved_rps"] == 100 - failed
+    # counted per arrival (transaction), not per protocol step: 500 events, 100 arrivals
+    assert first["requests"] == 100 and first["achieved_rps"] == 100 - failed
+    assert first.get("failures", 0) == failed
     # failed transactions only: a failed phase ends its transaction, which carries the code
     assert sum(r.get("error.421", 0) for r in rows) == 3
     assert sum(r.get("error.timeout", 0) for r in rows) == 3
@@ -234,3 +245,40 @@ def test_a_stall_at_the_end_of_sending_shows_as_quiet_seconds() -> None:
     assert [r.get("achieved_rps", 0) > 0 for r in rows] == [True, True] + [False] * 6
     # while the run is still going, nothing is invented past the last event
     assert [r["t"] for r in state.raw(final=False)["timeline"]] == [0, 1]
+
+
+def test_a_skipped_arrival_is_a_failure_whose_wait_is_its_latency() -> None:
+    """An arrival its user was too busy to start counts where served ones do: in the
+    transaction's count, failures and histogram (its wait so far), in the error rate's
+    arrivals and in the per-class figures; workers ship it to the master like the rest."""
+    clock = Clock()
+    master, worker = new_state(clock), new_state(clock, worker=True)
+    feed(worker, clock, T0, "transaction", 2_000, None)
+    worker.arrival_dropped("smtp", "transaction", 2_500_000, traffic_class="inbound")
+    master.absorb("w1", worker.report())
+    raw = master.raw(final=True)
+    phases = {(p["request_type"], p["name"]): p for p in raw["phases"]}
+    tx = phases[("smtp", "transaction")]
+    hist = HdrHistogram.decode(tx["histogram"])
+    assert (tx["count"], tx["failures"], hist.get_total_count()) == (2, 1, 2)
+    assert abs(hist.get_max_value() - 2_500_000) < 2_500_000 / 1000
+    assert phases[("class:smtp", "inbound")]["failures"] == 1
+    assert raw["arrivals"] == {"ok": 1, "failed": 1} and raw["dropped"] == 1
+    row = raw["timeline"][0]
+    assert (row["requests"], row["failures"], row["error.dropped"]) == (2, 1, 1)
+    assert row["smtp.transaction.dropped"] == 1
+    assert row["smtp.transaction.p99_us"] >= 2_490_000  # the stall shows second by second
+
+
+def test_an_arrival_cut_off_by_the_end_of_the_run_is_counted_with_its_wait() -> None:
+    clock = Clock()
+    state = new_state(clock)
+    cut = PhaseError("unfinished")
+    state.on_request("smtp", "transaction", 4_000_000, cut, traffic_class="x", arrival=True)
+    state.on_request("imap", "session", 9_000_000, cut)  # a watcher's session: not an arrival
+    raw = state.raw(final=True)
+    phases = {(p["request_type"], p["name"]): p for p in raw["phases"]}
+    assert raw["arrivals"] == {"ok": 0, "failed": 1}
+    assert HdrHistogram.decode(phases[("smtp", "transaction")]["histogram"]).get_total_count()
+    assert not phases[("imap", "session")]["histogram"]
+    assert raw["errors"] == {"smtp:unfinished": 1, "imap:unfinished": 1}

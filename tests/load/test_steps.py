@@ -24,7 +24,8 @@ def run(latency_ms: dict[int, float], *, carried: float = 1.0, errors: int = 0) 
         for i in range(n):
             clock.now = T0 + second + i / max(1, n)
             error = PhaseError("421") if i < errors else None
-            state.on_request("smtp", "transaction", int(latency_ms[step] * 1000), error)
+            us = int(latency_ms[step] * 1000)
+            state.on_request("smtp", "transaction", us, error, arrival=True)
     return state
 
 
@@ -76,3 +77,22 @@ def test_a_step_that_lost_messages_misses_its_slo() -> None:
     # before the grace period is over the unseen messages are pending, not lost
     pending = judge_steps(state.raw(final=False), state.plan, SLO_100MS)
     assert all(s.slo["met"] for s in pending)
+
+
+def test_a_step_whose_arrivals_were_skipped_misses_its_slo() -> None:
+    """A 3 s stall in the third step: its users skip the arrivals they cannot start. Those
+    are the step's failures and their waits its latency, so the step misses both SLOs even
+    though every transaction it did serve was fast."""
+    state = run({0: 10, 1: 10, 2: 10, 3: 10})
+    clock = state.clock
+    assert isinstance(clock, Clock)
+    for second in (4, 5):
+        for i in range(30):
+            clock.now = T0 + second + i / 30
+            state.arrival_dropped("smtp", "transaction", 3_000_000 - i * 100_000)
+    steps = judge_steps(state.raw(final=True), state.plan, SLO_100MS)
+    third = steps[2].slo
+    assert third["smtp_p99_ms"]["met"] is False and third["smtp_p99_ms"]["measured"] > 2_000
+    assert third["error_rate_pct"]["measured"] == 50.0  # 60 of 120 arrivals not served
+    assert [s.slo["met"] for s in steps] == [True, True, False, True]
+    assert capacity(steps) == 20

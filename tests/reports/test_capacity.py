@@ -74,3 +74,28 @@ def test_the_same_run_as_baseline_has_no_regression(results_file: Path, tmp_path
     outcome = render_all(results_file, tmp_path, baseline=results_file)
     assert outcome.regressions == 0
     assert 'id="comparison"' in outcome.capacity_html.read_text(encoding="utf-8")
+
+
+def test_arrivals_not_served_have_a_row_and_are_compared(
+    results_file: Path, tmp_path: Path
+) -> None:
+    """Arrivals the load generator could not start are failures of the run the server's
+    error counts do not show: the report gives them a row, and a baseline comparison
+    flags a run that left more of them unserved."""
+    run = read_results(results_file)
+    assert run.load is not None
+    load = run.load.model_copy(
+        update={
+            "not_served": 141,
+            "failures": run.load.failures + 141,
+            "errors": {**run.load.errors, "schedule:dropped": 141},
+        }
+    )
+    current = write_results(run.model_copy(update={"load": load}), tmp_path / "r.json")
+    outcome = render_all(current, tmp_path / "out", baseline=results_file)
+    html = outcome.capacity_html.read_text(encoding="utf-8")
+    row = re.search(r'<dd id="not-served" class="v-fail">([^<]+)</dd>', html)
+    assert row is not None and row.group(1).startswith("141 arrivals never answered"), html
+    assert "schedule:dropped: 141" in row.group(1)
+    regressions = re.findall(r'<tr class="regression"><td>([^<]+)</td>', html)
+    assert {"arrivals not served (%)", "failed arrivals (%)"} <= set(regressions)

@@ -37,9 +37,10 @@ from maildrill.clients.smtp import SmtpClient
 from maildrill.load.message import MessageFactory
 from maildrill.load.plan import LoadPlan
 from maildrill.load.plugin import STATE
+from maildrill.load.starttls import secure
 from maildrill.load.state import END_LAG_S
 from maildrill.resolve import tls_context
-from maildrill.target import Account, Role, Target, load_target
+from maildrill.target import Account, Endpoint, Role, Target, load_target
 
 __all__ = ["DROP_AFTER_S", "MailboxReader", "Paced", "SmtpSender", "cached_target"]
 
@@ -228,9 +229,11 @@ class MailboxReader(Paced):
         options: dict[str, Any] = {
             "tls_context": tls_context(target),
             "implicit_tls": endpoint.implicit_tls,
-            "starttls": not endpoint.implicit_tls,
+            # where the server offers it, after connect: see maildrill.load.starttls.secure
+            "starttls": False,
             "timeout": self.plan.timeout_s,
         }
+        self.endpoint = endpoint
         nodes = NodeCycle(endpoint.host, self.plan.nodes[str(role)])
         fire = environment.events.request.fire
         self.imap = ImapClient(fire, nodes, **options) if role in _IMAP else None
@@ -246,15 +249,18 @@ class MailboxReader(Paced):
         account = self.accounts[self._next_account]
         self._next_account = (self._next_account + 1) % len(self.accounts)
         if self.imap is not None:
-            self._imap_session(self.imap, account, intended, self.plan.timeout_s)
+            self._imap_session(self.imap, self.endpoint, account, intended, self.plan.timeout_s)
         elif self.pop3 is not None:
-            self._pop3_session(self.pop3, account, intended, self.plan.timeout_s)
+            self._pop3_session(self.pop3, self.endpoint, account, intended, self.plan.timeout_s)
 
     @staticmethod
-    def _imap_session(imap: ImapClient, account: Account, intended: int, timeout: float) -> None:
+    def _imap_session(
+        imap: ImapClient, endpoint: Endpoint, account: Account, intended: int, timeout: float
+    ) -> None:
         with imap.meter.transaction("session", start_ns=intended, timeout=timeout):
             try:
                 imap.connect()
+                secure(imap, endpoint)
                 imap.login(account.local, account.password)
                 imap.select("INBOX")
                 uids = imap.search(["ALL"])
@@ -265,10 +271,13 @@ class MailboxReader(Paced):
                     imap.logout()
 
     @staticmethod
-    def _pop3_session(pop3: Pop3Client, account: Account, intended: int, timeout: float) -> None:
+    def _pop3_session(
+        pop3: Pop3Client, endpoint: Endpoint, account: Account, intended: int, timeout: float
+    ) -> None:
         with pop3.meter.transaction("session", start_ns=intended, timeout=timeout):
             try:
                 pop3.connect()
+                secure(pop3, endpoint)
                 pop3.login(account.local, account.password)
                 count, _ = pop3.stat()
                 pop3.uidl()

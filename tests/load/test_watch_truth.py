@@ -130,6 +130,28 @@ def test_mailboxes_without_starttls_are_watched_in_plain_text(
     assert load.slo["unobserved_messages"]["met"] is True
 
 
+@pytest.mark.parametrize("scenario", ["imap_session", "pop3_session"])
+def test_mailbox_sessions_without_starttls_log_in_in_plain_text(
+    lab: Path, tmp_path: Path, scenario: str
+) -> None:
+    """The read scenarios take STARTTLS where offered, as the watchers do: a server
+    without it is read in plain text, not failed at every session."""
+    target = variant(lab, tmp_path)
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "maildrill", "load", "--target", str(target),
+            "--scenario", scenario, "--duration", "2", "--rate", "5", "--out", str(tmp_path / "out"),
+        ],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    load = read_results(tmp_path / "out" / "results.json").load
+    assert load is not None
+    sessions = [p for p in load.phases if p.name == "session"]
+    assert sessions and all(p.count >= 5 and p.failures == 0 for p in sessions), sessions
+    assert not [p for p in load.phases if p.name == "starttls"]
+
+
 def test_prepopulate_appends_over_plain_imap_without_starttls(lab: Path, tmp_path: Path) -> None:
     target = load_target(variant(lab, tmp_path))
     before = [len(held(lab, f"user{n:04d}")) for n in range(1, ACCOUNTS + 1)]

@@ -55,7 +55,10 @@ from maildrill.target import Account, Endpoint, Role, load_target
 __all__ = ["start_watchers"]
 
 C = TypeVar("C", ImapClient, Pop3Client)
-RETRY_S = 0.5  # pause before reopening a failed session
+RETRY_S = 0.5  # pause before reopening a failed session, doubled after each failure in a row
+# up to this: a refused login retried twice a second would trip a lockout policy (seed S17:
+# fail2ban maxretry = 3) against the load generator's address for the rest of the run
+RETRY_MAX_S = 8.0
 FETCH_BATCH = 50  # IMAP messages per FETCH/STORE
 HEADER_ID = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
 QUIT = "quit"  # a POP3 session failing here has looked already: its mailbox is not blind
@@ -256,6 +259,7 @@ def start_watchers(state: State) -> list[gevent.Greenlet]:
 
 def _watch(state: State, watcher: _Pop3Watcher | _ImapWatcher, poll_s: float) -> None:
     mailbox = _Mailbox(state, watcher.account.address)
+    retry_s = RETRY_S
     while not state.complete:
         began = time.monotonic()
         with watcher.meter.transaction("session") as tx:
@@ -266,8 +270,13 @@ def _watch(state: State, watcher: _Pop3Watcher | _ImapWatcher, poll_s: float) ->
                 reason = f"{watcher.stage}: {_text(tx.detail) or tx.kind}"
                 state.ledger.watcher_failed(mailbox.address, reason)
             watcher.close()
-            gevent.sleep(RETRY_S)
+            # only a session refused before it could look backs off: one that got in and
+            # broke later (a restarted server) is reopened at once
+            opened = watcher.stage not in ("connect", "starttls", "login")
+            gevent.sleep(RETRY_S if opened else retry_s)
+            retry_s = RETRY_S if opened else min(RETRY_MAX_S, 2 * retry_s)
         else:  # a POP3 look is done: the next one a poll interval after this one began
+            retry_s = RETRY_S
             gevent.sleep(max(0.0, poll_s - (time.monotonic() - began)))
     watcher.close()
 

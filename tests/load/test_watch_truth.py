@@ -181,7 +181,9 @@ def test_a_refused_login_leaves_its_messages_unobserved_not_lost(lab: Path, tmp_
     assert acc.lost == 0 and acc.delivered + acc.unobserved == acc.accepted, acc
     assert list(acc.watch_failures) == [f"user0002@{DOMAIN}"], acc.watch_failures
     assert acc.watch_failures[f"user0002@{DOMAIN}"].startswith("login: "), acc.watch_failures
-    assert load.errors.get("watch:login", 0) >= 1, load.errors
+    # retried with a doubling pause (0.5, 1, 2, 4 s…), not twice a second: a lockout
+    # policy (seed S17, maxretry = 3) must not be fed by the harness all run long
+    assert 1 <= load.errors.get("watch:login", 0) <= 6, load.errors
     assert load.slo["unobserved_messages"] == {"limit": 0, "measured": blind, "met": False}
     assert load.slo["unaccounted_messages"]["met"] is True  # nothing the server did wrong
     assert "unobserved_messages" in proc.stdout and "MISSED" in proc.stdout

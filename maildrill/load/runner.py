@@ -22,6 +22,7 @@ import math
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -154,7 +155,11 @@ def run_load(
         "--only-summary", "--loglevel", "WARNING",
     ]  # fmt: skip
     if processes > 1:
-        cmd += ["--processes", str(processes)]
+        # not Locust's fixed *:5557: a second run on this machine would fail to bind it, and
+        # its workers would join the first run's master
+        port = str(_free_loopback_port())
+        cmd += ["--processes", str(processes), "--master-bind-host", "127.0.0.1"]
+        cmd += ["--master-bind-port", port, "--master-port", port]
     waited = 0.0
     if master is not None:
         waited = master.wait_s
@@ -315,6 +320,12 @@ def _pump(stream: IO[str], log: IO[str], progress: Callable[[str], None] | None)
                 progress(line[len(PROGRESS_PREFIX) :].rstrip())
         else:
             log.write(line)
+
+
+def _free_loopback_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _wait(proc: subprocess.Popen[str], timeout: float | None = None) -> int:

@@ -192,13 +192,16 @@ def run(args: argparse.Namespace) -> int:
     )
     print(summary_table(load))
     print(f"results: {path}")
-    if load.interrupted:
+    if load.interrupted and interrupt.received() is not None:
         print(
             f"maildrill load: interrupted{interrupt.describe()}: the load was stopped, "
             "partial results kept",
             file=sys.stderr,
         )
         return interrupt.exit_code()
+    if load.interrupted:  # no signal here: Locust stopped first (its backstop, no worker left)
+        print("maildrill load: the run ended before its plan was done", file=sys.stderr)
+        return 1
     return 1 if load.slo.get("met") is False else 0
 
 

@@ -22,8 +22,6 @@ import signal
 import sys
 from dataclasses import dataclass
 
-import gevent
-
 __all__ = ["PARENT_ENV", "Claim", "arm", "claim"]
 
 PARENT_ENV = "MAILDRILL_PARENT_PID"
@@ -58,6 +56,8 @@ def arm(tie: Claim | None) -> None:
     # the parent may have died before the kernel was told: then we are someone else's
     if os.getppid() != parent:
         _gone(parent)
+    import gevent  # only ever reached inside Locust: the CLI imports PARENT_ENV from here
+
     gevent.spawn(_watch, parent)
 
 
@@ -72,6 +72,8 @@ def _pdeathsig(signum: int) -> None:
 
 
 def _watch(parent: int) -> None:
+    import gevent
+
     while os.getppid() == parent:
         gevent.sleep(WATCH_EVERY_S)
     _gone(parent)

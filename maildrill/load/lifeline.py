@@ -12,6 +12,10 @@ no such variable and is left alone (a user's ``nohup locust`` must survive its s
     parent = claim()           # at import, before Locust forks its --processes workers
     ...
     arm(parent)                # in each process, once gevent runs (Locust's init event)
+
+A worker on another machine (``maildrill load --worker``) is not the master's child: it
+watches the master's heartbeat instead (:func:`follow_master`), and stops its users at once
+when the master has been silent for :data:`MASTER_SILENCE_S` (Locust's own limit is 60 s).
 """
 
 from __future__ import annotations
@@ -20,14 +24,19 @@ import ctypes
 import os
 import signal
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["PARENT_ENV", "Claim", "arm", "claim"]
+__all__ = ["MASTER_SILENCE_S", "PARENT_ENV", "Claim", "arm", "claim", "follow_master"]
 
 PARENT_ENV = "MAILDRILL_PARENT_PID"
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 WATCH_EVERY_S = 0.2
 GONE_EXIT = 128 + signal.SIGKILL  # as if the kernel had done it
+# as long as Locust's master waits before it calls a silent worker missing
+MASTER_SILENCE_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -83,3 +92,25 @@ def _gone(parent: int) -> None:
     print(f"maildrill: parent process {parent} is gone; stopping the load", file=sys.stderr)
     sys.stderr.flush()
     os._exit(GONE_EXIT)
+
+
+def follow_master(runner: Any, stop: Callable[[], None]) -> None:
+    """Worker: once the master has answered, ``stop()`` (users) and quit if it falls silent."""
+    import gevent
+
+    def watch() -> None:
+        while True:
+            gevent.sleep(WATCH_EVERY_S)
+            last = runner.last_heartbeat_timestamp
+            if last and time.time() - last > MASTER_SILENCE_S:
+                print(
+                    f"maildrill: no heartbeat from the master for {MASTER_SILENCE_S:g} s; "
+                    "stopping the load",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                stop()
+                runner.quit()
+                return
+
+    gevent.spawn(watch)

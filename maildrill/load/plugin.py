@@ -47,7 +47,7 @@ from maildrill.load.plan import (
     adopt_plan,
     current_plan,
 )
-from maildrill.load.roster import NO_FINAL, Roster
+from maildrill.load.roster import HELLO, NO_FINAL, Roster
 from maildrill.load.state import State
 
 __all__ = ["STATE", "State"]
@@ -109,8 +109,10 @@ def _init(environment: Environment, **_: Any) -> None:
     if isinstance(runner, locust.runners.WorkerRunner):
         runner.register_message(FINAL_ASK, _on_final_ask, concurrent=True)
         runner.register_message(ABORT, _on_abort)
+        lifeline.follow_master(runner, lambda: _on_abort(environment, None))
     elif isinstance(runner, locust.runners.MasterRunner):
         runner.register_message(FINAL_REPORT, _on_final_report)
+        runner.register_message(HELLO, ROSTER.on_hello)
         if environment.parsed_options is not None and STATE.plan is not None:
             setattr(environment.parsed_options, PLAN_OPTION, STATE.plan.to_json())
 
@@ -200,6 +202,7 @@ def _test_start(environment: Environment, **_: Any) -> None:
     STATE.started = time.time()
     STATE.send_until = STATE.started + plan.duration_s
     if STATE.is_worker:
+        Roster.hello(environment.runner)
         return
     from maildrill.load.watch import start_watchers
 
@@ -299,5 +302,4 @@ _events.report_to_master.add_listener(_report_to_master)
 _events.worker_report.add_listener(_worker_report)
 _events.test_start.add_listener(_test_start)
 _events.quit.add_listener(_quit)
-_events.report_to_master.add_listener(Roster.on_report_to_master)
 _events.worker_report.add_listener(ROSTER.on_worker_report)

@@ -3,9 +3,10 @@
 Locust's master marks a worker *missing* after three heartbeats (3 s) without a word, and a
 worker that quits by itself simply leaves; either way the master carries on with the others,
 and the run offers less than it was asked to without any figure saying so. :class:`Roster`
-keeps every worker the master has seen (its index, pid and last report), notices which
-go missing or leave while the run is on, and which never send their final report; the run's
-raw figures carry them as ``workers_lost``, which fails the run's verdict::
+keeps every worker the master has seen (its index, its pid, which each worker announces
+(:data:`HELLO`) before its first user starts, and its last report), notices which go missing
+or leave while the run is on, and which never send their final report; the run's raw figures
+carry them as ``workers_lost``, which fails the run's verdict::
 
     ROSTER.look(runner, started=STATE.started, now=time.time(), say=print)   # each tick
     ROSTER.close()            # from here on workers leave because the master said so
@@ -22,9 +23,9 @@ from typing import Any
 
 from locust.runners import STATE_MISSING, MasterRunner
 
-__all__ = ["PID_KEY", "Roster"]
+__all__ = ["HELLO", "Roster"]
 
-PID_KEY = "maildrill_pid"  # a worker's pid, in each report it sends the master
+HELLO = "maildrill:hello"  # worker -> master, at test_start: {"pid": ...}
 MISSING = "missed its heartbeats (Locust: 3 s)"
 LEFT = "left before the end of the run"
 NO_FINAL = "sent no final report"
@@ -33,28 +34,29 @@ NO_FINAL = "sent no final report"
 @dataclass
 class _Worker:
     index: int
-    pid: int | None = None
     last_report: float | None = None  # time.time()
 
 
 class Roster:
     def __init__(self) -> None:
         self.seen: dict[str, _Worker] = {}
+        self.pids: dict[str, int] = {}
         self.lost: dict[str, dict[str, Any]] = {}
         self.closed = False
 
     @staticmethod
-    def on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
-        """Worker side (``report_to_master``): say which process this is."""
-        data[PID_KEY] = os.getpid()
+    def hello(runner: Any) -> None:
+        """Worker side, at test_start: say which process this is."""
+        runner.send_message(HELLO, {"pid": os.getpid()})
+
+    def on_hello(self, environment: Any, msg: Any, **_: Any) -> None:
+        self.pids[msg.node_id] = int(msg.data["pid"])
 
     def on_worker_report(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
         """Master side (``worker_report``)."""
         worker = self.seen.get(client_id)
-        if worker is None:
-            return  # a report before the roster's first look: the next look enrols it
-        worker.pid = data.get(PID_KEY, worker.pid)
-        worker.last_report = time.time()
+        if worker is not None:  # else the next look enrols it
+            worker.last_report = time.time()
 
     def look(self, runner: Any, *, started: float, now: float, say: Callable[[str], None]) -> None:
         """Enrol new workers; note those missing or gone; forgive those that came back."""
@@ -84,7 +86,7 @@ class Roster:
         self.lost[client_id] = {
             "worker": client_id,
             "index": worker.index,
-            "pid": worker.pid,
+            "pid": self.pids.get(client_id),
             "lost_s": round(now - started, 1),
             "last_report_s": heard,
             "reason": reason,
@@ -102,6 +104,5 @@ class Roster:
         return sorted(self.lost.values(), key=lambda w: (w["lost_s"], w["index"]))
 
     def _name(self, client_id: str) -> str:
-        worker = self.seen[client_id]
-        pid = f", pid {worker.pid}" if worker.pid is not None else ""
-        return f"#{worker.index} ({client_id}{pid})"
+        pid = self.pids.get(client_id)
+        return f"#{self.seen[client_id].index} ({client_id}" + (f", pid {pid})" if pid else ")")

@@ -23,6 +23,7 @@ import psutil
 import pytest
 
 from maildrill.results import read_results
+from reports import render_all
 from tests.load import servers
 from tests.load.servers import Server, smtp_server, write_target
 
@@ -235,6 +236,9 @@ def test_a_worker_killed_mid_run_is_reported_and_fails_the_run(tmp_path: Path) -
     said = [ln for ln in stdout.splitlines() if "LOST" in ln and f"pid {victim.pid}" in ln]
     assert said, evidence  # live, when noticed, and in the summary
     assert "SLO MISSED" in stdout and "SLO met" not in stdout, evidence
+    render_all(tmp_path / "out" / "results.json", tmp_path / "reports")
+    page = (tmp_path / "reports" / "capacity.html").read_text(encoding="utf-8")
+    assert "Worker lost" in page and f"(pid {victim.pid})" in page
 
 
 def _free_port() -> int:
@@ -294,3 +298,28 @@ def test_a_remote_worker_stopped_by_sigterm_is_reported_by_its_master(tmp_path: 
     assert load is not None and len(load.workers_lost) == 1, evidence
     assert load.workers_lost[0].reason == "left before the end of the run", evidence
     assert load.slo["met"] is False and "LOST" in stdout, evidence
+
+
+def test_a_remote_worker_stops_when_its_master_is_killed(tmp_path: Path) -> None:
+    """kill -9 of a --master: its Locust dies with it, and the workers on other machines,
+    which are no one's children here, stop once the master's heartbeat has been silent for
+    3 s (Locust's own limit is 60 s)."""
+    port = _free_port()
+    with smtp_server("sink") as server:
+        target = write_target(tmp_path, server.port)
+        boss = _master(target, tmp_path / "out", port)
+        helper = _worker(target, tmp_path / "w", port)
+        _wait_for(server, 20, boss)
+        boss.kill()
+        boss.communicate(timeout=10)
+        t0 = time.monotonic()
+        _, helper_err = helper.communicate(timeout=30)
+        stopped_after = time.monotonic() - t0
+        time.sleep(STOP_S)
+        settled = _seen(server)
+        time.sleep(QUIET_S)
+        later = _seen(server)
+    evidence = f"worker stopped {stopped_after:.1f} s after the kill; {helper_err[-1500:]}"
+    assert stopped_after < 3 + 5, evidence  # the silence, then a bounded stop
+    assert later == settled, f"load went on: {settled} then {later}; " + evidence
+    assert not _locusts(tmp_path), evidence

@@ -2,7 +2,8 @@
 
 Exit codes (documented in ``--help`` and the README):
 0 every control passed, 1 a control failed, 2 usage or configuration error,
-3 target unreachable, 130 interrupted (partial results are kept).
+3 target unreachable, 130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP (partial results
+are kept; :mod:`maildrill.interrupt`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Protocol
 
-from maildrill import __version__
+from maildrill import __version__, interrupt
 from maildrill.errors import MaildrillError
 
 EXIT_CODES = """\
@@ -23,7 +24,9 @@ exit codes:
   1  a control failed, or the load run missed its SLO
   2  usage or configuration error (bad target file, bad option)
   3  target unreachable (refused, timed out, name not found)
-  130 interrupted with Ctrl-C; partial results are kept on disk
+  130 interrupted with Ctrl-C (SIGINT); partial results are kept on disk
+  143 interrupted by SIGTERM; load stopped, partial results kept as for 130
+  129 interrupted by SIGHUP (the terminal went away); as for 130
 """
 
 
@@ -81,6 +84,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
+    with interrupt.handled():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         code = int(args._run(args))
         sys.stdout.flush()  # a buffered stdout meets a gone reader here, not at exit
@@ -88,8 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"maildrill {args.command}: {exc}", file=sys.stderr)
         code = exc.exit_code
     except KeyboardInterrupt:
-        print(f"maildrill {args.command}: interrupted", file=sys.stderr)
-        code = 130
+        print(f"maildrill {args.command}: interrupted{interrupt.describe()}", file=sys.stderr)
+        code = interrupt.exit_code()
     except BrokenPipeError:
         # the reader went away (``maildrill stack up | head -1``): what was done is done;
         # point stdout at /dev/null so the interpreter's final flush cannot fail again

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from maildrill import interrupt
 from maildrill.check import (
     ChecksInterrupted,
     add_common,
@@ -31,7 +32,9 @@ from maildrill.target import load_target
 HELP = """Run the quarterly drill: conformance checks, a full-chain load run, and the reports.
 
 Without --target, starts the embedded pure-Python mail system on loopback and drills it.
-Writes results.json, report.html, capacity.html and junit.xml into --out."""
+Writes results.json, report.html, capacity.html and junit.xml into --out. Ctrl-C, SIGTERM or
+SIGHUP stop the checks or the load at once and still write all four from what was done
+(interrupted; exit 130, 143, 129)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         preflight(target, progress=say)
         run = RunResults.start(target_info(target), command=["maildrill", *sys.argv[1:]])
         results_path = out / "results.json"
+        interrupted = False
         try:
             say("conformance checks:")
             run = run.model_copy(
@@ -107,17 +111,21 @@ def run(args: argparse.Namespace) -> int:
                     **traffic_options(args),
                 )
                 run = run.model_copy(update={"load": load})
+                # the load run stopped its Locust and kept its figures; so do the rest
+                interrupted = load.interrupted and interrupt.received() is not None
         except KeyboardInterrupt as exc:
             if isinstance(exc, ChecksInterrupted):
                 run = run.model_copy(update={"controls": exc.controls})
-            write_results(run.finished(interrupted=True), results_path)
-            say(f"interrupted: partial results kept in {results_path}")
-            raise
-        run = run.finished()
+            interrupted = True
+        run = run.finished(interrupted=interrupted)
         print_summary(run, say)
         if run.load is not None:
             _print_load(run)
-        return finish(run, out, waivers=waivers, baseline=args.baseline, say=say)
+        code = finish(run, out, waivers=waivers, baseline=args.baseline, say=say)
+        if interrupted:
+            say(f"interrupted{interrupt.describe()}: partial results kept in {results_path}")
+            return interrupt.exit_code()
+        return code
 
 
 def _print_load(run: RunResults) -> None:

@@ -39,6 +39,7 @@ __all__ = [
     "StepResult",
     "TargetInfo",
     "Verdict",
+    "WorkerLoss",
     "read_results",
     "write_results",
 ]
@@ -166,6 +167,23 @@ class StepResult(_Frozen):
     slo: dict[str, Any] = Field(default_factory=dict, description="as LoadResult.slo")
 
 
+class WorkerLoss(_Frozen):
+    """A Locust worker that stopped taking part before the run ended: its users stopped
+    sending, so the run offered less than asked; it fails the run's verdict."""
+
+    worker: str = Field(description="Locust's id of the worker (its host name and a uuid)")
+    index: int = Field(description="Locust's 0-based worker index")
+    pid: int | None = Field(default=None, description="its process id, once it had reported")
+    lost_s: float = Field(description="seconds since the run started when the master noticed")
+    last_report_s: float | None = Field(
+        default=None,
+        description="seconds since the start of its last report (it sends one a second)",
+    )
+    reason: str = Field(
+        description="missed its heartbeats, left before the end of the run, or sent no final report"
+    )
+
+
 class LoadResult(_Frozen):
     scenario: str
     started: datetime
@@ -224,6 +242,11 @@ class LoadResult(_Frozen):
     )
     slo: dict[str, Any] = Field(default_factory=dict, description="SLO verdict and its inputs")
     interrupted: bool = False
+    workers_lost: list[WorkerLoss] = Field(
+        default_factory=list,
+        description="distributed runs: workers that vanished before the end (fails the SLO "
+        "verdict as slo.workers_lost)",
+    )
     message_profile: dict[str, Any] = Field(
         default_factory=dict,
         description="what was sent: size bands (bytes, weight, MIME structures), "

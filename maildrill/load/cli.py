@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
+from maildrill import interrupt
 from maildrill.check import target_info
 from maildrill.errors import ConfigError
 from maildrill.load.plan import POLL_INTERVAL_S, SCENARIOS, SHAPES, WATCHERS
@@ -22,15 +24,19 @@ errors by kind and reply code, and for full_chain the delivery latency and the f
 message. full_chain's watchers see messages arrive over IMAP (IDLE) or POP3 (polling, --watch
 pop3); a message counts as seen when a listing shows it, so delivery latency is measured to
 within --poll-interval. Load is refused unless every address of every endpoint used is
-inside the target's safety.allowed_networks; --rate may not exceed safety.max_rate. Ctrl-C
-keeps what was measured (interrupted=true).
+inside the target's safety.allowed_networks; --rate may not exceed safety.max_rate.
+Ctrl-C, SIGTERM or SIGHUP stop every Locust process at once and keep what was measured
+(interrupted=true; exit 130, 143, 129); if maildrill is killed outright, its Locust
+processes die with it.
 
 Distributed, as Locust's own mode: --processes N runs N workers on this machine; across
 machines, one run takes --master [--expect-workers N] and each other machine runs
 `maildrill load --worker --master-host HOST --target FILE`, which takes the scenario and
 every option from the master and its own target file only for the accounts' passwords and
 its safety rules (a worker whose file does not allow the master's nodes or rate refuses
-with one line). The master writes results.json; histograms are merged exactly."""
+with one line). The master writes results.json; histograms are merged exactly. A worker
+that vanishes before the end (killed, crashed, no final report) is reported, with when,
+and fails the run (slo.workers_lost)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -176,7 +182,31 @@ def run(args: argparse.Namespace) -> int:
     target = load_target(args.target)
     master = _master(args)
     results = RunResults.start(target_info(target))
-    load = run_load(
+    try:
+        load = _run_load(args, master)
+    except KeyboardInterrupt:
+        write_results(results.finished(interrupted=True), args.out / "results.json")
+        raise
+    path = write_results(
+        results.finished(load=load, interrupted=load.interrupted), args.out / "results.json"
+    )
+    print(summary_table(load))
+    print(f"results: {path}")
+    if load.interrupted and interrupt.received() is not None:
+        print(
+            f"maildrill load: interrupted{interrupt.describe()}: the load was stopped, "
+            "partial results kept",
+            file=sys.stderr,
+        )
+        return interrupt.exit_code()
+    if load.interrupted:  # no signal here: Locust stopped first (its backstop, no worker left)
+        print("maildrill load: the run ended before its plan was done", file=sys.stderr)
+        return 1
+    return 1 if load.slo.get("met") is False else 0
+
+
+def _run_load(args: argparse.Namespace, master: Master | None) -> LoadResult:
+    return run_load(
         args.target,
         args.scenario,
         duration_s=args.duration,
@@ -192,14 +222,6 @@ def run(args: argparse.Namespace) -> int:
         progress=lambda line: print(f"  {line}", flush=True),
         **traffic_options(args),
     )
-    path = write_results(
-        results.finished(load=load, interrupted=load.interrupted), args.out / "results.json"
-    )
-    print(summary_table(load))
-    print(f"results: {path}")
-    if load.interrupted:
-        return 130
-    return 1 if load.slo.get("met") is False else 0
 
 
 def _serve_master(args: argparse.Namespace) -> int:
@@ -292,6 +314,13 @@ def summary_table(load: LoadResult) -> str:
             f"capacity: {load.capacity:g}/s (highest step meeting the SLO)"
             if load.capacity is not None
             else "capacity: not reached (the first step missed the SLO)"
+        )
+    for w in load.workers_lost:
+        pid = f", pid {w.pid}" if w.pid is not None else ""
+        heard = "never" if w.last_report_s is None else f"t={w.last_report_s:g}s"
+        lines.append(
+            f"worker #{w.index} LOST ({w.worker}{pid}) at t={w.lost_s:g}s: {w.reason}; "
+            f"last report {heard}"
         )
     if load.errors:
         lines.append("errors: " + ", ".join(f"{k} {v}" for k, v in sorted(load.errors.items())))

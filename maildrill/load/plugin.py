@@ -10,7 +10,15 @@ run when every accepted message has been seen or the grace period is over.
 Before the master quits it asks each worker for a *final* report (custom message
 ``maildrill:final``), sent once the worker's last transaction has finished, and waits for
 all of them (bounded): Locust's own quit gives workers 0.5 s, so a worker's last partial
-second could otherwise be missing from the figures the master writes on ``quit``.
+second could otherwise be missing from the figures the master writes on ``quit``. A worker
+that goes missing, leaves early or sends no final report is reported as lost
+(:mod:`~maildrill.load.roster`).
+
+Stopping early (maildrill got SIGINT/SIGTERM/SIGHUP and sent Locust SIGTERM, which fires
+``quitting``) stops every user at once, in flight or not, and tells the workers to do the
+same (``maildrill:abort``) before Locust's quit, which would otherwise let each user finish
+its task for up to ``--stop-timeout``. Each Locust process dies with its parent
+(:mod:`~maildrill.load.lifeline`).
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from locust import events
 from locust.env import Environment
 
 from maildrill.errors import MaildrillError
+from maildrill.load import lifeline
 from maildrill.load.hdr import CLASS_PREFIX, NODE_PREFIX
 from maildrill.load.plan import (
     PLAN_ENV,
@@ -38,6 +47,7 @@ from maildrill.load.plan import (
     adopt_plan,
     current_plan,
 )
+from maildrill.load.roster import HELLO, NO_FINAL, Roster
 from maildrill.load.state import State, settle_s
 
 __all__ = ["STATE", "State"]
@@ -51,6 +61,7 @@ locust.runners.WORKER_REPORT_INTERVAL = 1.0
 PROGRESS_PREFIX = "maildrill: "
 FINAL_ASK = "maildrill:final"  # master -> worker: send your last figures when idle
 FINAL_REPORT = "maildrill:final-report"  # worker -> master: the last figures
+ABORT = "maildrill:abort"  # master -> worker: stop every user now, the run is interrupted
 # the master's plan as JSON, in its parsed options: Locust hands a master's custom options to
 # every worker with the spawn message, before test_start fires there
 PLAN_OPTION = "maildrill_plan"
@@ -59,6 +70,9 @@ PACK_AFTER_S = 3  # the master encodes per-second histograms this old (late repo
 
 
 STATE = State()
+ROSTER = Roster()
+# before Locust forks its --processes workers, which take the tie from here
+LIFELINE = lifeline.claim()
 
 
 def _options(parser: Any) -> None:
@@ -77,7 +91,12 @@ def _options(parser: Any) -> None:
 
 
 def _init(environment: Environment, **_: Any) -> None:
+    lifeline.arm(LIFELINE)
     STATE.environment = environment
+    # quitting fires its listeners last-added first: this one must come before the master
+    # runner's own, which tells the workers to quit (and let their users finish)
+    events_: Any = environment.events  # locust's EventHook is untyped
+    events_.quitting.add_listener(_quitting)
     option = getattr(environment.parsed_options, "maildrill_target", "") or None
     locustfile = str(getattr(environment.parsed_options, "locustfile", "") or "")
     watch = getattr(environment.parsed_options, "maildrill_watch", "") or None
@@ -89,8 +108,11 @@ def _init(environment: Environment, **_: Any) -> None:
         STATE.plan = current_plan(option, locustfile, watch)
     if isinstance(runner, locust.runners.WorkerRunner):
         runner.register_message(FINAL_ASK, _on_final_ask, concurrent=True)
+        runner.register_message(ABORT, _on_abort)
+        lifeline.follow_master(runner, lambda: _on_abort(environment, None))
     elif isinstance(runner, locust.runners.MasterRunner):
         runner.register_message(FINAL_REPORT, _on_final_report)
+        runner.register_message(HELLO, ROSTER.on_hello)
         if environment.parsed_options is not None and STATE.plan is not None:
             setattr(environment.parsed_options, PLAN_OPTION, STATE.plan.to_json())
 
@@ -106,6 +128,21 @@ def _on_final_ask(environment: Environment, msg: Any, **_: Any) -> None:
         runner.send_message(FINAL_REPORT, STATE.report())
 
 
+def _quitting(environment: Environment, **_: Any) -> None:
+    """Locust is shutting down: after a normal end nothing is left to stop; on a signal
+    the users must stop sending now, not after finishing their tasks."""
+    runner = environment.runner
+    if isinstance(runner, locust.runners.MasterRunner):
+        ROSTER.close()  # from here on, workers leave because they are told to
+        runner.send_message(ABORT)
+    _on_abort(environment, None)
+
+
+def _on_abort(environment: Environment, msg: Any, **_: Any) -> None:
+    STATE.send_until = min(STATE.send_until, STATE.clock())
+    environment.stop_timeout = 0  # Locust kills the users instead of waiting on them
+
+
 def _on_final_report(environment: Environment, msg: Any, **_: Any) -> None:
     STATE.absorb(msg.node_id, msg.data)
     STATE.final_reports.add(msg.node_id)
@@ -116,7 +153,7 @@ def _collect_final_reports(environment: Environment) -> None:
     runner = environment.runner
     if not isinstance(runner, locust.runners.MasterRunner):
         return
-    workers = set(runner.clients.keys())
+    workers = ROSTER.live(set(runner.clients.keys()))
     if not workers:
         return
     runner.send_message(FINAL_ASK)
@@ -124,9 +161,8 @@ def _collect_final_reports(environment: Environment) -> None:
     limit = time.time() + (plan.timeout_s + 5 if plan else 10.0)
     while time.time() < limit and not workers <= STATE.final_reports:
         gevent.sleep(0.05)
-    missing = workers - STATE.final_reports
-    if missing:
-        log.warning("no final report from worker(s) %s; their last second may be missing", missing)
+    for worker in workers - STATE.final_reports:
+        ROSTER.lose(worker, NO_FINAL, started=STATE.started, now=time.time(), say=_say)
 
 
 def _request(
@@ -167,6 +203,7 @@ def _test_start(environment: Environment, **_: Any) -> None:
     STATE.started = time.time()
     STATE.send_until = STATE.started + plan.duration_s
     if STATE.is_worker:
+        Roster.hello(environment.runner)
         return
     from maildrill.load.watch import start_watchers
 
@@ -197,6 +234,9 @@ def _supervise(environment: Environment) -> None:
         now = time.time()
         STATE.sample_gauges()
         STATE.intervals.pack(before=int(now) - PACK_AFTER_S)
+        ROSTER.look(environment.runner, started=STATE.started, now=now, say=_say)
+        for worker in ROSTER.lost:
+            STATE.worker_in_flight.pop(worker, None)  # a lost worker finishes nothing
         if now - last_progress >= plan.progress_every_s:
             last_progress = now
             _progress(now)
@@ -210,6 +250,7 @@ def _supervise(environment: Environment) -> None:
         if now >= STATE.send_until + settle_s(plan):
             break
     _collect_final_reports(environment)
+    ROSTER.close()
     STATE.complete = True
     _progress(time.time())
     runner = environment.runner
@@ -228,6 +269,10 @@ def _progress(now: float) -> None:
         f"sent={acc.sent} accepted={acc.accepted} delivered={acc.delivered} "
         f"rate={acc.accepted / min(elapsed, plan.duration_s):.1f}/s"
     )
+    _say(line)
+
+
+def _say(line: str) -> None:
     print(PROGRESS_PREFIX + line, flush=True)
 
 
@@ -241,7 +286,9 @@ def _quit(**_: Any) -> None:
     STATE.written = True
     out = Path(STATE.plan.out)
     tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(STATE.raw(final=STATE.complete)), encoding="utf-8")
+    raw = STATE.raw(final=STATE.complete)
+    raw["workers_lost"] = ROSTER.lost_workers()
+    tmp.write_text(json.dumps(raw), encoding="utf-8")
     tmp.replace(out)
     sys.stdout.flush()
 
@@ -255,3 +302,4 @@ _events.report_to_master.add_listener(_report_to_master)
 _events.worker_report.add_listener(_worker_report)
 _events.test_start.add_listener(_test_start)
 _events.quit.add_listener(_quit)
+_events.worker_report.add_listener(ROSTER.on_worker_report)

@@ -3,9 +3,11 @@
 Locust monkey-patches the standard library with gevent, so it never runs in the calling
 process: :func:`run_load` starts ``python -m locust`` headless with the plan in
 ``MAILDRILL_LOAD_PLAN``, forwards its progress lines, and reads back the raw figures the
-plugin writes on quit. Ctrl-C stops the subprocess (SIGTERM, which Locust handles by
-shutting down and so writing its figures) and returns partial results with
-``interrupted=True``::
+plugin writes on quit. Ctrl-C, SIGTERM or SIGHUP (:mod:`maildrill.interrupt`) stops the
+subprocess (SIGTERM, on which the plugin stops every user at once and Locust writes its
+figures) and returns partial results with ``interrupted=True``; whatever else is left of
+Locust's process group is killed before :func:`run_load` returns or raises, and if maildrill
+itself is killed the Locust processes die with it (:mod:`maildrill.load.lifeline`)::
 
     result = run_load(Path("targets/lab.toml"), "full_chain", duration_s=20, rate=20,
                       out_dir=Path("out"), progress=print)
@@ -14,14 +16,17 @@ shutting down and so writing its figures) and returns partial results with
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,23 +36,26 @@ from typing import IO, Any
 from hdrh.histogram import HdrHistogram
 
 import loadtests
+from maildrill import interrupt
 from maildrill.clients.events import UNFINISHED
 from maildrill.errors import ConfigError, MaildrillError, PolicyViolation
 from maildrill.load.hdr import CLASS_PREFIX, NODE_PREFIX, summarize
+from maildrill.load.lifeline import PARENT_ENV
 from maildrill.load.message import DEFAULT_PROFILE, load_profile
 from maildrill.load.plan import PLAN_ENV, WORKER_ERROR, WORKER_TARGET_ENV, LoadPlan, make_plan
 from maildrill.load.prepopulate import prepopulate as run_prepopulate
 from maildrill.load.slo import evaluate
 from maildrill.load.state import settle_s
 from maildrill.load.steps import capacity, judge_steps
-from maildrill.results import Accounting, LoadResult, PhaseStats
+from maildrill.results import Accounting, LoadResult, PhaseStats, WorkerLoss
 from maildrill.target import load_target
 
 __all__ = ["Master", "run_load", "run_worker"]
 
 PROGRESS_PREFIX = "maildrill: "
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception): ")
-STOP_WAIT_S = 15.0  # how long a stopped Locust may take to write its figures
+# how long a stopped Locust may take to write its figures; its users stop at once
+STOP_WAIT_S = 5.0
 BACKSTOP_MARGIN_S = 5.0  # the plugin's own end, final reports included, comes before
 
 
@@ -153,7 +161,11 @@ def run_load(
         "--only-summary", "--loglevel", "WARNING",
     ]  # fmt: skip
     if processes > 1:
-        cmd += ["--processes", str(processes)]
+        # not Locust's fixed *:5557: a second run on this machine would fail to bind it, and
+        # its workers would join the first run's master
+        port = str(_free_loopback_port())
+        cmd += ["--processes", str(processes), "--master-bind-host", "127.0.0.1"]
+        cmd += ["--master-bind-port", port, "--master-port", port]
     waited = 0.0
     if master is not None:
         waited = master.wait_s
@@ -162,29 +174,35 @@ def run_load(
             "--expect-workers-max-wait", str(max(1, math.ceil(master.wait_s))),
             "--master-bind-host", master.bind_host, "--master-bind-port", str(master.bind_port),
         ]  # fmt: skip
-    env = {**os.environ, PLAN_ENV: str(plan_path.resolve())}
+    env = {**os.environ, PLAN_ENV: str(plan_path.resolve()), PARENT_ENV: str(os.getpid())}
     # Locust without gevent's monkey patch would block on every socket; a caller may have
     # set this to keep the patch out of its own process (the harness's tests do)
     env.pop("LOCUST_SKIP_MONKEY_PATCH", None)
     started = datetime.now(UTC)
     interrupted = False
     with open(out_dir / "locust.log", "w", encoding="utf-8") as log:
-        proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=log, env=env, text=True, start_new_session=True
-        )
+        with interrupt.held():  # a signal now would leave a Locust nobody stops
+            proc = subprocess.Popen(
+                cmd, stdout=subprocess.PIPE, stderr=log, env=env, text=True, start_new_session=True
+            )
         assert proc.stdout is not None
-        reader = threading.Thread(target=_pump, args=(proc.stdout, log, progress), daemon=True)
-        reader.start()
         try:
-            proc.wait(timeout=backstop + STOP_WAIT_S + 30 + waited)
+            reader = threading.Thread(target=_pump, args=(proc.stdout, log, progress), daemon=True)
+            reader.start()
+            interrupt.check()
+            _wait(proc, timeout=backstop + STOP_WAIT_S + 30 + waited)
         except KeyboardInterrupt:
             interrupted = True
             _stop(proc)
         except subprocess.TimeoutExpired:
             _stop(proc)
+        finally:
+            _kill_group(proc)
         reader.join(timeout=5)
         proc.stdout.close()
     if not raw_path.exists():
+        if interrupted:  # before Locust had any figure: nothing to keep
+            raise KeyboardInterrupt("interrupted before the load started")
         tail = (out_dir / "locust.log").read_text(errors="replace").strip().splitlines()[-5:]
         if master is not None and any("Gave up waiting for workers" in ln for ln in tail):
             raise MaildrillError(
@@ -202,9 +220,14 @@ def run_load(
         _raise_user_failure(out_dir / "locust.log")
     result = to_result(raw, plan, started, interrupted=interrupted or not raw["complete"])
     steps = judge_steps(raw, plan, target.slo)
+    lost = [WorkerLoss(**w) for w in raw.get("workers_lost", [])]
+    slo = evaluate(result, target.slo)
+    if processes > 1 or master is not None:
+        slo = _judge_workers(slo, len(lost))
     return result.model_copy(
         update={
-            "slo": evaluate(result, target.slo),
+            "slo": slo,
+            "workers_lost": lost,
             "steps": steps,
             "capacity": capacity(steps),
             "message_profile": plan.message_profile,
@@ -225,30 +248,40 @@ def run_worker(
 
     The scenario comes from the master (Locust's ``-f -``), and so does the plan; this
     machine's target file supplies the accounts' passwords and its safety rules, which the
-    plan must satisfy too. Returns Locust's exit code (130 after Ctrl-C); a plan this file
-    refuses raises the worker's one line."""
+    plan must satisfy too. Returns Locust's exit code (130, 143 or 129 after SIGINT, SIGTERM
+    or SIGHUP: the worker stops its users at once, and the master reports it lost); a plan
+    this file refuses raises the worker's one line."""
     load_target(target_path)  # a wrong file stops here, before any connection
     cmd = [
         sys.executable, "-m", "locust", "-f", "-", "--worker",
         "--master-host", master_host, "--master-port", str(master_port),
         "--loglevel", "WARNING",
     ]  # fmt: skip
-    env = {**os.environ, WORKER_TARGET_ENV: str(Path(target_path).resolve())}
+    env = {
+        **os.environ,
+        WORKER_TARGET_ENV: str(Path(target_path).resolve()),
+        PARENT_ENV: str(os.getpid()),
+    }
     env.pop(PLAN_ENV, None)
     env.pop("LOCUST_SKIP_MONKEY_PATCH", None)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     if progress is not None:
         progress(f"worker: serving the master at {master_host}:{master_port}")
     with open(log_path, "w", encoding="utf-8") as log:
-        proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env=env, text=True, start_new_session=True
-        )
+        with interrupt.held():
+            proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, env=env, text=True,
+                start_new_session=True,
+            )  # fmt: skip
         try:
+            interrupt.check()
             # Locust bounds it: 300 s to reach a master, 60 s without its heartbeat
-            code = proc.wait()
+            code = _wait(proc)
         except KeyboardInterrupt:
             _stop(proc)
-            return 130
+            return interrupt.exit_code()
+        finally:
+            _kill_group(proc)
     lines = log_path.read_text(errors="replace").splitlines()
     refusal = next((ln for ln in lines if ln.startswith(WORKER_ERROR)), None)
     if refusal is not None:
@@ -295,14 +328,47 @@ def _pump(stream: IO[str], log: IO[str], progress: Callable[[str], None] | None)
             log.write(line)
 
 
+def _free_loopback_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(proc: subprocess.Popen[str], timeout: float | None = None) -> int:
+    """Popen.wait without its grace after a KeyboardInterrupt: it would give the child
+    0.25 s to end by itself, but Locust, in a session of its own, never saw the signal."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while (code := proc.poll()) is None:
+        if deadline is not None and time.monotonic() > deadline:
+            raise subprocess.TimeoutExpired(proc.args, timeout or 0)
+        time.sleep(0.05)  # a signal cuts the sleep short
+    return code
+
+
 def _stop(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM to Locust itself, not its group: a --processes master stops its own workers
+    (after asking them for their last figures); a worker signalled directly would leave as
+    if lost. What has not ended within :data:`STOP_WAIT_S` is killed with the group."""
     if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
+        proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(timeout=STOP_WAIT_S)
+        _wait(proc, STOP_WAIT_S)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        _kill_group(proc)
         proc.wait()
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    """Nothing of Locust's session outlives the run (a worker its master did not reap)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _judge_workers(slo: dict[str, Any], lost: int) -> dict[str, Any]:
+    """A distributed run is judged on its workers too: one lost offered less load than
+    asked for, which no latency or error figure shows."""
+    check = {"limit": 0, "measured": lost, "met": lost == 0}
+    return {**slo, "met": bool(slo.get("met", True)) and lost == 0, "workers_lost": check}
 
 
 def to_result(

@@ -140,7 +140,8 @@ def test_mailbox_sessions_without_starttls_log_in_in_plain_text(
     proc = subprocess.run(
         [
             sys.executable, "-m", "maildrill", "load", "--target", str(target),
-            "--scenario", scenario, "--duration", "2", "--rate", "5", "--out", str(tmp_path / "out"),
+            "--scenario", scenario, "--duration", "2", "--rate", "5",
+            "--out", str(tmp_path / "out"),
         ],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip

@@ -132,8 +132,9 @@ def _print_load(run: RunResults) -> None:
     load = run.load
     assert load is not None
     say(
-        f"load: {load.requests} requests, {load.failures} failed, "
-        f"{load.throughput_rps:.1f} req/s over {load.duration_s:.1f} s"
+        f"load: {load.requests} arrivals, {load.failures} failed"
+        + (f" ({load.not_served} not served)" if load.not_served else "")
+        + f", {load.throughput_rps:.1f}/s served over {load.duration_s:.1f} s"
     )
     for phase in load.phases:
         lat = phase.latency
@@ -146,7 +147,8 @@ def _print_load(run: RunResults) -> None:
         acc = load.accounting
         say(
             f"  accounting: sent {acc.sent}, accepted {acc.accepted}, delivered {acc.delivered}, "
-            f"lost {acc.lost}, duplicated {acc.duplicated}, corrupted {acc.corrupted}"
+            f"lost {acc.lost}, duplicated {acc.duplicated}, corrupted {acc.corrupted}, "
+            f"misdelivered {acc.misdelivered}, unobserved {acc.unobserved}"
         )
     if load.delivery is not None:
         d = load.delivery

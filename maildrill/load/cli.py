@@ -284,7 +284,8 @@ def summary_table(load: LoadResult) -> str:
         rejected = ", ".join(f"{k}: {v}" for k, v in sorted(a.rejected.items())) or "none"
         fate = (
             f", delivered {a.delivered}, lost {a.lost}, duplicated {a.duplicated}, "
-            f"corrupted {a.corrupted}, pending {a.pending}"
+            f"corrupted {a.corrupted}, misdelivered {a.misdelivered}, pending {a.pending}, "
+            f"unobserved {a.unobserved}"
             if load.delivery is not None  # only full_chain watches the mailboxes
             else ""
         )
@@ -303,7 +304,10 @@ def summary_table(load: LoadResult) -> str:
             for k, v in load.slo.items()
             if isinstance(v, dict)
         )
-        lines.append(f"SLO {'met' if load.slo['met'] else 'MISSED'}: {judged}")
+        verdict = "met" if load.slo["met"] else "MISSED"
+        # an interrupted run is judged on what it measured before the stop, no more
+        partial = " on the partial figures of an interrupted run" if load.interrupted else ""
+        lines.append(f"SLO {verdict}{partial}: {judged}")
     for step in load.steps:
         lines.append(
             f"step {step.rate:g}/s ({step.start_s:g}-{step.end_s:g} s): achieved "

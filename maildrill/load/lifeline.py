@@ -29,12 +29,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MASTER_SILENCE_S", "PARENT_ENV", "Claim", "arm", "claim", "follow_master"]
+__all__ = [
+    "MASTER_SILENCE_S",
+    "MASTER_SILENT",
+    "PARENT_ENV",
+    "Claim",
+    "arm",
+    "claim",
+    "follow_master",
+]
 
 PARENT_ENV = "MAILDRILL_PARENT_PID"
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 WATCH_EVERY_S = 0.2
 GONE_EXIT = 128 + signal.SIGKILL  # as if the kernel had done it
+# the line a worker leaves in its log when it stops for that reason (run_worker reads it)
+MASTER_SILENT = "maildrill: no heartbeat from the master"
 # as long as Locust's master waits before it calls a silent worker missing
 MASTER_SILENCE_S = 3.0
 
@@ -104,8 +114,7 @@ def follow_master(runner: Any, stop: Callable[[], None]) -> None:
             last = runner.last_heartbeat_timestamp
             if last and time.time() - last > MASTER_SILENCE_S:
                 print(
-                    f"maildrill: no heartbeat from the master for {MASTER_SILENCE_S:g} s; "
-                    "stopping the load",
+                    f"{MASTER_SILENT} for {MASTER_SILENCE_S:g} s; stopping the load",
                     file=sys.stderr,
                     flush=True,
                 )

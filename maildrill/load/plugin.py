@@ -280,7 +280,10 @@ def _quit(**_: Any) -> None:
     if STATE.is_worker and STATE.plan is not None:
         STATE.report()  # what is left unreported joins the totals (the master has it all)
         requests, failures = STATE.reported
-        print(f"{PROGRESS_PREFIX}worker done: {requests} requests, {failures} failed", flush=True)
+        print(
+            f"{PROGRESS_PREFIX}worker done: {requests} protocol steps, {failures} failed",
+            flush=True,
+        )
     if STATE.is_worker or STATE.written or STATE.plan is None or not STATE.plan.out:
         return
     STATE.written = True

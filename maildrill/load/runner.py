@@ -40,7 +40,7 @@ from maildrill import interrupt
 from maildrill.clients.events import UNFINISHED
 from maildrill.errors import ConfigError, MaildrillError, PolicyViolation
 from maildrill.load.hdr import CLASS_PREFIX, NODE_PREFIX, summarize
-from maildrill.load.lifeline import PARENT_ENV
+from maildrill.load.lifeline import MASTER_SILENT, PARENT_ENV
 from maildrill.load.message import DEFAULT_PROFILE, load_profile
 from maildrill.load.plan import PLAN_ENV, WORKER_ERROR, WORKER_TARGET_ENV, LoadPlan, make_plan
 from maildrill.load.prepopulate import prepopulate as run_prepopulate
@@ -291,6 +291,12 @@ def run_worker(
     for line in lines:
         if line.startswith(PROGRESS_PREFIX) and progress is not None:
             progress(line.removeprefix(PROGRESS_PREFIX))
+    silent = next((ln for ln in lines if ln.startswith(MASTER_SILENT)), None)
+    if silent is not None:  # its load was stopped; the run it served did not end well
+        raise MaildrillError(
+            f"worker: the master at {master_host}:{master_port} fell silent "
+            f"({silent.removeprefix(PROGRESS_PREFIX)})"
+        )
     if code != 0:
         raise MaildrillError(
             f"worker: Locust ended (exit {code}); see {log_path}: "

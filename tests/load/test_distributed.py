@@ -66,7 +66,7 @@ def test_two_remote_workers_run_the_masters_plan(tmp_path: Path) -> None:
     assert acc.accepted >= 60 and acc.delivered == acc.accepted == acc.sent, acc
     assert (acc.lost, acc.duplicated, acc.corrupted, acc.pending) == (0, 0, 0, 0)
     # each worker sent a share, and the master's figures hold exactly what they sent
-    done = [re.search(r"worker done: (\d+) requests, (\d+) failed", out) for out, _ in ends]
+    done = [re.search(r"worker done: (\d+) protocol steps, (\d+) failed", out) for out, _ in ends]
     assert all(done), ends
     shares = [int(m.group(1)) for m in done if m]
     assert all(share > 0 for share in shares), shares

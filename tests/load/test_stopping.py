@@ -315,11 +315,14 @@ def test_a_remote_worker_stops_when_its_master_is_killed(tmp_path: Path) -> None
         t0 = time.monotonic()
         _, helper_err = helper.communicate(timeout=30)
         stopped_after = time.monotonic() - t0
+        helper_code = helper.returncode
         time.sleep(STOP_S)
         settled = _seen(server)
         time.sleep(QUIET_S)
         later = _seen(server)
     evidence = f"worker stopped {stopped_after:.1f} s after the kill; {helper_err[-1500:]}"
     assert stopped_after < 3 + 5, evidence  # the silence, then a bounded stop
+    # the run it served did not end well: not exit 0, and one line says why
+    assert helper_code == 1 and "fell silent" in helper_err, evidence
     assert later == settled, f"load went on: {settled} then {later}; " + evidence
     assert not _locusts(tmp_path), evidence

@@ -125,6 +125,11 @@ def run(args: argparse.Namespace) -> int:
         if interrupted:
             say(f"interrupted{interrupt.describe()}: partial results kept in {results_path}")
             return interrupt.exit_code()
+        if run.load is not None and run.load.interrupted:
+            # no signal here: Locust stopped first (its backstop, no worker left), so the
+            # figures cover less than the plan and cannot pass it
+            say("load: the run ended before its plan was done; its figures are partial")
+            return max(code, 1)
         return code
 
 

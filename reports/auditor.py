@@ -3,6 +3,7 @@ control's verdict with its evidence and any waiver."""
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 from datetime import date
@@ -11,7 +12,7 @@ from typing import Any
 from maildrill.results import ControlResult, EvidenceItem, RunResults, Severity, Verdict
 from maildrill.waivers import Disposition, Waiver, Waivers
 
-__all__ = ["ControlRow", "auditor_context", "evidence_view"]
+__all__ = ["ControlRow", "auditor_context", "evidence_view", "root_causes"]
 
 _SEVERITY_ORDER = {s: i for i, s in enumerate(Severity)}
 _DISPOSITION_ORDER = {
@@ -23,6 +24,52 @@ _DISPOSITION_ORDER = {
 }
 
 
+# the reason of a check that could not run because another control's subject stood in the
+# way ("blocked by GREET-SMTP[smtp]: no greeting within 10 s")
+_BLOCKED = re.compile(r"blocked by (?P<owner>[A-Z0-9][A-Z0-9-]*(?:\[[^\]]*\])?)")
+
+
+def _anchor(control_id: str) -> str:
+    return "c-" + "".join(ch if ch.isalnum() else "-" for ch in control_id)
+
+
+@dataclass(frozen=True)
+class RootCause:
+    """One finding that kept other controls from being checked."""
+
+    owner: str  # the control whose subject is the cause, e.g. GREET-SMTP[smtp]
+    verdict: str | None  # the owner's own verdict in this run, if it ran
+    reason: str
+    blocked: tuple[str, ...]
+
+    @property
+    def anchor(self) -> str:
+        return _anchor(self.owner)
+
+
+def root_causes(controls: list[ControlResult]) -> list[RootCause]:
+    """The errors one finding caused, grouped under it, most blocking first::
+
+    [c.owner for c in root_causes(run.controls)]    # ["GREET-SMTP[smtp]"]
+    """
+    groups: dict[str, list[ControlResult]] = {}
+    for c in controls:
+        found = _BLOCKED.match(c.reason) if c.verdict is Verdict.ERROR else None
+        if found:
+            groups.setdefault(found["owner"], []).append(c)
+    verdicts = {c.id: c.verdict.value for c in controls}
+    causes = [
+        RootCause(
+            owner=owner,
+            verdict=verdicts.get(owner),
+            reason=(blocked[0].reason.splitlines() or [""])[0].partition(": ")[2],
+            blocked=tuple(c.id for c in blocked),
+        )
+        for owner, blocked in groups.items()
+    ]
+    return sorted(causes, key=lambda c: (-len(c.blocked), c.owner))
+
+
 @dataclass(frozen=True)
 class ControlRow:
     control: ControlResult
@@ -31,7 +78,7 @@ class ControlRow:
 
     @property
     def anchor(self) -> str:
-        return "c-" + "".join(ch if ch.isalnum() else "-" for ch in self.control.id)
+        return _anchor(self.control.id)
 
 
 def evidence_view(item: EvidenceItem) -> dict[str, Any]:
@@ -123,6 +170,7 @@ def auditor_context(
         "results_sha256": results_sha256,
         "rows": rows,
         "summary": summary,
+        "root_causes": root_causes(run.controls),
         "waivers": waiver_rows,
         "waivers_given": waivers is not None,
         "today": today.isoformat(),

@@ -56,3 +56,36 @@ def test_a_warning_is_shown_beside_its_passing_control(rendered: Path) -> None:
     # the summary counts it among the high-severity controls passed with warnings
     high = re.search(r'<span class="badge sev-high">high</span>.*?</tr>', html, re.S)
     assert high is not None and '<td class="num w-warning">1</td>' in high.group(0)
+
+
+def test_root_causes_lead_the_report(tmp_path: Path) -> None:
+    """Controls blocked by another control's finding are errors gathered under that finding
+    at the top, so an auditor reads one cause, not two dozen failures (issue 10)."""
+    from maildrill.results import ControlResult, Severity, Verdict, write_results
+    from reports import render_all
+    from tests.reports import sample
+
+    def control(id: str, verdict: Verdict, reason: str) -> ControlResult:
+        return ControlResult(
+            id=id, title=id, severity=Severity.HIGH, reference="S9", verdict=verdict, reason=reason
+        )
+
+    greeting = "no greeting within 10 s"
+    controls = [
+        control("GREET-SMTP[smtp]", Verdict.FAIL, f"greeting: {greeting}"),
+        *(
+            control(f"{c}[smtp]", Verdict.ERROR, f"blocked by GREET-SMTP[smtp]: {greeting}")
+            for c in ("RELAY-OPEN", "HYG-BANNER", "FILTER-CLEAN")
+        ),
+        control("DKIM-KEY[sel1]", Verdict.ERROR, "DNS timeout resolving sel1"),
+    ]
+    run = sample.run(with_load=False).model_copy(update={"controls": controls})
+    render_all(write_results(run, tmp_path / "results.json"), tmp_path / "out")
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    causes = html[html.index('id="root-causes"') : html.index('id="controls"')]
+    assert '<a href="#c-GREET-SMTP-smtp-">GREET-SMTP[smtp]</a>' in causes
+    assert "blocks 3 controls: RELAY-OPEN[smtp], HYG-BANNER[smtp], FILTER-CLEAN[smtp]" in causes
+    assert greeting in causes and "DKIM-KEY" not in causes  # an error of its own is no cause
+    # without blocked controls there is no such section
+    plain = render_all(write_results(sample.run(), tmp_path / "r2.json"), tmp_path / "o2")
+    assert 'id="root-causes"' not in plain.report_html.read_text(encoding="utf-8")

@@ -7,6 +7,8 @@ Usage::
     pki = make_pki(Path("/tmp/lab"), service_names("example.test"))
     ctx = pki.server_context()       # for every TLS listener
     pki.ca_file                      # /tmp/lab/ca.pem, goes into the target file
+    ca = make_ca(Path("/tmp/lab2"))  # one CA, several server certificates
+    mail = ca.issue(["mx1.example.test"], stem="mail", key_bits=2048)
     dkim = make_dkim_key(Path("/tmp/lab/dkim.key"), 2048)
     dkim.txt                         # "v=DKIM1; k=rsa; p=MIIB..."
 """
@@ -25,7 +27,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["PKI", "SERVICE_NAMES", "DKIMKey", "make_dkim_key", "make_pki", "service_names"]
+__all__ = [
+    "CA",
+    "PKI",
+    "SERVICE_NAMES",
+    "DKIMKey",
+    "make_ca",
+    "make_dkim_key",
+    "make_pki",
+    "service_names",
+]
 
 KEY_BITS = 2048
 VALIDITY = dt.timedelta(days=365)
@@ -54,19 +65,73 @@ class PKI:
         return ctx
 
 
-def _key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
+def _key(bits: int = KEY_BITS) -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
 
 
-def make_pki(directory: Path, names: list[str], *, ca_name: str = "maildrill lab CA") -> PKI:
-    """Generate a CA and a server certificate whose SAN lists ``names``; write PEM files.
+@dataclass(frozen=True)
+class CA:
+    """A lab CA that can issue more than one server certificate (the reference stack gives
+    its mail services and its webmail each their own, so a weakness can touch one alone)."""
 
-    ``names[0]`` becomes the subject CN. Keys are written with mode 600.
-    """
+    file: Path
+    cert: x509.Certificate
+    key: rsa.RSAPrivateKey
+
+    def issue(self, names: list[str], *, stem: str = "server", key_bits: int = KEY_BITS) -> PKI:
+        """A server certificate whose SAN lists ``names`` (``names[0]`` is the subject CN),
+        written as ``<stem>.pem`` (with the CA: the chain to send) and ``<stem>.key``.
+
+        Example: ``ca.issue(["mx1.example.test"], stem="mail", key_bits=1024)``
+        """
+        now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)  # tolerate small clock skew
+        key = _key(key_bits)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+            .issuer_name(self.cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now)
+            .not_valid_after(now + VALIDITY)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=True,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=False,
+                    crl_sign=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), False
+            )
+            .sign(self.key, hashes.SHA256())
+        )
+        directory = self.file.parent
+        pki = PKI(self.file, directory / f"{stem}.pem", directory / f"{stem}.key")
+        pki.cert_file.write_bytes(
+            cert.public_bytes(serialization.Encoding.PEM)
+            + self.cert.public_bytes(serialization.Encoding.PEM)  # send the chain
+        )
+        _write_private(pki.key_file, _pem(key, serialization.PrivateFormat.PKCS8))
+        return pki
+
+
+def make_ca(directory: Path, name: str = "maildrill lab CA") -> CA:
+    """Generate a CA and write its certificate as ``ca.pem``; its key stays in memory."""
     directory.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)  # tolerate small clock skew
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     ca_key = _key()
-    ca_subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ca_name)])
+    ca_subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     ca_cert = (
         x509.CertificateBuilder()
         .subject_name(ca_subject)
@@ -95,45 +160,17 @@ def make_pki(directory: Path, names: list[str], *, ca_name: str = "maildrill lab
         )
         .sign(ca_key, hashes.SHA256())
     )
-    key = _key()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-        .issuer_name(ca_subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + VALIDITY)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=True,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    pki = PKI(directory / "ca.pem", directory / "server.pem", directory / "server.key")
-    pki.ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    pki.cert_file.write_bytes(
-        cert.public_bytes(serialization.Encoding.PEM)
-        + ca_cert.public_bytes(serialization.Encoding.PEM)  # send the chain
-    )
-    _write_private(pki.key_file, _pem(key, serialization.PrivateFormat.PKCS8))
-    return pki
+    ca = CA(directory / "ca.pem", ca_cert, ca_key)
+    ca.file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    return ca
+
+
+def make_pki(directory: Path, names: list[str], *, ca_name: str = "maildrill lab CA") -> PKI:
+    """Generate a CA and a server certificate whose SAN lists ``names``; write PEM files.
+
+    ``names[0]`` becomes the subject CN. Keys are written with mode 600.
+    """
+    return make_ca(directory, ca_name).issue(names)
 
 
 @dataclass(frozen=True)

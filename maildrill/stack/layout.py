@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from maildrill.errors import ConfigError
+from maildrill.pki import service_names
 from maildrill.stack.weaknesses import weakness_ids
 
 __all__ = [
@@ -203,7 +204,22 @@ class Layout:
             suites.append(ANON_CIPHERS)
         if len(suites) > 1:
             suites.append("@SECLEVEL=0")
+        elif "cert-rsa-1024" in self.weak:
+            # Debian's OpenSSL 3 runs at security level 2, where a daemon cannot even load a
+            # 1024-bit key; level 1 allows it and changes nothing else these suites use
+            suites.append("@SECLEVEL=1")
         return ":".join(suites)
+
+    @property
+    def mail_cert_names(self) -> list[str]:
+        """The SAN of the mail services' certificate (names[0] is its CN)."""
+        if "cert-names-missing" in self.weak:
+            return [f"oldmail.{DOMAIN}"]  # a host the mail services no longer go by
+        return service_names(DOMAIN)
+
+    @property
+    def mail_cert_bits(self) -> int:
+        return 1024 if "cert-rsa-1024" in self.weak else 2048
 
     @property
     def dkim_bits(self) -> int:

@@ -22,7 +22,7 @@ from typing import Any
 
 import jinja2
 
-from maildrill.pki import make_dkim_key, make_pki, service_names
+from maildrill.pki import make_ca, make_dkim_key, service_names
 from maildrill.stack.layout import (
     DNSBL_ZONE,
     DOMAIN,
@@ -74,7 +74,11 @@ def render(layout: Layout) -> None:
         sub.mkdir(parents=True, exist_ok=True)
     # tools such as git should leave a stack directory alone
     (layout.root / ".gitignore").write_text("*\n")
-    pki = make_pki(d.pki, service_names(DOMAIN), ca_name=f"maildrill stack CA {DOMAIN}")
+    ca = make_ca(d.pki, f"maildrill stack CA {DOMAIN}")
+    # the webmail's certificate is the same in both profiles; the mail services' carries
+    # the certificate weaknesses (weaknesses.toml: cert-*)
+    pki = ca.issue(service_names(DOMAIN))
+    mail_pki = ca.issue(layout.mail_cert_names, stem="mail", key_bits=layout.mail_cert_bits)
     dkim_txt = make_dkim_key(d.opendkim / f"{SELECTOR}.private", layout.dkim_bits).txt
     password = secrets.token_urlsafe(12)
     context: dict[str, Any] = {
@@ -84,6 +88,9 @@ def render(layout: Layout) -> None:
         "ports": layout.ports,
         "dirs": d,
         "pki": pki,
+        "mail_pki": mail_pki,
+        "mail_cert_names": layout.mail_cert_names,
+        "mail_cert_bits": layout.mail_cert_bits,
         "domain": DOMAIN,
         "dnsbl_zone": DNSBL_ZONE,
         "selector": SELECTOR,

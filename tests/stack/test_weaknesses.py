@@ -18,9 +18,11 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import dns.resolver
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
@@ -71,35 +73,57 @@ def _legacy_context(ciphers: str, version: ssl.TLSVersion) -> ssl.SSLContext:
     return ctx
 
 
-def _handshake(stack: RunningStack, role: str, ctx: ssl.SSLContext) -> bool:
-    """Whether a TLS session with ``ctx`` comes up on the endpoint of ``role``."""
+@contextmanager
+def _tls(stack: RunningStack, role: str, ctx: ssl.SSLContext) -> Iterator[ssl.SSLSocket]:
+    """A TLS session with ``ctx`` on the endpoint of ``role`` (STARTTLS where it has one)."""
     port = stack.target.endpoints[role].port
     host = stack.host
-    try:
-        if role in ("smtps", "imaps", "pop3s"):
-            with (
-                socket.create_connection((host, port), timeout=5) as raw,
-                ctx.wrap_socket(raw) as tls,
-            ):
-                return tls.version() is not None
-        if role in ("smtp", "submission"):
-            with smtplib.SMTP(host, port, timeout=5) as smtp:
-                smtp.starttls(context=ctx)
-                return True
-        if role == "imap":
-            with imaplib.IMAP4(host, port, timeout=5) as imap:
-                imap.starttls(ssl_context=ctx)
-                return True
+    if role in ("smtps", "imaps", "pop3s"):
+        with socket.create_connection((host, port), timeout=5) as raw, ctx.wrap_socket(raw) as tls:
+            yield tls
+    elif role in ("smtp", "submission"):
+        with smtplib.SMTP(host, port, timeout=5) as smtp:
+            smtp.starttls(context=ctx)
+            assert isinstance(smtp.sock, ssl.SSLSocket)
+            yield smtp.sock
+    elif role == "imap":
+        with imaplib.IMAP4(host, port, timeout=5) as imap:
+            imap.starttls(ssl_context=ctx)
+            assert isinstance(imap.sock, ssl.SSLSocket)
+            yield imap.sock
+    else:
         pop = poplib.POP3(host, port, timeout=5)
         try:
             pop.stls(context=ctx)
-            return True
+            assert isinstance(pop.sock, ssl.SSLSocket)
+            yield pop.sock
         finally:
             pop.close()
+
+
+def _handshake(stack: RunningStack, role: str, ctx: ssl.SSLContext) -> bool:
+    """Whether a TLS session with ``ctx`` comes up on the endpoint of ``role``."""
+    try:
+        with _tls(stack, role, ctx) as tls:
+            return tls.version() is not None
     except ConnectionRefusedError:
         raise  # the service is down: no verdict either way
     except (OSError, smtplib.SMTPException, imaplib.IMAP4.error, poplib.error_proto):
         return False  # handshake refused (ssl.SSLError), or the server hung up on it
+
+
+def _leaf(stack: RunningStack, role: str) -> x509.Certificate:
+    """The certificate the endpoint of ``role`` presents, taken without verifying it."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with _tls(stack, role, ctx) as tls:
+        der = tls.getpeercert(binary_form=True)
+    assert der, f"{role}: no certificate presented"
+    return x509.load_der_x509_certificate(der)
+
+
+def _leaves(stack: RunningStack, weakness_id: str) -> dict[str, x509.Certificate]:
+    return {role: _leaf(stack, role) for role in _tls_roles(weakness_id)}
 
 
 def _tls_roles(weakness_id: str) -> tuple[str, ...]:
@@ -129,6 +153,28 @@ def tls_anonymous_ciphers(stack: RunningStack) -> bool:
     }
     assert len(set(accepted.values())) == 1, accepted
     return all(accepted.values())
+
+
+@probe("cert-names-missing")
+def cert_names_missing(stack: RunningStack) -> bool:
+    lacking = {}
+    for role, cert in _leaves(stack, "cert-names-missing").items():
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        host = stack.target.endpoints[role].host
+        lacking[role] = host not in san.get_values_for_type(x509.DNSName)
+    assert len(set(lacking.values())) == 1, lacking
+    return all(lacking.values())
+
+
+@probe("cert-rsa-1024")
+def cert_rsa_1024(stack: RunningStack) -> bool:
+    bits = {}
+    for role, cert in _leaves(stack, "cert-rsa-1024").items():
+        key = cert.public_key()
+        assert isinstance(key, rsa.RSAPublicKey), (role, key)
+        bits[role] = key.key_size
+    assert set(bits.values()) <= {1024, 2048} and len(set(bits.values())) == 1, bits
+    return bits[next(iter(bits))] == 1024
 
 
 @probe("dkim-weak-key")

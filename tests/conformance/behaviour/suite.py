@@ -97,8 +97,8 @@ def probe_messages_left(target_file: Path) -> dict[str, list[int]]:
     endpoint = target.endpoint(Role.IMAPS)
     assert endpoint is not None
     address, port = endpoint_addresses(target, endpoint)[0]
-    ctx = tls_context(target)
-    ctx.check_hostname = False
+    # counting leftovers, not judging the certificate: the weak stack's may be rejected
+    ctx = tls_context(target, verify=False)
     account = target.account(0)
     left: dict[str, list[int]] = {}
     with IMAPClient(address, port=port, ssl=True, ssl_context=ctx, timeout=10) as client:

@@ -237,15 +237,19 @@ def dmarc_result(
 
     ``spf`` is (SPF result, the domain it checked: MAIL FROM's, or HELO's for the null
     sender); ``dkim`` one (result, d=) per signature. Pass when either passes for an
-    identifier aligned with ``from_domain`` in the policy's mode; temperror, no verdict and
-    so no quarantine (§6.6.2), when neither passes and a check met a transient DNS error.
+    identifier aligned with ``from_domain`` in the policy's mode. Temperror, no verdict and
+    so no quarantine (§6.6.2), when neither passes and a check of an aligned identifier met
+    a transient DNS error: an unaligned one could not have made the message pass, so its
+    error changes nothing (the null sender's HELO name is rarely the From domain's).
     """
     spf_result, spf_domain = spf
-    if spf_result == "pass" and aligned(spf_domain, from_domain, policy.aspf):
+    spf_aligned = aligned(spf_domain, from_domain, policy.aspf)
+    if spf_result == "pass" and spf_aligned:
         return "pass"
-    transient = spf_result == "temperror"
+    transient = spf_result == "temperror" and spf_aligned
     for result, domain in dkim:  # lazily: a caller may verify signatures one by one
-        if result == "pass" and aligned(domain or "", from_domain, policy.adkim):
+        dkim_aligned = aligned(domain or "", from_domain, policy.adkim)
+        if result == "pass" and dkim_aligned:
             return "pass"
-        transient = transient or result == "temperror"
+        transient = transient or (result == "temperror" and dkim_aligned)
     return "temperror" if transient else "fail"

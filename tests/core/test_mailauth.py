@@ -157,8 +157,9 @@ def test_header_from_domain(values: list[str], domain: str | None) -> None:
 
 
 RELAXED = DMARCPolicy("v=DMARC1; p=quarantine", "example.co.uk", "quarantine", "r", "r")
-STRICT = DMARCPolicy("v=DMARC1; p=quarantine; adkim=s; aspf=s", "example.co.uk", "quarantine",
-                     "s", "s")  # fmt: skip
+STRICT = DMARCPolicy(
+    "v=DMARC1; p=quarantine; adkim=s; aspf=s", "example.co.uk", "quarantine", "s", "s"
+)
 
 
 @pytest.mark.parametrize(
@@ -168,10 +169,19 @@ STRICT = DMARCPolicy("v=DMARC1; p=quarantine; adkim=s; aspf=s", "example.co.uk",
         (STRICT, ("pass", "bounce.example.co.uk"), [], "fail"),
         (STRICT, ("pass", "example.co.uk"), [], "pass"),
         (RELAXED, ("pass", "other.co.uk"), [], "fail"),  # SPF passes for someone else
-        (RELAXED, ("none", ""), [("fail", "example.co.uk"), ("pass", "mail.example.co.uk")],
-         "pass"),  # fmt: skip
+        (
+            RELAXED,
+            ("none", ""),
+            [("fail", "example.co.uk"), ("pass", "mail.example.co.uk")],
+            "pass",
+        ),
         (STRICT, ("none", ""), [("pass", "mail.example.co.uk")], "fail"),
         (RELAXED, ("temperror", "example.co.uk"), [("fail", "example.co.uk")], "temperror"),
+        (RELAXED, ("none", ""), [("temperror", "mail.example.co.uk")], "temperror"),
+        # an unaligned identity could never have passed: its DNS trouble is no excuse (the
+        # stack's null sender: HELO name outside the lab DNS, which refuses it)
+        (RELAXED, ("temperror", "maildrill.invalid"), [], "fail"),
+        (RELAXED, ("none", ""), [("temperror", "other.co.uk")], "fail"),
         (RELAXED, ("fail", "example.co.uk"), [], "fail"),
     ],
 )
@@ -253,3 +263,16 @@ def test_milter_passes_spf_of_a_subdomain(monkeypatch: pytest.MonkeyPatch) -> No
     result, _, text = dmarc_milter.evaluate(_message("bounce@news.example.co.uk"))
     assert result == "pass", text
     assert text == "dmarc=pass (p=quarantine) header.from=example.co.uk"
+
+
+def test_milter_fails_a_null_sender_whose_helo_dns_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the stack's Knot refuses names outside its zone, so pyspf says temperror for the
+    # HELO identity of a null sender; that identity never aligns, so DMARC still fails
+    _milter_dns(monkeypatch)
+
+    def refused(name: str, *args: object, **kwargs: object) -> list[Any]:
+        raise spf.TempError(f"DNS REFUSED {name}")
+
+    monkeypatch.setattr(spf, "DNSLookup", refused)
+    result, policy, text = dmarc_milter.evaluate(_message(""))
+    assert (result, policy) == ("fail", "quarantine"), text

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from maildrill.mailauth import dkim_dnsfunc, find_dmarc_policy, resolver_txt
 from maildrill.resolve import resolver_for
+from maildrill.smtp_protocol import EHLO_NAME
 from maildrill.spfdns import pyspf_lookup
 from maildrill.target import Target
 
@@ -66,7 +67,7 @@ def _pyspf_via(target: Target) -> Iterator[None]:
         spf.DNSLookup = saved
 
 
-def spf_result(target: Target, ip: str, sender: str, helo: str = "maildrill.invalid") -> str:
+def spf_result(target: Target, ip: str, sender: str, helo: str = EHLO_NAME) -> str:
     """RFC 7208 result (pass, fail, softfail, neutral, none, …) of ``sender`` from ``ip``."""
     with _pyspf_via(target):
         result, _ = spf.check2(i=ip, s=sender, h=helo)

@@ -3,6 +3,7 @@
 One check is one pytest test function carrying a control marker::
 
     from maildrill.checks import Evidence, control, expect
+    from maildrill.smtp_protocol import SERVICE_READY
     from maildrill.target import Role
 
     @control("SMTP-BANNER", "SMTP greets with 220", severity="high",
@@ -11,7 +12,7 @@ One check is one pytest test function carrying a control marker::
         with Wire.open(target, endpoint) as wire:
             evidence.transcript("session", wire.transcript)
             reply = wire.read_smtp()
-            expect(reply.code == 220, f"greeting was {reply.code} {reply.text}")
+            expect(reply.code == SERVICE_READY, f"greeting was {reply.code} {reply.text}")
 
 The plugin (:mod:`maildrill.plugin`) turns the outcome into a
 :class:`~maildrill.results.ControlResult`: a passed test is ``pass``; a failed assertion

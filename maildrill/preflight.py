@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from maildrill.errors import TargetError, TargetUnreachable, TLSFailure
 from maildrill.resolve import endpoint_addresses, tls_context
+from maildrill.smtp_protocol import EHLO_NAME, SERVICE_READY
 from maildrill.target import Endpoint, Role, Target
 from maildrill.wire import Wire
 
@@ -157,7 +158,7 @@ def _greeting(role: Role, wire: Wire) -> str | None:
     :class:`TargetError` when there is none or it is not the protocol's."""
     if _GREETING_OWNER[role] == "GREET-SMTP":
         reply = wire.read_smtp()
-        return None if reply.code == 220 else f"greeting was {reply.code} {reply.text!r}"
+        return None if reply.code == SERVICE_READY else f"greeting was {reply.code} {reply.text!r}"
     line = wire.read_line()
     if _GREETING_OWNER[role] == "GREET-IMAP":
         word = line.split(" ", 2)[1].upper() if line.startswith("* ") and " " in line[2:] else ""
@@ -183,7 +184,7 @@ def _first_command(role: Role, wire: Wire) -> None:
     """The protocol's first command answered in time and in the protocol (any status)."""
     owner = _COMMAND_OWNER[role]
     if owner.startswith("CAP-SMTP"):
-        wire.smtp("EHLO maildrill.invalid")
+        wire.smtp(f"EHLO {EHLO_NAME}")
         wire.send_line("QUIT")
     elif owner == "CAP-IMAP":
         wire.imap("CAPABILITY")

@@ -56,6 +56,7 @@ from sslyze.server_setting import ServerNetworkConfiguration, ServerNetworkLocat
 
 from maildrill.errors import Blocked, ConfigError, TargetError, TLSFailure
 from maildrill.resolve import addresses
+from maildrill.smtp_protocol import EHLO_NAME
 from maildrill.target import Endpoint, Role, Target
 
 __all__ = [
@@ -257,7 +258,7 @@ def _request(
         network_configuration=ServerNetworkConfiguration(
             tls_server_name_indication=endpoint.host,
             tls_opportunistic_encryption=starttls,
-            smtp_ehlo_hostname="maildrill.invalid" if smtp else None,
+            smtp_ehlo_hostname=EHLO_NAME if smtp else None,
             network_timeout=NETWORK_TIMEOUT,
             network_max_retries=NETWORK_RETRIES,
         ),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from maildrill.checks import Evidence, control, expect
-from maildrill.probes.smtp import ehlo_keywords, open_session
+from maildrill.probes.smtp import open_session
+from maildrill.smtp_protocol import AUTH_CHALLENGE, ehlo_keywords
 from maildrill.target import Endpoint, Role, Target
 from maildrill.wire import Wire
 
@@ -25,7 +26,7 @@ def test_no_auth_before_starttls(target: Target, endpoint: Endpoint, evidence: E
         started = []
         for mechanism in ("PLAIN", "LOGIN"):
             reply = wire.smtp(f"AUTH {mechanism}")
-            if reply.code == 334:
+            if reply.code == AUTH_CHALLENGE:
                 started.append(f"AUTH {mechanism} -> 334")
                 wire.smtp("*")  # RFC 4954 §4: cancel the exchange
         wire.smtp("QUIT")

@@ -19,6 +19,7 @@ from maildrill.probes.auth import auth_results, verify_dkim
 from maildrill.probes.inbound import Inbound, require_mailbox
 from maildrill.probes.mailbox import JUNK, Found
 from maildrill.probes.messages import TestMessage, build, new_token
+from maildrill.smtp_protocol import is_permanent
 from maildrill.target import Endpoint, Role, Target
 
 
@@ -111,7 +112,7 @@ def _replay(probe: Inbound, msg: TestMessage, evidence: Evidence, label: str) ->
     tx = probe.send(msg, sender="")
     if not tx.accepted:
         note = f"refused at {tx.refused_at}: {tx.last.code} {tx.last.text!r}"
-        return Replay(500 <= tx.last.code < 600, [], note)
+        return Replay(is_permanent(tx.last.code), [], note)
     found = probe.find(msg.token, ("INBOX", JUNK))
     if found is None:
         return Replay(False, [], "accepted but never delivered to INBOX or Junk")

@@ -7,6 +7,7 @@ from maildrill.probes.auth import auth_results, dmarc_policy
 from maildrill.probes.inbound import Inbound, require_mailbox
 from maildrill.probes.mailbox import JUNK
 from maildrill.probes.messages import build
+from maildrill.smtp_protocol import is_permanent
 from maildrill.target import Endpoint, Role, Target
 
 # RFC 5321 §4.5.5: every MX accepts the null reverse-path; its SPF identity is then the
@@ -41,7 +42,7 @@ def test_dmarc_failure_quarantined(target: Target, endpoint: Endpoint, evidence:
         tx = probe.send(msg, sender=NULL_SENDER)
         if not tx.accepted:
             expect(
-                tx.refused_at == "end of data" and 500 <= tx.last.code < 600,
+                tx.refused_at == "end of data" and is_permanent(tx.last.code),
                 f"the probe was refused at {tx.refused_at} ({tx.last.code} {tx.last.text!r}) "
                 "before DMARC could be evaluated",
             )

@@ -6,6 +6,7 @@ from maildrill.checks import Evidence, control, expect, not_applicable
 from maildrill.errors import TargetError
 from maildrill.probes.auth import dnsbl_listed
 from maildrill.probes.smtp import foreign_sender, is_loopback_endpoint, transaction
+from maildrill.smtp_protocol import EHLO_NAME, OK, SERVICE_READY
 from maildrill.target import Endpoint, Role, Target
 from maildrill.wire import Wire
 
@@ -19,10 +20,10 @@ def _attempt(target: Target, endpoint: Endpoint, source: str, evidence: Evidence
         with Wire.open(target, endpoint, source=source) as wire:
             evidence.transcript(f"session from {source}", wire.transcript)
             greeting = wire.read_smtp()
-            if greeting.code != 220:
+            if greeting.code != SERVICE_READY:
                 return f"refused: greeting {greeting.code} {greeting.text}"
-            ehlo = wire.smtp("EHLO maildrill.invalid")
-            if ehlo.code != 250:
+            ehlo = wire.smtp(f"EHLO {EHLO_NAME}")
+            if ehlo.code != OK:
                 return f"refused: EHLO {ehlo.code} {ehlo.text}"
             tx = transaction(wire, foreign_sender(target), [target.account(0).address], None)
             wire.smtp("QUIT")

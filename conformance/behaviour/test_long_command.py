@@ -5,6 +5,7 @@ from __future__ import annotations
 from maildrill.checks import Evidence, control, expect
 from maildrill.errors import TargetError
 from maildrill.probes.smtp import open_session
+from maildrill.smtp_protocol import OK, is_permanent
 from maildrill.target import Endpoint, Role, Target
 from maildrill.wire import Wire
 
@@ -30,7 +31,7 @@ def test_long_mail_from_refused(target: Target, endpoint: Endpoint, evidence: Ev
             dropped = str(exc)
         if reply is not None:
             expect(
-                500 <= reply.code < 600,
+                is_permanent(reply.code),
                 f"MAIL FROM with a {len(address)}-character address answered "
                 f"{reply.code} {reply.text!r}, expected 5xx",
             )
@@ -40,5 +41,5 @@ def test_long_mail_from_refused(target: Target, endpoint: Endpoint, evidence: Ev
         evidence.transcript("next session", wire.transcript)
         open_session(wire, target)  # 220 and EHLO 250, or the check fails
         noop = wire.smtp("NOOP")
-        expect(noop.code == 250, f"next session: NOOP answered {noop.code}")
+        expect(noop.code == OK, f"next session: NOOP answered {noop.code}")
         wire.smtp("QUIT")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from maildrill.checks import Evidence, control, expect
 from maildrill.probes.smtp import foreign_sender, open_session
+from maildrill.smtp_protocol import is_positive
 from maildrill.target import Endpoint, Role, Target
 from maildrill.wire import Wire
 
@@ -44,16 +45,16 @@ def test_not_open_relay(target: Target, endpoint: Endpoint, evidence: Evidence) 
         del ehlo
         for trick, rcpt in relay_recipients("relay-victim", foreign, target.domain):
             mail = wire.smtp(f"MAIL FROM:<{foreign_sender(target)}>")
-            if not 200 <= mail.code < 300:
+            if not is_positive(mail.code):
                 mail = wire.smtp("MAIL FROM:<>")  # RFC 5321 §4.5.5: must be accepted
-            if not 200 <= mail.code < 300:
+            if not is_positive(mail.code):
                 # nothing can be relayed by a client that may not even start a transaction
                 # (submission: 530 authentication required)
                 rows.append(["(all)", "(not reached)", f"MAIL refused: {mail.code} {mail.text}"])
                 break
             reply = wire.smtp(f"RCPT TO:<{rcpt}>")
             rows.append([trick, rcpt, f"{reply.code} {reply.text}"])
-            if 200 <= reply.code < 300:
+            if is_positive(reply.code):
                 relayed.append(f"{trick} <{rcpt}> got {reply.code}")
             wire.smtp("RSET")  # never send DATA: nothing may leave through a relay
         wire.smtp("QUIT")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from maildrill.checks import Evidence, control, expect
 from maildrill.probes.inbound import Inbound, has_mailbox
 from maildrill.probes.messages import build
-from maildrill.probes.smtp import ehlo_keywords, foreign_sender, open_session, transaction
+from maildrill.probes.smtp import foreign_sender, open_session, transaction
+from maildrill.smtp_protocol import ehlo_keywords, is_permanent
 from maildrill.target import Endpoint, Role, Target
 from maildrill.wire import Wire
 
@@ -38,7 +39,7 @@ def test_size_advertised_and_enforced(
         tx = transaction(wire, sender, [account.address], None, mail_params=f"SIZE={limit + 1}")
         wire.smtp("QUIT")
     expect(
-        tx.refused_at in ("MAIL", "RCPT") and 500 <= tx.last.code < 600,
+        tx.refused_at in ("MAIL", "RCPT") and is_permanent(tx.last.code),
         f"MAIL with SIZE={limit + 1} answered {tx.last.code} {tx.last.text!r}, "
         "expected 552 (RFC 1870 §6.1)",
     )
@@ -57,7 +58,7 @@ def test_size_advertised_and_enforced(
         elif big.accepted:
             evidence.text("clean-up", "no imap endpoint: the accepted message stays delivered")
         expect(
-            not big.accepted and 500 <= big.last.code < 600,
+            not big.accepted and is_permanent(big.last.code),
             f"a {len(msg.data)}-byte message (SIZE {limit}) answered "
             f"{big.last.code} {big.last.text!r} at {big.refused_at or 'end of data'}",
         )

@@ -8,6 +8,7 @@ from maildrill.probes.inbound import Inbound, require_mailbox, spam_tag
 from maildrill.probes.mailbox import JUNK
 from maildrill.probes.messages import build
 from maildrill.probes.smtp import foreign_sender
+from maildrill.smtp_protocol import is_permanent
 from maildrill.target import Endpoint, Role, Target
 
 
@@ -34,7 +35,7 @@ def test_gtube(target: Target, endpoint: Endpoint, evidence: Evidence) -> None:
         )
         if action == "reject":
             if not tx.accepted:
-                expect(500 <= tx.last.code < 600, f"GTUBE got {tx.last.code}, expected 5xx")
+                expect(is_permanent(tx.last.code), f"GTUBE got {tx.last.code}, expected 5xx")
                 return
             found = probe.find(msg.token)
             where = f"delivered to {found.folder}" if found else "not found in any folder"
@@ -103,6 +104,6 @@ def test_eicar(target: Target, endpoint: Endpoint, evidence: Evidence) -> None:
             where = f"delivered to {found.folder}" if found else "not found in any folder"
             expect(False, f"EICAR accepted ({tx.last.code}), {where}")
         expect(
-            tx.refused_at == "end of data" and 500 <= tx.last.code < 600,
+            tx.refused_at == "end of data" and is_permanent(tx.last.code),
             f"EICAR refused at {tx.refused_at} with {tx.last.code}, expected 5xx at end of DATA",
         )

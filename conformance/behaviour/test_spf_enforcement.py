@@ -9,6 +9,7 @@ from maildrill.probes.auth import dnsbl_listed, spf_record, spf_result
 from maildrill.probes.inbound import Inbound
 from maildrill.probes.messages import build
 from maildrill.probes.smtp import is_loopback_endpoint
+from maildrill.smtp_protocol import is_permanent
 from maildrill.target import Endpoint, Role, Target
 
 UNAUTHORISED = ("fail", "softfail")
@@ -66,6 +67,6 @@ def test_spf_fail_rejected(target: Target, endpoint: Endpoint, evidence: Evidenc
                 f"({tx.last.code} {tx.last.text!r}); {where}",
             )
         expect(
-            500 <= tx.last.code < 600,
+            is_permanent(tx.last.code),
             f"refused with {tx.last.code} (temporary), expected a 5xx rejection",
         )

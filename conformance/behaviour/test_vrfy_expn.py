@@ -5,10 +5,11 @@ from __future__ import annotations
 from maildrill.checks import Evidence, control, expect
 from maildrill.probes.messages import new_token
 from maildrill.probes.smtp import open_session
+from maildrill.smtp_protocol import OK, WILL_FORWARD
 from maildrill.target import Endpoint, Role, Target
 from maildrill.wire import Wire
 
-CONFIRMS = (250, 251)  # RFC 5321 §3.5.3: 250/251 confirm; 252 "cannot verify" does not
+CONFIRMS = (OK, WILL_FORWARD)  # RFC 5321 §3.5.3: 250/251 confirm; 252 "cannot verify" does not
 
 
 @control(

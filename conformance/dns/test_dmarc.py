@@ -15,9 +15,9 @@ from maildrill.dnsrecords.dmarc import (
     DMARCBIS_PCT,
     dmarc_records,
     explicit_tags,
-    parse_dmarc,
     rua_problems,
 )
+from maildrill.mailauth import parse_dmarc
 from maildrill.target import Target
 
 ENFORCING = ("quarantine", "reject")  # seed S13 asks for quarantine; reject is stricter
@@ -49,7 +49,7 @@ def test_dmarc_present(target: Target, evidence: Evidence) -> None:
         f"apply none (RFC 7489 §6.6.3): " + " | ".join(records),
     )
     try:
-        _tags, warnings = parse_dmarc(dns, records[0], target.domain)
+        _tags, warnings = parse_dmarc(records[0], target.domain, lookups=dns)
     except checkdmarc.dmarc.InvalidDMARCReportURI as exc:
         evidence.text("rua", f"{exc} (judged by DMARC-RUA)")
     except checkdmarc.dmarc.DMARCError as exc:

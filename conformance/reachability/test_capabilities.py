@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 from maildrill.checks import Evidence, control, expect, not_applicable, subject
+from maildrill.smtp_protocol import EHLO_NAME, OK, SERVICE_READY, ehlo_keywords
 from maildrill.target import Endpoint, Role, Target
 from maildrill.wire import SMTPReply, Wire
-
-EHLO_NAME = "maildrill.invalid"
-
-
-def _ehlo_keywords(lines: list[str]) -> set[str]:
-    # RFC 5321 §4.1.1.1: the first line is the greeting, the rest are "keyword params"
-    return {line.split(" ", 1)[0].upper() for line in lines[1:]}
 
 
 @control(
@@ -27,8 +21,8 @@ def test_smtp_offers_starttls(target: Target, endpoint: Endpoint, evidence: Evid
         wire.read_smtp()
         with subject("EHLO"):
             reply = wire.smtp(f"EHLO {EHLO_NAME}")
-        expect(reply.code == 250, f"EHLO answered {reply.code} {reply.text!r}")
-        expect("STARTTLS" in _ehlo_keywords(reply.lines), "EHLO does not advertise STARTTLS")
+        expect(reply.code == OK, f"EHLO answered {reply.code} {reply.text!r}")
+        expect("STARTTLS" in ehlo_keywords(reply), "EHLO does not advertise STARTTLS")
         wire.send_line("QUIT")
 
 
@@ -48,10 +42,12 @@ def test_submission_offers_auth(target: Target, endpoint: Endpoint, evidence: Ev
             with subject("EHLO"):
                 reply = wire.smtp(f"EHLO {EHLO_NAME}")
             if not endpoint.implicit_tls:
-                expect("STARTTLS" in _ehlo_keywords(reply.lines), "no STARTTLS before AUTH")
+                expect("STARTTLS" in ehlo_keywords(reply), "no STARTTLS before AUTH")
                 with subject("STARTTLS"):
                     start = wire.smtp("STARTTLS")
-                expect(start.code == 220, f"STARTTLS answered {start.code} {start.text!r}")
+                expect(
+                    start.code == SERVICE_READY, f"STARTTLS answered {start.code} {start.text!r}"
+                )
             return reply
 
         reply = up_to_starttls(wire)
@@ -60,8 +56,8 @@ def test_submission_offers_auth(target: Target, endpoint: Endpoint, evidence: Ev
             wire.upgrade(target, up_to_starttls)
             with subject("EHLO over TLS"):
                 reply = wire.smtp(f"EHLO {EHLO_NAME}")
-        expect(reply.code == 250, f"EHLO answered {reply.code} {reply.text!r}")
-        expect("AUTH" in _ehlo_keywords(reply.lines), "EHLO over TLS does not advertise AUTH")
+        expect(reply.code == OK, f"EHLO answered {reply.code} {reply.text!r}")
+        expect("AUTH" in ehlo_keywords(reply), "EHLO over TLS does not advertise AUTH")
         wire.send_line("QUIT")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from maildrill.checks import Evidence, control, expect, subject
+from maildrill.smtp_protocol import SERVICE_READY
 from maildrill.target import Endpoint, Role, Target
 from maildrill.wire import Wire
 
@@ -27,7 +28,10 @@ def test_smtp_greeting(target: Target, endpoint: Endpoint, evidence: Evidence) -
         evidence.transcript("session", wire.transcript)
         with subject("greeting"):
             reply = wire.read_smtp()
-        expect(reply.code == 220, f"greeting was {reply.code} {reply.text!r}, expected 220")
+        expect(
+            reply.code == SERVICE_READY,
+            f"greeting was {reply.code} {reply.text!r}, expected {SERVICE_READY}",
+        )
         first_word = reply.lines[0].split(" ", 1)[0]
         expect(
             _FQDN_OR_LITERAL.match(first_word),

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from maildrill.checks import Evidence, blocked, control, expect
 from maildrill.errors import TLSFailure
 from maildrill.resolve import tls_context
+from maildrill.smtp_protocol import EHLO_NAME, SERVICE_READY
 from maildrill.target import Endpoint, Role, Target
 from maildrill.tls_scan import STARTTLS_ROLES
 from maildrill.wire import Wire
 
-EHLO_NAME = "maildrill.invalid"
 WAIT_S = 1.0  # how long an unasked reply may take to show up after the handshake
 
 
@@ -22,7 +22,7 @@ def _smtp_starttls(wire: Wire, inject: bool) -> str | None:
     # RFC 3207 §4.2: the server MUST discard any knowledge obtained before TLS
     wire.send_raw(b"STARTTLS\r\nNOOP\r\n" if inject else b"STARTTLS\r\n")
     reply = wire.read_smtp()
-    return None if reply.code == 220 else f"STARTTLS answered {reply.code} {reply.text!r}"
+    return None if reply.code == SERVICE_READY else f"STARTTLS answered {reply.code} {reply.text!r}"
 
 
 def _imap_starttls(wire: Wire, inject: bool) -> str | None:

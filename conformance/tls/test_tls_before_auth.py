@@ -5,26 +5,26 @@ RFC 2595 §4 / RFC 2449 USER)."""
 from __future__ import annotations
 
 from maildrill.checks import Evidence, control, expect, not_applicable
+from maildrill.smtp_protocol import AUTH_CHALLENGE, EHLO_NAME, ehlo_keywords, is_permanent
 from maildrill.target import Endpoint, Role, Target
 from maildrill.tls_scan import STARTTLS_ROLES
 from maildrill.wire import Wire
-
-EHLO_NAME = "maildrill.invalid"
 
 
 def _smtp(wire: Wire) -> list[str]:
     problems = []
     wire.read_smtp()
     ehlo = wire.smtp(f"EHLO {EHLO_NAME}")
-    auth = [line for line in ehlo.lines[1:] if line.upper().split(" ", 1)[0] in ("AUTH", "AUTH=")]
+    keywords = ehlo_keywords(ehlo)
+    auth = [f"{k} {keywords[k]}".rstrip() for k in ("AUTH", "AUTH=") if k in keywords]
     if auth:
         problems.append(f"EHLO advertises {auth[0]!r} before STARTTLS")
     # no credentials are sent: a 334 challenge already shows AUTH is open (RFC 4954 §4)
     reply = wire.smtp("AUTH PLAIN")
-    if reply.code == 334:
+    if reply.code == AUTH_CHALLENGE:
         wire.smtp("*")  # RFC 4954 §4: cancel the exchange
         problems.append("AUTH PLAIN before STARTTLS got a 334 challenge")
-    elif reply.code < 500:
+    elif not is_permanent(reply.code):
         problems.append(f"AUTH PLAIN before STARTTLS answered {reply.code} {reply.text!r}")
     wire.smtp("QUIT")
     return problems

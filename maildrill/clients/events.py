@@ -38,6 +38,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from maildrill.smtp_protocol import SYNTAX_ERROR
+
 __all__ = [
     "ERROR_KINDS",
     "BadReply",
@@ -129,7 +131,7 @@ def classify(exc: BaseException) -> str:
 
 def _invented_by_smtplib(exc: smtplib.SMTPResponseException) -> bool:
     text = exc.smtp_error
-    return exc.smtp_code == 500 and text in (b"Line too long.", "Line too long.")
+    return exc.smtp_code == SYNTAX_ERROR and text in (b"Line too long.", "Line too long.")
 
 
 def _timed_out(exc: BaseException) -> bool:

@@ -30,14 +30,16 @@ from dataclasses import dataclass, field
 
 from maildrill.clients.events import BadReply, Fire, Meter, PhaseError, ReplyError, Transaction
 from maildrill.clients.nodes import NodeCycle, connect, node_name
+from maildrill.smtp_protocol import (
+    AUTH_SUCCEEDED,
+    OK,
+    SERVICE_READY,
+    START_MAIL_INPUT,
+    WILL_FORWARD,
+)
 
 __all__ = ["SmtpClient", "SmtpOutcome", "data_payload"]
 
-# RFC 5321 §4.2.2 / §4.3.2 reply codes the client treats as success
-OK = 250
-WILL_FORWARD = 251
-AUTH_OK = 235  # RFC 4954 §6
-START_INPUT = 354  # RFC 5321 §4.2.2: start mail input; end with <CRLF>.<CRLF>
 # nothing waits on QUIT's reply: a server slow to answer it must not hold the sender
 QUIT_WAIT_S = 1.0
 
@@ -128,7 +130,7 @@ class SmtpClient:
             with meter.phase("data"):
                 _write(smtp, b"DATA\r\n")
                 code, text = smtp.getreply()
-                _expect(code, text, START_INPUT)
+                _expect(code, text, START_MAIL_INPUT)
                 _write(smtp, data_payload(message))
                 code, text = smtp.getreply()
                 _expect(code, text, OK)
@@ -156,21 +158,21 @@ class SmtpClient:
                 smtp.sock = self._tls.wrap_socket(sock, server_hostname=self._nodes.host)
         with meter.phase("banner"):
             code, text = smtp.getreply()
-            _expect(code, text, 220)
+            _expect(code, text, SERVICE_READY)
         with meter.phase("ehlo"):
             code, text = smtp.ehlo()
             _expect(code, text, OK)
         if self._starttls and not self._implicit:
             with meter.phase("starttls"):
                 code, text = smtp.starttls(context=self._tls)
-                _expect(code, text, 220)
+                _expect(code, text, SERVICE_READY)
             with meter.phase("ehlo"):
                 code, text = smtp.ehlo()
                 _expect(code, text, OK)
         if self._login is not None:
             with meter.phase("auth"):
                 code, text = smtp.login(*self._login)
-                _expect(code, text, AUTH_OK)
+                _expect(code, text, AUTH_SUCCEEDED)
 
     def close(self, *, polite: bool = True) -> None:
         smtp, self._smtp, self._meter = self._smtp, None, None

@@ -1,4 +1,6 @@
-"""DMARC records (RFC 7489) parsed by checkdmarc, asked through the target's resolver.
+"""DMARC records (RFC 7489) audited through the target's resolver: found, read as
+published, their report destinations checked. checkdmarc's parse, which receivers share, is
+:func:`maildrill.mailauth.parse_dmarc`.
 
 checkdmarc 5.17 follows DMARCbis (RFC 9989): it drops ``pct`` from the parsed tags and warns
 "Support for the pct tag was removed in RFC 9989". The seed (S13) still requires ``pct=100``,
@@ -7,22 +9,20 @@ so :func:`explicit_tags` keeps every tag as published and the checks report both
 Usage::
 
     records = dmarc_records(lookups, "example.test")
-    tags, warnings = parse_dmarc(lookups, records[0], "example.test")
+    tags, warnings = parse_dmarc(records[0], "example.test", lookups=lookups)
     explicit_tags(records[0])["pct"]       # '100'
     rua_problems(lookups, records[0], "example.test")   # [] when every rua is authorised
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import checkdmarc.dmarc
-import checkdmarc.utils
 
 from maildrill.dnsrecords.dkim import parse_tags
 from maildrill.dnsrecords.lookups import Lookups
+from maildrill.mailauth import clear_checkdmarc_cache, is_dmarc_record
 
-__all__ = ["dmarc_records", "explicit_tags", "parse_dmarc", "rua_problems"]
+__all__ = ["dmarc_records", "explicit_tags", "rua_problems"]
 
 DMARCBIS_PCT = (
     "pct was removed from DMARC by RFC 9989 (DMARCbis; checkdmarc warns so); it is checked "
@@ -32,21 +32,12 @@ DMARCBIS_PCT = (
 
 def dmarc_records(lookups: Lookups, domain: str) -> list[str]:
     """The DMARC records at ``_dmarc.<domain>`` (RFC 7489 §6.6.3: TXT starting ``v=DMARC1``)."""
-    return [t for t in lookups.txt(f"_dmarc.{domain}") if t.replace(" ", "").startswith("v=DMARC1")]
+    return [t for t in lookups.txt(f"_dmarc.{domain}") if is_dmarc_record(t)]
 
 
 def explicit_tags(record: str) -> dict[str, str]:
     """The tags exactly as published, lower-case names, pct included."""
     return parse_tags(record)
-
-
-def parse_dmarc(lookups: Lookups, record: str, domain: str) -> tuple[dict[str, Any], list[str]]:
-    """checkdmarc's parse: (tags with defaults, warnings). Raises checkdmarc's DMARCError
-    subclasses on a syntax error; a DNS question left unanswered raises LookupFailed."""
-    _fresh_cache()
-    parsed = checkdmarc.dmarc.parse_dmarc_record(record, domain, resolver=lookups, retries=0)
-    lookups.check_answered()
-    return dict(parsed["tags"]), list(parsed["warnings"])
 
 
 def rua_problems(lookups: Lookups, record: str, domain: str) -> list[str]:
@@ -66,7 +57,7 @@ def rua_problems(lookups: Lookups, record: str, domain: str) -> list[str]:
             problems.append(str(exc))
             continue
         destination = str(parsed["address"]).rsplit("@", 1)[-1].lower()
-        _fresh_cache()
+        clear_checkdmarc_cache()
         try:
             checkdmarc.dmarc.verify_dmarc_report_destination(
                 domain, destination, resolver=lookups, retries=0
@@ -79,9 +70,3 @@ def rua_problems(lookups: Lookups, record: str, domain: str) -> list[str]:
             problems.append(" ".join(str(exc).split()))
     lookups.check_answered()
     return problems
-
-
-def _fresh_cache() -> None:
-    # checkdmarc keeps answers in a process-wide cache; a check must see what the target's
-    # resolver says now (and record it), not what an earlier check or target was told
-    checkdmarc.utils.DNS_CACHE.clear()

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from maildrill.errors import ProtocolError
 from maildrill.resolve import tls_context
+from maildrill.smtp_protocol import EHLO_NAME, SERVICE_READY
 from maildrill.target import Endpoint, Target
 from maildrill.wire import Wire
 
@@ -55,9 +56,9 @@ def served_certificate(target: Target, endpoint: Endpoint, transcript: list[str]
         wire.transcript = transcript  # later lines land in the caller's evidence
         if not endpoint.implicit_tls:
             wire.read_smtp()
-            wire.smtp("EHLO maildrill.invalid")
+            wire.smtp(f"EHLO {EHLO_NAME}")
             reply = wire.smtp("STARTTLS")
-            if reply.code != 220:
+            if reply.code != SERVICE_READY:
                 raise ProtocolError(f"{endpoint}: STARTTLS answered {reply.code} {reply.text}")
             wire.start_tls(tls_context(target, verify=False))
         sock = wire.sock

@@ -16,7 +16,6 @@ Usage::
 from __future__ import annotations
 
 import email.parser
-import email.utils
 import logging
 from dataclasses import dataclass
 
@@ -25,6 +24,13 @@ import dns.exception
 import dns.resolver
 import spf
 
+from maildrill.mailauth import (
+    dkim_dnsfunc,
+    dmarc_result,
+    find_dmarc_policy,
+    header_from_domain,
+    resolver_txt,
+)
 from maildrill.spfdns import pyspf_lookup
 
 __all__ = ["GTUBE", "Policy", "Verdict"]
@@ -81,24 +87,13 @@ class Policy:
         # system resolver; point it at the lab DNS (this process is the lab server only)
         # names outside the lab are refused by the lab DNS: they do not exist here
         spf.DNSLookup = pyspf_lookup(res, absent=lambda name: not self._in_lab(name))
+        self._txt = resolver_txt(res)
 
     # -- DNS helpers -------------------------------------------------------------------
 
     def _in_lab(self, name: str) -> bool:
         name = name.lower().rstrip(".")
         return name == self.domain or name.endswith("." + self.domain)
-
-    def _txt(self, name: str) -> list[bytes]:
-        try:
-            answer = self.resolver.resolve(name, "TXT")
-        except dns.exception.DNSException:
-            return []
-        return [b"".join(r.strings) for r in answer]
-
-    def _dkim_dns(self, name: bytes, timeout: float = 5) -> bytes | None:
-        """dkimpy's dnsfunc contract: the TXT record's bytes, or None."""
-        records = self._txt(name.decode().rstrip("."))
-        return records[0] if records else None
 
     # -- the layers ----------------------------------------------------------------------
 
@@ -127,44 +122,27 @@ class Policy:
             return "none", None
         try:
             d = dkim.DKIM(message, minkey=1024)
-            ok = d.verify(dnsfunc=self._dkim_dns)
+            ok = d.verify(dnsfunc=dkim_dnsfunc(self._txt))
         except dkim.DKIMException as exc:
             log.info("DKIM permerror: %s", exc)
             return "permerror", None
         domain = d.domain.decode() if isinstance(d.domain, bytes) else None
         return ("pass" if ok else "fail"), domain
 
-    def dmarc_record(self, domain: str) -> dict[str, str] | None:
-        for record in self._txt(f"_dmarc.{domain}"):
-            text = record.decode(errors="replace")
-            if text.startswith("v=DMARC1"):
-                tags = (t.strip().partition("=") for t in text.split(";") if "=" in t)
-                return {k.strip().lower(): v.strip() for k, _, v in tags}
-        return None
-
     def inbound(
         self, message: bytes, ip: str, mail_from: str, helo: str, authserv: str, spf_result: str
     ) -> Verdict:
         """DKIM and DMARC for a received message, and the Authentication-Results header."""
         dkim_result, dkim_domain = self.dkim_verify(message)
-        header_from = _header_from_domain(message)
+        header_from = header_from_domain(_HEADER_PARSER.parsebytes(message).get_all("From", []))
         mf_domain = (mail_from.rpartition("@")[2] or helo).lower()
         dmarc, policy = "none", None
-        if header_from:
-            record = self.dmarc_record(header_from)
-            if record is not None:
-                policy = record.get("p", "none")
-                # relaxed alignment (RFC 7489 §3.1), with the organisational domain
-                # simplified to "one is a subdomain of the other" — enough for the lab
-                spf_ok = spf_result == "pass" and _aligned(mf_domain, header_from)
-                dkim_ok = dkim_result == "pass" and _aligned(dkim_domain or "", header_from)
-                if spf_ok or dkim_ok:
-                    dmarc = "pass"
-                elif spf_result == "temperror" or dkim_result == "temperror":
-                    # RFC 7489 §6.6.2: a transient DNS failure is no verdict; do not quarantine
-                    dmarc = "temperror"
-                else:
-                    dmarc = "fail"
+        found = find_dmarc_policy(self._txt, header_from) if header_from else None
+        if header_from and found is not None:
+            policy = found.policy
+            dmarc = dmarc_result(
+                found, header_from, (spf_result, mf_domain), [(dkim_result, dkim_domain)]
+            )
         parts = [
             f"spf={spf_result} smtp.mailfrom={mail_from or '<>'}",
             f"dkim={dkim_result}" + (f" header.d={dkim_domain}" if dkim_domain else ""),
@@ -194,19 +172,4 @@ def is_gtube(message: bytes) -> bool:
     return GTUBE in message
 
 
-def _aligned(a: str, b: str) -> bool:
-    a, b = a.lower().rstrip("."), b.lower().rstrip(".")
-    return bool(a) and (a == b or a.endswith("." + b) or b.endswith("." + a))
-
-
 _HEADER_PARSER = email.parser.BytesHeaderParser()
-
-
-def _header_from_domain(message: bytes) -> str | None:
-    headers = _HEADER_PARSER.parsebytes(message)
-    values = headers.get_all("From") or []
-    if len(values) != 1:
-        return None  # RFC 7489 §6.6.1: no or several From headers: no DMARC identity
-    _, address = email.utils.parseaddr(str(values[0]))
-    domain = address.rpartition("@")[2].lower()
-    return domain or None

@@ -22,12 +22,13 @@ from dataclasses import dataclass
 
 import dkim
 import dns.exception
-import dns.resolver
 import spf
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
+from maildrill.mailauth import dkim_dnsfunc, find_dmarc_policy, resolver_txt
 from maildrill.resolve import resolver_for
+from maildrill.smtp_protocol import EHLO_NAME
 from maildrill.spfdns import pyspf_lookup
 from maildrill.target import Target
 
@@ -45,11 +46,7 @@ __all__ = [
 
 def txt(target: Target, name: str) -> list[str]:
     """The TXT records of ``name`` (strings joined), [] if none or on a DNS error."""
-    try:
-        answer = resolver_for(target).resolve(name, "TXT")
-    except dns.exception.DNSException:
-        return []
-    return [b"".join(r.strings).decode("utf-8", "replace") for r in answer]
+    return resolver_txt(resolver_for(target))(name)
 
 
 def spf_record(target: Target, domain: str) -> str | None:
@@ -70,7 +67,7 @@ def _pyspf_via(target: Target) -> Iterator[None]:
         spf.DNSLookup = saved
 
 
-def spf_result(target: Target, ip: str, sender: str, helo: str = "maildrill.invalid") -> str:
+def spf_result(target: Target, ip: str, sender: str, helo: str = EHLO_NAME) -> str:
     """RFC 7208 result (pass, fail, softfail, neutral, none, …) of ``sender`` from ``ip``."""
     with _pyspf_via(target):
         result, _ = spf.check2(i=ip, s=sender, h=helo)
@@ -78,13 +75,10 @@ def spf_result(target: Target, ip: str, sender: str, helo: str = "maildrill.inva
 
 
 def dmarc_policy(target: Target, domain: str) -> tuple[str | None, str | None]:
-    """(p= of the domain's DMARC record, the record) — (None, None) if there is none."""
-    for record in txt(target, f"_dmarc.{domain}"):
-        if record.startswith("v=DMARC1"):
-            tags = (t.strip().partition("=") for t in record.split(";") if "=" in t)
-            values = {k.strip().lower(): v.strip().lower() for k, _, v in tags}
-            return values.get("p"), record
-    return None, None
+    """(the policy a receiver applies to mail From ``domain``, its record) — (None, None)
+    when a receiver finds none to apply (RFC 7489 §6.6.3)."""
+    found = find_dmarc_policy(lambda name: txt(target, name), domain)
+    return (found.policy, found.record) if found is not None else (None, None)
 
 
 def dnsbl_listed(target: Target, ip: str, zone: str) -> list[str]:
@@ -130,14 +124,10 @@ def verify_dkim(target: Target, message: bytes) -> DKIMCheck:
     if b"dkim-signature:" not in head:
         return DKIMCheck(False, False, None, None, None, "no DKIM-Signature header")
 
-    def dnsfunc(name: bytes, timeout: float = 5) -> bytes | None:
-        records = txt(target, name.decode().rstrip("."))
-        return records[0].encode() if records else None
-
     # minkey=512: this check reports the size itself instead of refusing a short key
     verifier = dkim.DKIM(message, minkey=512)
     try:
-        ok = bool(verifier.verify(dnsfunc=dnsfunc))
+        ok = bool(verifier.verify(dnsfunc=dkim_dnsfunc(lambda name: txt(target, name))))
         detail = "signature verifies" if ok else "signature does not verify"
     except dkim.DKIMException as exc:
         ok, detail = False, f"dkimpy: {exc}"

@@ -28,6 +28,7 @@ from maildrill.probes.smtp import (
     open_session,
     transaction,
 )
+from maildrill.smtp_protocol import AUTH_SUCCEEDED
 from maildrill.target import Account, Endpoint, Role, Target
 from maildrill.wire import Wire
 
@@ -86,7 +87,7 @@ class Inbound:
             open_session(wire, self.target, starttls=starttls)
             if login is not None:
                 auth = authenticate(wire, login)
-                if auth.code != 235:
+                if auth.code != AUTH_SUCCEEDED:
                     return Transaction(auth)  # reported as refused at "MAIL"
             tx = transaction(wire, sender, [self.account.address], msg.data)
             wire.smtp("QUIT")

@@ -19,15 +19,21 @@ from dataclasses import dataclass, field
 
 from maildrill.errors import ProtocolError
 from maildrill.resolve import endpoint_addresses
+from maildrill.smtp_protocol import (
+    EHLO_NAME,
+    OK,
+    SERVICE_READY,
+    START_MAIL_INPUT,
+    ehlo_keywords,
+    is_positive,
+)
 from maildrill.target import Account, Endpoint, Target
 from maildrill.wire import SMTPReply, Wire
 
 __all__ = [
-    "EHLO_NAME",
     "Transaction",
     "authenticate",
     "delivery_timeout",
-    "ehlo_keywords",
     "foreign_sender",
     "is_loopback_endpoint",
     "open_session",
@@ -35,17 +41,7 @@ __all__ = [
     "transaction",
 ]
 
-EHLO_NAME = "maildrill.invalid"  # RFC 2606: never a real host
 SHOW_LIMIT = 4096  # message bytes shown line by line in a transcript; above, a summary
-
-
-def ehlo_keywords(reply: SMTPReply) -> dict[str, str]:
-    """EHLO extensions as {KEYWORD: parameters} (RFC 5321 §4.1.1.1; line 1 is the greeting)."""
-    found: dict[str, str] = {}
-    for line in reply.lines[1:]:
-        keyword, _, params = line.partition(" ")
-        found[keyword.upper()] = params
-    return found
 
 
 def open_session(wire: Wire, target: Target, *, starttls: bool = False) -> SMTPReply:
@@ -59,16 +55,16 @@ def open_session(wire: Wire, target: Target, *, starttls: bool = False) -> SMTPR
 
     def up_to_starttls(wire: Wire) -> SMTPReply:
         greeting = wire.read_smtp()
-        if greeting.code != 220:
+        if greeting.code != SERVICE_READY:
             raise ProtocolError(f"{wire.host}: greeting was {greeting.code} {greeting.text!r}")
         ehlo = wire.smtp(f"EHLO {EHLO_NAME}")
-        if ehlo.code != 250:
+        if ehlo.code != OK:
             raise ProtocolError(f"{wire.host}: EHLO answered {ehlo.code} {ehlo.text!r}")
         if starttls:
             if "STARTTLS" not in ehlo_keywords(ehlo):
                 raise ProtocolError(f"{wire.host}: STARTTLS not offered")
             reply = wire.smtp("STARTTLS")
-            if reply.code != 220:
+            if reply.code != SERVICE_READY:
                 raise ProtocolError(f"{wire.host}: STARTTLS answered {reply.code} {reply.text!r}")
         return ehlo
 
@@ -76,7 +72,7 @@ def open_session(wire: Wire, target: Target, *, starttls: bool = False) -> SMTPR
     if starttls:
         wire.upgrade(target, up_to_starttls)
         ehlo = wire.smtp(f"EHLO {EHLO_NAME}")
-        if ehlo.code != 250:
+        if ehlo.code != OK:
             raise ProtocolError(f"{wire.host}: EHLO over TLS answered {ehlo.code}")
     return ehlo
 
@@ -98,18 +94,18 @@ class Transaction:
 
     @property
     def accepted(self) -> bool:
-        return self.final is not None and 200 <= self.final.code < 300
+        return self.final is not None and is_positive(self.final.code)
 
     @property
     def refused_at(self) -> str | None:
         """ "MAIL", "RCPT", "DATA" or "end of data" where a non-2xx/3xx reply came; or None."""
-        if not 200 <= self.mail.code < 300:
+        if not is_positive(self.mail.code):
             return "MAIL"
-        if not self.rcpts or any(not 200 <= r.code < 300 for r in self.rcpts):
+        if not self.rcpts or any(not is_positive(r.code) for r in self.rcpts):
             return "RCPT"
-        if self.data is not None and self.data.code != 354:
+        if self.data is not None and self.data.code != START_MAIL_INPUT:
             return "DATA"
-        if self.final is not None and not 200 <= self.final.code < 300:
+        if self.final is not None and not is_positive(self.final.code):
             return "end of data"
         return None
 
@@ -133,14 +129,14 @@ def transaction(
     """MAIL, RCPT for each recipient, then DATA and the message (unless ``data`` is None)."""
     params = f" {mail_params}" if mail_params else ""
     tx = Transaction(wire.smtp(f"MAIL FROM:<{mail_from}>{params}"))
-    if not 200 <= tx.mail.code < 300:
+    if not is_positive(tx.mail.code):
         return tx
     for rcpt in rcpts:
         tx.rcpts.append(wire.smtp(f"RCPT TO:<{rcpt}>"))
     if data is None or tx.refused_at is not None:
         return tx
     tx.data = wire.smtp("DATA")
-    if tx.data.code != 354:
+    if tx.data.code != START_MAIL_INPUT:
         return tx
     tx.final = send_data(wire, data)
     return tx

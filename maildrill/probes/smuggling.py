@@ -22,6 +22,7 @@ from typing import Literal
 from maildrill.errors import TargetError
 from maildrill.probes.messages import build
 from maildrill.probes.smtp import open_session, transaction
+from maildrill.smtp_protocol import START_MAIL_INPUT, is_positive
 from maildrill.target import Endpoint, Target
 from maildrill.wire import SMTPReply, Wire
 
@@ -51,7 +52,7 @@ class SmugglingOutcome:
     @property
     def delivered(self) -> bool:
         """Whether a message may have been stored (and needs cleaning up)."""
-        return self.reply is not None and 200 <= self.reply.code < 300
+        return self.reply is not None and is_positive(self.reply.code)
 
 
 def probe(
@@ -84,7 +85,7 @@ def probe(
                     transcript,
                 )
             data = wire.smtp("DATA")
-            if data.code != 354:
+            if data.code != START_MAIL_INPUT:
                 return SmugglingOutcome(
                     variant, "not-tested", msg.token, data, f"DATA refused: {data.code}", transcript
                 )
@@ -96,7 +97,7 @@ def probe(
             sent = True
             if wire.pending(wait):
                 reply = wire.read_smtp()
-                if 200 <= reply.code < 300:
+                if is_positive(reply.code):
                     return SmugglingOutcome(
                         variant,
                         "ended-early",
@@ -116,7 +117,7 @@ def probe(
             wire.transcript.append(f"*: no reply within {wait:g} s: {shown} was not end of data")
             wire.send_raw(b"\r\n.\r\n", shown=".")
             reply = wire.read_smtp()
-            verdict: Outcome = "content" if 200 <= reply.code < 300 else "rejected"
+            verdict: Outcome = "content" if is_positive(reply.code) else "rejected"
             wire.smtp("QUIT")
             return SmugglingOutcome(
                 variant,

@@ -9,7 +9,8 @@ checks SPF (pyspf) and DKIM (dkimpy) against the stack's own Knot, applies the F
 domain's published policy and adds ``Authentication-Results: …; dmarc=…``. A failure under
 ``p=quarantine`` is quarantined (Postfix's hold queue, RFC 7489 §6.6.2), under ``p=reject``
 refused with 550 5.7.1; ``p=none`` only records the result. ``pct`` is read as 100.
-Anything it cannot evaluate is let through, as a filter that fails open.
+Anything it cannot evaluate is let through, as a filter that fails open. Finding the policy,
+alignment and the result are :mod:`maildrill.mailauth`'s, shared with the embedded target.
 """
 
 from __future__ import annotations
@@ -17,19 +18,26 @@ from __future__ import annotations
 import socket
 import socketserver
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from email.utils import getaddresses
 
 import dkim
-import dns.exception
 import dns.resolver
 import spf
 
+from maildrill.mailauth import (
+    dkim_dnsfunc,
+    dmarc_result,
+    find_dmarc_policy,
+    header_from_domain,
+    resolver_txt,
+)
 from maildrill.stack.daemon import serve
 
 __all__ = ["Message", "evaluate", "main"]
 
 _resolver = dns.resolver.Resolver(configure=False)
+_txt = resolver_txt(_resolver, lifetime=5.0)
 AUTHSERV_ID = "mx1.example.test"
 
 # milter protocol (libmilter/mfdef.h), version 6 as Postfix speaks it
@@ -38,30 +46,6 @@ SMFIC_HEADER, SMFIC_BODY, SMFIC_BODYEOB = b"L", b"B", b"E"
 SMFIC_MACRO, SMFIC_ABORT, SMFIC_QUIT, SMFIC_QUIT_NC = b"D", b"A", b"Q", b"K"
 SMFIR_CONTINUE, SMFIR_ADDHEADER, SMFIR_QUARANTINE, SMFIR_REPLYCODE = b"c", b"h", b"q", b"y"
 SMFIF_ADDHDRS, SMFIF_QUARANTINE = 0x01, 0x20
-
-
-def _txt(name: str) -> list[str]:
-    try:
-        answer = _resolver.resolve(name, "TXT", lifetime=5.0)
-    except (dns.resolver.NoAnswer, dns.resolver.NXDOMAIN, dns.resolver.NoNameservers):
-        return []
-    except dns.exception.Timeout:
-        return []
-    return [b"".join(r.strings).decode("utf-8", "replace") for r in answer]
-
-
-def _dkim_dns(name: bytes, timeout: int = 5) -> bytes | None:
-    records = _txt(name.decode().rstrip("."))
-    return records[0].encode() if records else None
-
-
-def _org(domain: str) -> str:
-    """Organizational domain, simplified to the last two labels (no public-suffix list)."""
-    return ".".join(domain.lower().rstrip(".").split(".")[-2:])
-
-
-def _aligned(a: str, b: str) -> bool:  # relaxed alignment, RFC 7489 §3.1
-    return bool(a) and bool(b) and _org(a) == _org(b)
 
 
 @dataclass
@@ -80,45 +64,33 @@ class Message:
         return head.encode("utf-8", "surrogateescape") + b"\r\n" + bytes(self.body)
 
 
-def _policy(domain: str) -> dict[str, str] | None:
-    for name in (f"_dmarc.{domain}", f"_dmarc.{_org(domain)}"):
-        for record in _txt(name):
-            if record.startswith("v=DMARC1"):
-                pairs = (t.strip().partition("=") for t in record.split(";") if "=" in t)
-                return {k.strip(): v.strip() for k, _, v in pairs}
-    return None
-
-
 def evaluate(msg: Message) -> tuple[str, str, str]:
     """(dmarc result, the From domain's policy, Authentication-Results text)."""
-    froms = [v for n, v in msg.headers if n.lower() == "from"]
-    addresses = getaddresses(froms)
-    if len(addresses) != 1 or "@" not in addresses[0][1]:
+    from_domain = header_from_domain(v for n, v in msg.headers if n.lower() == "from")
+    if from_domain is None:
         return "none", "none", "dmarc=none (no single From address)"
-    from_domain = addresses[0][1].rpartition("@")[2].lower()
-    policy = _policy(from_domain)
+    policy = find_dmarc_policy(_txt, from_domain)
     if policy is None:
         return "none", "none", f"dmarc=none header.from={from_domain}"
     spf_result, _ = spf.check2(i=msg.client, s=msg.mail_from, h=msg.helo)
     spf_domain = (msg.mail_from.rpartition("@")[2] if "@" in msg.mail_from else msg.helo).lower()
-    spf_ok = spf_result == "pass" and _aligned(spf_domain, from_domain)
-    dkim_ok = False
+    result = dmarc_result(policy, from_domain, (spf_result, spf_domain), _dkim_results(msg))
+    text = f"dmarc={result} (p={policy.policy}) header.from={from_domain}"
+    return result, policy.policy, text
+
+
+def _dkim_results(msg: Message) -> Iterator[tuple[str, str | None]]:
+    """(result, d=) of each DKIM signature in turn; one dkimpy cannot check is a fail."""
     raw = msg.raw()
     signatures = sum(1 for n, _ in msg.headers if n.lower() == "dkim-signature")
     for idx in range(signatures):
         verifier = dkim.DKIM(raw)
         try:
-            if verifier.verify(idx=idx, dnsfunc=_dkim_dns) and _aligned(
-                verifier.domain.decode() if verifier.domain else "", from_domain
-            ):
-                dkim_ok = True
-                break
+            ok = verifier.verify(idx=idx, dnsfunc=dkim_dnsfunc(_txt))
         except dkim.DKIMException:
-            continue
-    result = "pass" if spf_ok or dkim_ok else "fail"
-    p = policy.get("p", "none")
-    text = f"dmarc={result} (p={p}) header.from={from_domain}"
-    return result, p, text
+            ok = False
+        domain = verifier.domain.decode() if verifier.domain else None
+        yield ("pass" if ok else "fail", domain)
 
 
 def _packet(command: bytes, data: bytes = b"") -> bytes:

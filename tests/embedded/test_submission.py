@@ -7,9 +7,9 @@ import ssl
 
 import aiosmtplib
 import dkim
-import dns.resolver
 import pytest
 
+from maildrill.mailauth import dkim_dnsfunc, resolver_txt
 from maildrill.resolve import resolver_for
 from maildrill.target import Target
 
@@ -38,19 +38,6 @@ def test_auth_needed_after_starttls(target: Target, tls: ssl.SSLContext) -> None
             smtp.login("user0001", "wrong password")
 
 
-def _dnsfunc(target: Target):  # type: ignore[no-untyped-def]
-    res = resolver_for(target)
-
-    def lookup(name: bytes, timeout: float = 5) -> bytes | None:
-        try:
-            answer = res.resolve(name.decode(), "TXT")
-        except dns.resolver.NXDOMAIN:
-            return None
-        return b"".join(answer[0].strings)
-
-    return lookup
-
-
 @pytest.mark.parametrize("role", ["submission", "smtps"])
 def test_submitted_mail_arrives_dkim_signed(
     target: Target, tls: ssl.SSLContext, password: str, role: str
@@ -72,7 +59,8 @@ def test_submitted_mail_arrives_dkim_signed(
     stored = imap_fetch(target, tls, password, subject)
     assert stored is not None and stored.startswith(b"DKIM-Signature:")
     signature = dkim.DKIM(stored)
-    assert signature.verify(dnsfunc=_dnsfunc(target)), "DKIM signature does not verify"
+    dnsfunc = dkim_dnsfunc(resolver_txt(resolver_for(target)))
+    assert signature.verify(dnsfunc=dnsfunc), "DKIM signature does not verify"
     assert signature.domain == DOMAIN.encode()
     assert signature.selector == target.dns.dkim_selectors[0].encode()
 

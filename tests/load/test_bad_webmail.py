@@ -118,6 +118,12 @@ def test_each_fault_is_counted_by_kind_and_the_run_ends_on_time(tmp_path: Path) 
         assert sessions.count >= 5 and sessions.failures == sessions.count, evidence
         # every session fails at login and goes no further: no logout of a failed login
         assert {p.name for p in load.phases} == {"login", "transaction"}, evidence
-        failed = {k: v for k, v in load.errors.items() if not k.startswith("schedule:")}
-        assert failed == {f"webmail:{kind}": sessions.count}, evidence
+        # the sessions that started fail by the fault's kind; on a busy machine some
+        # arrivals find every user stuck and are not served (failed arrivals too, issue 10)
+        failed = {
+            k: v
+            for k, v in load.errors.items()
+            if not k.startswith("schedule:") and not k.endswith(":unfinished")
+        }
+        assert failed == {f"webmail:{kind}": sessions.count - load.not_served}, evidence
         assert load.slo["met"] is False, evidence

@@ -67,8 +67,9 @@ class Flaws:
     submission_relays: bool = False  # the submission ports relay without AUTH
     # "cannot-verify": 252 for VRFY, 502 for EXPN, whoever is asked about (RFC 5321 §3.5.3)
     vrfy: Literal["cannot-verify", "confirms", "differs"] = "cannot-verify"
-    # what an over-long command line gets: 500, taken as any other, or the server dies
-    long_line: Literal["refused", "accepted", "crash"] = "refused"
+    # what an over-long command line gets: 500, taken as any other, the server dies at
+    # once, or it answers 500 and then dies
+    long_line: Literal["refused", "accepted", "crash", "refused, then crash"] = "refused"
     data_ends: tuple[bytes, ...] = (END_OF_DATA,)  # what ends DATA besides <CRLF>.<CRLF>
     auth_before_tls: Literal["refused", "advertised", "hidden"] = "refused"  # on submission
 
@@ -113,10 +114,11 @@ class MailSystem:
             verb, _, arg = line.partition(" ")
             verb = verb.upper()
             if len(line) + 2 > LINE_LIMIT and self.flaws.long_line != "accepted":
-                if self.flaws.long_line == "crash":  # an overflow takes the daemon down
+                if self.flaws.long_line != "crash":
+                    conn.send("500 5.5.2 line too long")
+                if self.flaws.long_line != "refused":  # an overflow takes the daemon down
                     self.crash()
                     return
-                conn.send("500 5.5.2 line too long")
             elif verb in ("EHLO", "HELO"):
                 conn.send(*_multiline(250, self.ehlo_keywords(conn, submission)))
             elif verb == "STARTTLS" and not conn.tls:

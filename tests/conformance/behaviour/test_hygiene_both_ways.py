@@ -167,6 +167,13 @@ CASES = {
         {Role.SMTP: "no reply to the over-long MAIL FROM"},
         alone=True,
     ),
+    # the 500 is right, but nothing answers afterwards: the server did not keep serving
+    "long-command-refused-then-crash": Case(
+        "HYG-LONG-COMMAND",
+        Flaws(long_line="refused, then crash"),
+        {Role.SMTP: "next session: 127.0.0.1"},
+        alone=True,
+    ),
     # RFC 5321 §2.3.8, §4.1.1.4: a bare LF is no line ending, <CRLF>.<CRLF> the only end;
     # CVE-2023-51765 (sendmail) took <LF>.<LF>
     "smuggling-bare-lf": Case(

@@ -202,6 +202,17 @@ CASES = {
 }
 
 
+# the quick tier: the sound system and one weakness of each control proven here first
+FAST = {
+    "sound",
+    "relay-open-mx",
+    "vrfy-confirms",
+    "long-command-accepted",
+    "smuggling-bare-lf",
+    "auth-advertised-before-tls",
+}
+
+
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ssl.SSLContext]:
     """(the CA file the targets trust, the servers' TLS context), for every case."""
@@ -214,7 +225,9 @@ def test_every_scripted_control_has_a_failing_case() -> None:
     assert {case.control for case in CASES.values()} == {*SCRIPTED, None}
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=[] if n in FAST else [pytest.mark.slow]) for n in CASES]
+)
 def test_hygiene_control_both_ways(
     tmp_path: Path, pki: tuple[Path, ssl.SSLContext], name: str
 ) -> None:

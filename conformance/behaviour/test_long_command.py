@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from maildrill.checks import Evidence, control, expect
+from maildrill.checks import Evidence, control, expect, subject
 from maildrill.errors import TargetError
 from maildrill.probes.smtp import open_session
 from maildrill.smtp_protocol import OK, is_permanent
@@ -37,7 +37,8 @@ def test_long_mail_from_refused(target: Target, endpoint: Endpoint, evidence: Ev
             )
         else:
             expect(False, f"no reply to the over-long MAIL FROM: {dropped}")
-    with Wire.open(target, endpoint) as wire:
+    # the server answered a moment ago: one that is gone now did not survive the attack
+    with subject("next session"), Wire.open(target, endpoint) as wire:
         evidence.transcript("next session", wire.transcript)
         open_session(wire, target)  # 220 and EHLO 250, or the check fails
         noop = wire.smtp("NOOP")

@@ -50,17 +50,21 @@ class Connection:
         self._held = [sock]  # the TLS socket replaces the plain one; close() closes all
         self._buffer = b""
 
-    def read_until(self, end: bytes) -> bytes | None:
-        """Everything before ``end`` (consumed too); None once the client has gone.
+    def read_until(self, *ends: bytes) -> bytes | None:
+        """Everything before the first of ``ends`` to arrive (consumed too); None once the
+        client has gone.
 
-        Usage: ``data = conn.read_until(b"\\r\\n.\\r\\n")`` reads an SMTP message body.
+        Usage: ``data = conn.read_until(b"\\r\\n.\\r\\n")`` reads an SMTP message body;
+        ``conn.read_until(b"\\r\\n.\\r\\n", b"\\n.\\n")`` is a server that also ends it
+        at a bare LF (the SMTP-smuggling flaw).
         """
-        while end not in self._buffer:
+        while not (found := [(i, end) for end in ends if (i := self._buffer.find(end)) >= 0]):
             chunk = self.sock.recv(65536)
             if not chunk:
                 return None
             self._buffer += chunk
-        data, _, self._buffer = self._buffer.partition(end)
+        index, end = min(found)
+        data, self._buffer = self._buffer[:index], self._buffer[index + len(end) :]
         return data
 
     def read_line(self) -> str | None:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import jsonschema
@@ -17,6 +21,19 @@ def maildrill(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[s
     return subprocess.run(
         [sys.executable, "-m", "maildrill", *args], capture_output=True, text=True, timeout=timeout
     )
+
+
+def _read_until(proc: subprocess.Popen[bytes], pattern: str, *, within: float) -> str:
+    """What ``proc`` printed up to the first line matching ``pattern``, polled as it comes."""
+    assert proc.stdout is not None
+    seen = b""
+    deadline = time.monotonic() + within
+    while not re.search(pattern, seen.decode(errors="replace"), re.MULTILINE):
+        left = deadline - time.monotonic()
+        assert left > 0 and proc.poll() is None, f"no {pattern!r} in {within:g} s: {seen!r}"
+        if select.select([proc.stdout], [], [], min(left, 0.5))[0]:
+            seen += os.read(proc.stdout.fileno(), 4096)
+    return seen.decode(errors="replace")
 
 
 @pytest.mark.slow
@@ -76,7 +93,6 @@ def test_unreachable_target_exits_3_with_one_line(tmp_path: Path) -> None:
 
 def test_ctrl_c_during_the_checks_keeps_what_was_checked(tmp_path: Path) -> None:
     import signal
-    import time
 
     from maildrill.embedded import launch
 
@@ -85,14 +101,13 @@ def test_ctrl_c_during_the_checks_keeps_what_was_checked(tmp_path: Path) -> None
         proc = subprocess.Popen(
             [sys.executable, "-m", "maildrill", "check", "--target", str(target),
              "--out", str(out)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
-        assert proc.stdout is not None
-        # wait for the first line, then let the checks get under way (they take ~20 s)
-        assert proc.stdout.readline().startswith("maildrill check:")
-        time.sleep(6)
+        # pytest's progress line: its first mark is the first control checked (of ~20 s)
+        before = _read_until(proc, r"^[.sFE]", within=60)
         proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
+        out_bytes, err_bytes = proc.communicate(timeout=60)
+    stdout, stderr = before + out_bytes.decode(), err_bytes.decode()
     assert proc.returncode == 130, stdout[-2000:] + stderr[-2000:]
     assert stderr.strip().splitlines()[-1] == "maildrill check: interrupted"
     run = read_results(out / "results.json")

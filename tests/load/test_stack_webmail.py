@@ -10,7 +10,7 @@ developer machine and fails in CI (CI=true).
 from __future__ import annotations
 
 import smtplib
-import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +19,7 @@ import pytest
 from maildrill.load import run_load
 from maildrill.stack.layout import Ports
 from tests.stack.conftest import RunningStack, bring_up
+from tests.stack.test_lifecycle import wait_imap
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
@@ -33,14 +34,19 @@ def good_stack() -> Iterator[RunningStack]:
 
 def _fill_inboxes(stack: RunningStack) -> None:
     """One message in every test account, through the inbound port without milters, so
-    each session has a message to open."""
+    each session has a message to open; returns once IMAP shows each of them."""
+    token = uuid.uuid4().hex
+    accounts = [stack.target.account(n) for n in range(stack.target.accounts.count)]
     with smtplib.SMTP(stack.host, Ports.smtp_raw, timeout=10) as smtp:
-        for n in range(stack.target.accounts.count):
-            rcpt = stack.target.account(n).address
+        for n, account in enumerate(accounts):
+            rcpt = account.address
             smtp.sendmail(
-                "load@maildrill.test", [rcpt], f"Subject: inbox {n}\r\nTo: {rcpt}\r\n\r\nhello\r\n"
+                "load@maildrill.test",
+                [rcpt],
+                f"Subject: inbox {n} {token}\r\nTo: {rcpt}\r\n\r\nhello\r\n",
             )
-    time.sleep(1.0)  # LMTP delivery into Dovecot takes milliseconds; be generous
+    for account in accounts:  # LMTP delivery into Dovecot: polled, at most 15 s each
+        wait_imap(stack, account.local, token)
 
 
 def test_webmail_sessions_measure_every_phase(good_stack: RunningStack, tmp_path: Path) -> None:

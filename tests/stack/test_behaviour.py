@@ -74,6 +74,7 @@ def test_every_failure_carries_its_transcript(weak_run: SuiteRun) -> None:
         assert transcripts(control), f"{cid}: no transcript in the evidence"
 
 
+@pytest.mark.stack  # the stacks come through request.getfixturevalue, unseen by conftest
 @pytest.mark.parametrize("profile", ["good", "weak"])
 def test_mailboxes_left_clean(profile: str, request: pytest.FixtureRequest) -> None:
     request.getfixturevalue(f"{profile}_run")  # the suite has run on this profile
@@ -120,6 +121,7 @@ def test_gtube_policy_follows_spam_action(
     assert delivered and "X-Spam-Flag: YES" in delivered[0], control["evidence"]
 
 
+@pytest.mark.stack  # brings a stack of its own up
 def test_a_false_positive_alone_fails_only_filter_clean(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:

@@ -42,6 +42,7 @@ CERT_FLAWS = {
 TLS_PORTS = ("smtp", "submission", "smtps", "imap", "imaps", "pop3", "pop3s")
 
 
+@pytest.mark.slow  # a reachability and TLS suite run each, sslyze scanning seven ports
 @pytest.mark.parametrize("flaw", sorted(CERT_FLAWS))
 def test_one_certificate_flaw_fails_only_the_certificate_controls(
     flaw: str, tmp_path: Path
@@ -68,7 +69,15 @@ OWNER = {"garbage": "GREET-SMTP[smtp]", "hang_after_banner": "CAP-SMTP-STARTTLS[
 BOUND_S = {"garbage": 30.0, "hang_after_banner": 60.0}  # before: 120+ s and 175-200 s
 
 
-@pytest.mark.parametrize("behaviour", sorted(OWNER))
+# the hang waits out the capability check's timeout (~20 s); garbage shows the same
+# blocking quickly
+@pytest.mark.parametrize(
+    "behaviour",
+    [
+        pytest.param(b, marks=[pytest.mark.slow] if b == "hang_after_banner" else [])
+        for b in sorted(OWNER)
+    ],
+)
 def test_misbehaving_server_blocks_quietly_and_fast(behaviour: str, tmp_path: Path) -> None:
     with misbehaving(tmp_path, behaviour) as target:
         started = time.monotonic()

@@ -10,31 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.conformance.declared import declared
+
 ROOT = Path(__file__).resolve().parents[3]
 SUITE = ROOT / "conformance" / "behaviour"
 
-# every control the behavioural suite declares; a new one is added here and proven both ways
-CONTROLS = frozenset(
-    {
-        "FILTER-GTUBE",
-        "FILTER-CLEAN",
-        "FILTER-EICAR",
-        "FILTER-DNSBL",
-        "AUTH-SPF-REJECT",
-        "AUTH-DKIM-VERIFY",
-        "AUTH-DKIM-SIGN",
-        "AUTH-DMARC-QUARANTINE",
-        "RELAY-OPEN",
-        "HYG-AUTH-PLAINTEXT",
-        "HYG-PLAINTEXT-LOGIN",
-        "HYG-VRFY",
-        "HYG-LONG-COMMAND",
-        "HYG-SMUGGLING",
-        "HYG-SIZE",
-        "HYG-BANNER",
-        "HYG-LOCKOUT",
-    }
-)
+# every control the behavioural suite declares, read from its markers
+CONTROLS = frozenset(declared("behaviour"))
 
 
 @dataclass(frozen=True)

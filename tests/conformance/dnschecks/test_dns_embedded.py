@@ -46,6 +46,7 @@ def _tlsa(line: str) -> zones.Change:
 DANE = {"dane-match": "pass", "dane-mismatch": "fail", "dane-pkix-usage": "fail"}
 
 
+@pytest.mark.slow  # a DNS suite run per DANE variant
 def test_dane_both_ways_on_the_embedded_mx(lab: Target, tmp_path: Path) -> None:
     smtp = lab.endpoint(Role.SMTP)
     assert smtp is not None

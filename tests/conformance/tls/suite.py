@@ -10,31 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.conformance.declared import declared
+
 ROOT = Path(__file__).resolve().parents[3]
 SUITES = ROOT / "conformance"
 
-# every control the TLS suite declares; a new one must be added here and proven both ways
-CONTROLS = frozenset(
-    {
-        "TLS-VERSIONS",
-        "TLS-CIPHERS-WEAK",
-        "TLS-CIPHERS-POLICY",
-        "TLS-FS",
-        "TLS-MOZILLA",
-        "CERT-CHAIN",
-        "CERT-EXPIRY",
-        "CERT-KEY",
-        "CERT-SAN",
-        "CERT-SIGALG",
-        "TLS-COMPRESSION",
-        "TLS-RENEG",
-        "TLS-HEARTBLEED",
-        "TLS-ROBOT",
-        "TLS-CCS",
-        "STARTTLS-INJECTION",
-        "TLS-BEFORE-AUTH",
-    }
-)
+# every control the TLS suite declares, read from its markers
+CONTROLS = frozenset(declared("tls"))
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,12 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+FAST = {"good", "expires-in-5-days"}  # the others take a whole TLS suite run each too
+
+
+@pytest.mark.parametrize(
+    "case", [pytest.param(c, marks=[] if c in FAST else [pytest.mark.slow]) for c in sorted(CASES)]
+)
 def test_each_certificate_weakness_fails_exactly_its_control(tmp_path: Path, case: str) -> None:
     leaf, weak = CASES[case]
     with https_target(tmp_path / case, leaf) as target:

@@ -35,6 +35,7 @@ def embedded_run(lab: Path) -> SuiteRun:
     return run_suites(lab, lab.parent)
 
 
+@pytest.mark.slow  # sslyze scans every port of the embedded lab (10-20 s)
 def test_one_scan_covers_every_tls_endpoint(lab: Path) -> None:
     target = load_target(lab)
     scan = scan_target(target)
@@ -50,6 +51,7 @@ def test_one_scan_covers_every_tls_endpoint(lab: Path) -> None:
         assert result.scan_result.tls_1_3_early_data.status.value == "NOT_SCHEDULED"
 
 
+@pytest.mark.slow  # sslyze scans every port of the embedded lab (10-20 s)
 def test_embedded_passes_every_tls_control(embedded_run: SuiteRun) -> None:
     run = embedded_run
     assert {cid.split("[", 1)[0] for cid in run.controls} == CONTROLS, run.output
@@ -58,6 +60,7 @@ def test_embedded_passes_every_tls_control(embedded_run: SuiteRun) -> None:
     assert run.verdicts("pass"), run.output
 
 
+@pytest.mark.slow  # sslyze scans every port of the embedded lab (10-20 s)
 def test_embedded_not_applicable_has_reasons(embedded_run: SuiteRun) -> None:
     na = embedded_run.verdicts("not-applicable")
     # the lab has no webmail; its inbound MX does not require TLS before AUTH
@@ -70,6 +73,7 @@ def test_embedded_not_applicable_has_reasons(embedded_run: SuiteRun) -> None:
     assert {cid for cid in na - mozilla if "[webmail]" not in cid} == {"TLS-BEFORE-AUTH[smtp]"}
 
 
+@pytest.mark.slow  # sslyze scans every port of the embedded lab (10-20 s)
 def test_policy_override_fails_what_the_stricter_profile_forbids(lab: Path) -> None:
     # --policy mozilla-modern: TLS 1.3 only; the lab also accepts TLS 1.2 (fine under seed)
     run = run_suites(lab, lab.parent, policy="mozilla-modern")

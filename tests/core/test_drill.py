@@ -113,3 +113,35 @@ def test_ctrl_c_during_the_checks_keeps_what_was_checked(tmp_path: Path) -> None
     run = read_results(out / "results.json")
     assert run.interrupted and run.ended is not None
     assert run.controls, "the controls checked before Ctrl-C are kept"
+
+
+@pytest.mark.parametrize("ended_early", [False, True])
+def test_a_load_run_locust_ended_early_cannot_pass_the_drill(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    ended_early: bool,
+) -> None:
+    """No signal, but Locust stopped before the plan was done (its backstop; no worker
+    left): the partial figures cannot pass the drill, whatever they say."""
+    import argparse
+
+    import maildrill.load
+    from maildrill import drill
+    from tests.reports import sample
+
+    target = tmp_path / "t.toml"
+    target.write_text(
+        'name = "t"\ndomain = "d.test"\n[endpoints.smtp]\nurl = "smtp://127.0.0.1:2525"\n'
+    )
+    load = sample.load().model_copy(update={"interrupted": ended_early})
+    monkeypatch.setattr(drill, "preflight", lambda *a, **k: {})
+    monkeypatch.setattr(drill, "run_checks", lambda *a, **k: [])
+    monkeypatch.setattr(maildrill.load, "run_load", lambda *a, **k: load)
+    monkeypatch.setattr(drill, "finish", lambda *a, **k: 0)  # the gate itself passes
+    parser = argparse.ArgumentParser()
+    drill.add_arguments(parser)
+    args = parser.parse_args(["--target", str(target), "--out", str(tmp_path / "out")])
+    code = drill.run(args)
+    assert code == (1 if ended_early else 0)
+    assert ("the run ended before its plan was done" in capsys.readouterr().out) is ended_early

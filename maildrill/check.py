@@ -167,10 +167,12 @@ def run(args: argparse.Namespace) -> int:
         controls = run_checks(target, policy=args.policy, keyword=args.keyword)
     except KeyboardInterrupt as exc:
         partial = exc.controls if isinstance(exc, ChecksInterrupted) else []
-        path = write_results(
-            run.finished(interrupted=True, controls=partial), args.out / "results.json"
-        )
-        print(f"interrupted: {len(partial)} controls kept in {path}", flush=True)
+        run = run.finished(interrupted=True, controls=partial)
+        # the controls checked so far, rendered as drill does: an auditor can read what
+        # was found before the stop; the exit code still says the run was interrupted
+        print_summary(run, say)
+        finish(run, args.out, waivers=waivers, say=say)
+        say(f"interrupted: {len(partial)} controls kept in {args.out / 'results.json'}")
         raise
     run = run.finished(controls=controls)
     print_summary(run, say)

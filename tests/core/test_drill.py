@@ -91,7 +91,10 @@ def test_unreachable_target_exits_3_with_one_line(tmp_path: Path) -> None:
         ]
 
 
-def test_ctrl_c_during_the_checks_keeps_what_was_checked(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("signal_name", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_ctrl_c_during_the_checks_keeps_what_was_checked(
+    tmp_path: Path, signal_name: str, code: int
+) -> None:
     import signal
 
     from maildrill.embedded import launch
@@ -105,14 +108,17 @@ def test_ctrl_c_during_the_checks_keeps_what_was_checked(tmp_path: Path) -> None
         )  # fmt: skip
         # pytest's progress line: its first mark is the first control checked (of ~20 s)
         before = _read_until(proc, r"^[.sFE]", within=60)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(getattr(signal, signal_name))
         out_bytes, err_bytes = proc.communicate(timeout=60)
     stdout, stderr = before + out_bytes.decode(), err_bytes.decode()
-    assert proc.returncode == 130, stdout[-2000:] + stderr[-2000:]
-    assert stderr.strip().splitlines()[-1] == "maildrill check: interrupted"
+    assert proc.returncode == code, stdout[-2000:] + stderr[-2000:]
+    assert stderr.strip().splitlines()[-1].startswith("maildrill check: interrupted")
     run = read_results(out / "results.json")
     assert run.interrupted and run.ended is not None
-    assert run.controls, "the controls checked before Ctrl-C are kept"
+    assert run.controls, "the controls checked before the signal are kept"
+    # and rendered, as drill does: the auditor's report of what was found before the stop
+    for name in ("report.html", "junit.xml"):
+        assert (out / name).is_file(), name
 
 
 @pytest.mark.parametrize("ended_early", [False, True])

@@ -13,23 +13,24 @@ import json
 import sys
 import tempfile
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from maildrill.errors import ConfigError
+from maildrill.gate import decide
+from maildrill.reports import render_all
 from maildrill.results import ControlResult, RunResults, TargetInfo, write_results
+from maildrill.suites import conformance_dir
 from maildrill.target import Target, load_target
 from maildrill.waivers import Waivers, load_waivers
-from reports import render_all
 
 HELP = """Verify a mail system's conformance: reachability, TLS policy, DNS records, filtering.
 
 Each check is a pytest test in the conformance/ suites; this runs them against --target and
 writes results.json, report.html and junit.xml into --out. Equivalent to
 'pytest conformance --target FILE' plus the reports."""
-
-SUITES_DIR = Path(__file__).resolve().parent.parent / "conformance"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,11 +73,10 @@ def run_checks(
     quiet: bool = False,
 ) -> list[ControlResult]:
     """Run the conformance suites in this process and return one result per control."""
-    if not SUITES_DIR.is_dir():
-        raise ConfigError(f"conformance suites not found at {SUITES_DIR}")
+    suites = conformance_dir()
     with tempfile.TemporaryDirectory(prefix="maildrill-") as tmp:
         out = Path(tmp) / "controls.json"
-        args = [str(SUITES_DIR), "--target", str(target.source), "--results", str(out)]
+        args = [str(suites), "--target", str(target.source), "--results", str(out)]
         args += ["-q", "--tb=no", "-p", "no:cacheprovider", "--no-header"]
         if policy:
             args += ["--policy", policy]
@@ -120,10 +120,14 @@ def finish(
     """Write results.json and the reports; print the summary; return the gate's exit code."""
     results_path = write_results(run, out / "results.json")
     say(f"results: {results_path}")
-    outcome = render_all(results_path, out, baseline=baseline, waivers=waivers)
+    today = datetime.now(UTC).date()
+    code = decide(run, waivers, today)
+    outcome = render_all(
+        results_path, out, baseline=baseline, waivers=waivers, today=today, gate=code
+    )
     for path in outcome.paths:
         say(f"report: {path}")
-    return int(outcome.exit_code)
+    return code
 
 
 def print_summary(run: RunResults, say: Callable[[str], None] = print) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from maildrill.errors import ConfigError
@@ -52,14 +53,19 @@ def run(args: argparse.Namespace) -> int:
     waivers = load_waivers(args.waivers) if args.waivers is not None else None
     if args.threshold < 0:
         raise ConfigError(f"--threshold: must be a percentage ≥ 0 (got {args.threshold})")
-    from reports import render_all
+    from maildrill.gate import decide
+    from maildrill.reports import load_run, render_all
 
+    today = datetime.now(UTC).date()
+    code = decide(load_run(args.results), waivers, today)
     outcome = render_all(
         args.results,
         args.out,
         baseline=args.baseline,
         waivers=waivers,
+        today=today,
         threshold=args.threshold / 100,
+        gate=code,
     )
     for path in (outcome.report_html, outcome.capacity_html, outcome.junit_xml):
         print(path)

@@ -104,18 +104,6 @@ def disposition(control: ControlResult, waiver: Waiver | None, today: date) -> D
     return Disposition.WAIVED if waiver is not None else Disposition.FAILED
 
 
-def gate(
-    applied: list[tuple[ControlResult, Waiver | None, Disposition]],
-    waivers: Waivers | None,
-    today: date,
-) -> int:
-    """0 when nothing fails after waivers, 1 otherwise (an expired waiver always fails)."""
-    if waivers is not None and waivers.expired(today):
-        return 1
-    failing = {Disposition.FAILED, Disposition.EXPIRED}
-    return 1 if any(d in failing for _, _, d in applied) else 0
-
-
 def load_waivers(path: str | os.PathLike[str]) -> Waivers:
     """Read and validate a waiver file; any mistake is one ConfigError line.
 

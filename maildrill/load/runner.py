@@ -35,7 +35,6 @@ from typing import IO, Any
 
 from hdrh.histogram import HdrHistogram
 
-import loadtests
 from maildrill import interrupt
 from maildrill.clients.events import UNFINISHED
 from maildrill.errors import ConfigError, MaildrillError, PolicyViolation
@@ -48,6 +47,7 @@ from maildrill.load.slo import evaluate
 from maildrill.load.state import settle_s
 from maildrill.load.steps import capacity, judge_steps
 from maildrill.results import Accounting, LoadResult, PhaseStats, WorkerLoss
+from maildrill.suites import loadtests_dir
 from maildrill.target import load_target
 
 __all__ = ["Master", "run_load", "run_worker"]
@@ -317,12 +317,11 @@ def _raise_user_failure(log_path: Path) -> None:
 
 
 def _locustfile(scenario: str) -> Path:
-    # loadtests may be a namespace package in an editable install: search its whole path
-    for folder in loadtests.__path__:
-        path = Path(folder) / f"{scenario}.py"
-        if path.is_file():
-            return path
-    raise MaildrillError(f"load: scenario {scenario} has no locustfile in loadtests/")
+    folder = loadtests_dir()
+    path = folder / f"{scenario}.py"
+    if path.is_file():
+        return path
+    raise MaildrillError(f"load: scenario {scenario} has no locustfile in {folder}/")
 
 
 def _pump(stream: IO[str], log: IO[str], progress: Callable[[str], None] | None) -> None:

@@ -22,8 +22,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from maildrill.reports import render_all
 from maildrill.results import read_results
-from reports import render_all
 from tests.load import servers
 from tests.load.servers import Server, smtp_server, write_target
 

@@ -29,7 +29,7 @@ def no_load_results_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def rendered(results_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from reports import render_all
+    from maildrill.reports import render_all
 
     out = tmp_path_factory.mktemp("out")
     render_all(results_file, out)

@@ -61,8 +61,8 @@ def test_a_warning_is_shown_beside_its_passing_control(rendered: Path) -> None:
 def test_root_causes_lead_the_report(tmp_path: Path) -> None:
     """Controls blocked by another control's finding are errors gathered under that finding
     at the top, so an auditor reads one cause, not two dozen failures (issue 10)."""
+    from maildrill.reports import render_all
     from maildrill.results import ControlResult, Severity, Verdict, write_results
-    from reports import render_all
     from tests.reports import sample
 
     def control(id: str, verdict: Verdict, reason: str) -> ControlResult:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from maildrill.reports import render_all
 from maildrill.results import read_results, write_results
-from reports import render_all
 
 
 def test_sections_key_metrics_and_inline_plots(rendered: Path) -> None:

@@ -15,7 +15,7 @@ from typing import NoReturn
 
 import pytest
 
-from reports import render_all
+from maildrill.reports import render_all
 from tests.reports.chromium import Chromium, find_chromium
 
 pytestmark = pytest.mark.chromium

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from maildrill.errors import ConfigError
+from maildrill.reports import render_all
 from maildrill.waivers import Disposition, load_waivers
-from reports import render_all
 from tests.reports import sample
 
 TODAY = date(2025, 4, 1)

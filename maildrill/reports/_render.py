@@ -77,7 +77,7 @@ def _tojson_pretty(value: Any) -> str:
 
 def environment() -> Environment:
     env = Environment(
-        loader=PackageLoader("reports", "templates"),
+        loader=PackageLoader("maildrill.reports", "templates"),
         # evidence comes from the servers under test: escape everything, always
         autoescape=select_autoescape(default=True, default_for_string=True),
         undefined=StrictUndefined,

@@ -7,8 +7,9 @@ Outputs, all in one directory and all self-contained (no network, no CDN, plots 
   run has none, so that links and CI artefact lists never break.
 - ``junit.xml``: one testcase per control, for CI.
 
-The gate (exit code) is 0 when every control passed after waivers and the load run, if any,
-met its SLO; 1 otherwise. Usage::
+The renderers only render: the gate they display (and return as ``exit_code``) is decided by
+:func:`maildrill.gate.decide`, by the caller or, when none is given, on the caller's behalf.
+Usage::
 
     outcome = render_all(Path("out/results.json"), Path("out"),
                          waivers=load_waivers("waivers.toml"))
@@ -25,8 +26,9 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from maildrill.errors import ConfigError
+from maildrill.gate import decide
 from maildrill.results import RunResults, read_results
-from maildrill.waivers import Waivers, gate
+from maildrill.waivers import Waivers
 
 from ._render import environment
 from .auditor import auditor_context
@@ -77,19 +79,18 @@ def render_all(
     waivers: Waivers | None = None,
     today: date | None = None,
     threshold: float = DEFAULT_THRESHOLD,
+    gate: int | None = None,
 ) -> ReportOutcome:
     """Write report.html, capacity.html and junit.xml into out_dir; return their paths and
-    the gate. ``today`` decides which waivers have expired (default: the UTC date now)."""
+    the gate they show. ``today`` decides which waivers have expired (default: the UTC date
+    now); ``gate`` is :func:`maildrill.gate.decide`'s figure, computed here when not given."""
     raw = Path(results_path).read_bytes() if Path(results_path).is_file() else b""
     run = load_run(Path(results_path))
     base = load_run(Path(baseline), "baseline") if baseline is not None else None
     today = today or datetime.now(UTC).date()
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    applied = (waivers or Waivers()).apply(run.controls, today)
-    code = gate(applied, waivers, today)
-    if run.load is not None and run.load.slo.get("met") is False:
-        code = 1
+    code = decide(run, waivers, today) if gate is None else gate
 
     env = environment()
     env.globals["utc"] = _utc

@@ -50,7 +50,7 @@ from maildrill.load.plan import (
 from maildrill.load.roster import HELLO, NO_FINAL, Roster
 from maildrill.load.state import State, settle_s
 
-__all__ = ["STATE", "State"]
+__all__ = ["STATE"]
 
 log = logging.getLogger("maildrill.load")
 

@@ -8,8 +8,11 @@ Locust in a subprocess, and nothing the commands import may pull it in.
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -23,7 +26,7 @@ MODULES = [
     "maildrill.report_cli",
     "maildrill.embedded.cli",
     "maildrill.stack.cli",
-    "reports",
+    "maildrill.reports",
 ]
 
 
@@ -37,3 +40,142 @@ def test_command_modules_do_not_import_locust(module: str) -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "", f"{module} imports {proc.stdout.strip()}"
+
+
+# Imports go one way (issue 15): the suites and scenarios import maildrill, never the
+# reverse; maildrill finds conformance/ and loadtests/ as data (maildrill/suites.py).
+PACKAGE = Path(__file__).resolve().parents[2] / "maildrill"
+OUTSIDE = {"conformance", "loadtests", "reports"}
+# module-level cycles that are known and not yet broken: (module, module) pairs, each with why
+ALLOWED_CYCLES: set[frozenset[str]] = set()
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES_ON_DISK = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _module_level(body: list[ast.stmt]) -> Iterator[ast.Import | ast.ImportFrom]:
+    """The imports a module runs when it is imported: not those inside functions or classes,
+    nor under ``if TYPE_CHECKING:``; those inside a top-level ``try``/``if``/``with`` run."""
+    for node in body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield node
+        elif isinstance(node, ast.If):
+            if not _is_type_checking(node.test):
+                yield from _module_level(node.body)
+            yield from _module_level(node.orelse)
+        elif isinstance(node, ast.Try):
+            for block in (node.body, node.orelse, node.finalbody):
+                yield from _module_level(block)
+            for handler in node.handlers:
+                yield from _module_level(handler.body)
+        elif isinstance(node, ast.With):
+            yield from _module_level(node.body)
+
+
+def _every_import(tree: ast.Module) -> Iterator[ast.Import | ast.ImportFrom]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield node
+
+
+def _targets(module: str, node: ast.Import | ast.ImportFrom) -> list[str]:
+    """The absolute module names an import statement names (``from x import y`` names x.y
+    when y is a module, else x)."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    base = node.module or ""
+    if node.level:
+        is_package = MODULES_ON_DISK.get(module, Path()).name == "__init__.py"
+        anchor = module.split(".")
+        anchor = anchor if is_package else anchor[:-1]
+        anchor = anchor[: len(anchor) - (node.level - 1)]
+        base = ".".join([*anchor, base] if base else anchor)
+    names = [f"{base}.{alias.name}" for alias in node.names]
+    return [n for n in names if n in MODULES_ON_DISK] or [base]
+
+
+def _parse(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
+def test_maildrill_never_imports_the_suites_the_scenarios_or_top_level_reports() -> None:
+    offenders = [
+        f"{module}:{node.lineno} imports {target}"
+        for module, path in MODULES_ON_DISK.items()
+        for node in _every_import(_parse(path))
+        for target in _targets(module, node)
+        if target.split(".")[0] in OUTSIDE
+    ]
+    assert offenders == []
+
+
+def _graph() -> dict[str, set[str]]:
+    return {
+        module: {
+            target
+            for node in _module_level(_parse(path).body)
+            for target in _targets(module, node)
+            if target in MODULES_ON_DISK and target != module
+        }
+        for module, path in MODULES_ON_DISK.items()
+    }
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Each strongly connected component of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycle_among_maildrill_modules() -> None:
+    cycles = [c for c in _cycles(_graph()) if frozenset(c) not in ALLOWED_CYCLES]
+    assert cycles == []
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    # the check above must be able to fail
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert _cycles(graph) == [["a", "b", "c"]]
+
+
+def test_the_import_walk_sees_relative_and_from_imports() -> None:
+    assert "maildrill.reports.auditor" in _graph()["maildrill.reports"]
+    assert "maildrill.load.state" in _graph()["maildrill.load.watch"]
+    assert "maildrill.load.plugin" not in _graph()["maildrill.load.watch"]

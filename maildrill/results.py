@@ -1,6 +1,6 @@
 """The typed results of a run, serialised to ``results.json``.
 
-The report renderers (``reports/``) read only this file. Its JSON Schema is committed at
+The report renderers (``maildrill.reports``) read only this file. Its JSON Schema is committed at
 ``maildrill/schema/results.schema.json``; ``python -m maildrill.results`` regenerates it and a
 test keeps the two in sync.
 

@@ -1,12 +1,14 @@
-"""Where the user-facing suites live: ``conformance/`` (pytest checks) and ``loadtests/``
-(Locust scenarios) are data to maildrill, found by path and never imported as packages, so
-that imports go one way (the suites import ``maildrill``, not the reverse).
+"""Where the user-facing folders live: ``conformance/`` (pytest checks), ``loadtests/``
+(Locust scenarios) and ``reports/`` (the report templates) are data to maildrill, found by
+path and never imported as packages, so that imports go one way (the suites import
+``maildrill``, not the reverse).
 
 A checkout has them beside the ``maildrill`` package; an installed wheel carries them as
 shared data under ``<prefix>/share/maildrill/`` (pyproject's ``data-files``)::
 
     conformance_dir() / "tls"        # what ``maildrill check`` hands to pytest
     loadtests_dir() / "full_chain.py"  # what ``maildrill load`` hands to Locust
+    report_templates_dir() / "report.html.j2"  # what maildrill.reports renders
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from maildrill.errors import ConfigError
 
-__all__ = ["conformance_dir", "loadtests_dir"]
+__all__ = ["conformance_dir", "loadtests_dir", "report_templates_dir"]
 
 
 def conformance_dir() -> Path:
@@ -26,6 +28,10 @@ def conformance_dir() -> Path:
 
 def loadtests_dir() -> Path:
     return _locate("loadtests")
+
+
+def report_templates_dir() -> Path:
+    return _locate("reports") / "templates"
 
 
 def _candidates(name: str) -> list[Path]:

@@ -6,8 +6,10 @@ import json
 import re
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
+
+from maildrill.suites import report_templates_dir
 
 __all__ = ["environment", "ms", "reference_link"]
 
@@ -77,7 +79,8 @@ def _tojson_pretty(value: Any) -> str:
 
 def environment() -> Environment:
     env = Environment(
-        loader=PackageLoader("maildrill.reports", "templates"),
+        # the templates are the top-level reports/ folder: data, as the suites are
+        loader=FileSystemLoader(report_templates_dir()),
         # evidence comes from the servers under test: escape everything, always
         autoescape=select_autoescape(default=True, default_for_string=True),
         undefined=StrictUndefined,

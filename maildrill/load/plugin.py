@@ -24,7 +24,6 @@ its task for up to ``--stop-timeout``. Each Locust process dies with its parent
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 import time
@@ -38,7 +37,6 @@ from locust.env import Environment
 
 from maildrill.errors import MaildrillError
 from maildrill.load import lifeline
-from maildrill.load.hdr import CLASS_PREFIX, NODE_PREFIX
 from maildrill.load.plan import (
     PLAN_ENV,
     WATCHERS,
@@ -52,8 +50,6 @@ from maildrill.load.state import State, settle_s
 
 __all__ = ["STATE"]
 
-log = logging.getLogger("maildrill.load")
-
 # workers report every second rather than every 3 s, so the master's accounting and the
 # end-of-run decision lag less
 locust.runners.WORKER_REPORT_INTERVAL = 1.0
@@ -65,7 +61,6 @@ ABORT = "maildrill:abort"  # master -> worker: stop every user now, the run is i
 # the master's plan as JSON, in its parsed options: Locust hands a master's custom options to
 # every worker with the spawn message, before test_start fires there
 PLAN_OPTION = "maildrill_plan"
-PREFIXES = (NODE_PREFIX, CLASS_PREFIX)
 PACK_AFTER_S = 3  # the master encodes per-second histograms this old (late reports unpack)
 
 

@@ -34,6 +34,7 @@ BEHAVIOURS = (
     "picky",
     "trickle_banner",
     "stall",
+    "slow_replies",
 )
 MEGABYTE = 1 << 20
 # "picky" is a well-behaved sink with limits: it refuses one mailbox at RCPT (RFC 5321
@@ -46,6 +47,9 @@ BANNER = b"220 test.invalid ESMTP"
 # read gets data well within any per-read timeout, the whole greeting takes over a minute
 TRICKLED_BANNER = BANNER + b" greeting you slowly, one byte a second, as a tarpit does"
 TRICKLE_S = 1.0
+# "slow_replies" takes this long over each 250 to MAIL and RCPT, as a slow policy check
+# (greylisting, a milter, a DNS lookup) does: a transaction is in flight for seconds
+SLOW_REPLY_S = 1.5
 
 
 @dataclass
@@ -82,6 +86,8 @@ class _Handler(socketserver.StreamRequestHandler):
             wait = begin + state.stall_s - time.monotonic()
             if time.monotonic() >= begin and wait > 0:
                 state.stop.wait(wait)
+        elif state.behaviour == "slow_replies" and line == b"250 OK":
+            state.stop.wait(SLOW_REPLY_S)
         self.wfile.write(line + b"\r\n")
         self.wfile.flush()
 

@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -24,7 +23,6 @@ import pytest
 
 from maildrill.reports import render_all
 from maildrill.results import read_results
-from tests.load import servers
 from tests.load.servers import Server, smtp_server, write_target
 
 pytestmark = pytest.mark.slow
@@ -134,40 +132,10 @@ def test_a_signal_stops_the_load_keeps_the_figures_and_names_itself(
         assert f"interrupted by {signal.Signals(signum).name}" in stderr, evidence
 
 
-class _SlowReplies(servers._Handler):
-    """A server that takes HOLD_S over each 250 to MAIL and RCPT, as a slow policy check
-    (greylisting, a milter, a DNS lookup) does: a transaction is in flight for seconds."""
-
-    def _reply(self, line: bytes) -> None:
-        if line == b"250 OK":
-            self.server.state.stop.wait(HOLD_S)
-        super()._reply(line)
-
-
-HOLD_S = 1.5
-
-
-@contextmanager
-def _slow_server() -> Iterator[Server]:
-    state = Server("slow")
-    server = servers._TCPServer(("127.0.0.1", 0), _SlowReplies)
-    server.state = state
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield state
-    finally:
-        state.stop.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
 def test_ctrl_c_stops_transactions_in_flight_not_only_new_ones(tmp_path: Path) -> None:
     """Before, Locust was let finish each user's task (up to --stop-timeout): transactions
     under way went on to send their message after Ctrl-C."""
-    with _slow_server() as server:
+    with smtp_server("slow_replies") as server:
         target = write_target(tmp_path, server.port)
         proc = _start(target, tmp_path / "out")
         _wait_for(server, 3, proc)
@@ -261,15 +229,24 @@ def _worker(target: Path, out: Path, port: int) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-def test_sigterm_to_the_master_stops_its_remote_workers_at_once(tmp_path: Path) -> None:
-    """A --master's users run in `maildrill load --worker` processes elsewhere: stopping
-    the master must stop them, not let each finish its task."""
+@contextmanager
+def _master_with_a_worker(
+    tmp_path: Path,
+) -> Iterator[tuple[Server, subprocess.Popen[str], subprocess.Popen[str]]]:
+    """A sink, a --master and one --worker serving it, with the load under way."""
     port = _free_port()
     with smtp_server("sink") as server:
         target = write_target(tmp_path, server.port)
         boss = _master(target, tmp_path / "out", port)
         helper = _worker(target, tmp_path / "w", port)
         _wait_for(server, 20, boss)
+        yield server, boss, helper
+
+
+def test_sigterm_to_the_master_stops_its_remote_workers_at_once(tmp_path: Path) -> None:
+    """A --master's users run in `maildrill load --worker` processes elsewhere: stopping
+    the master must stop them, not let each finish its task."""
+    with _master_with_a_worker(tmp_path) as (server, boss, helper):
         stdout, stderr, counts = _stop_and_watch(boss, server, signal.SIGTERM)
         helper_out, helper_err = helper.communicate(timeout=30)
     evidence = f"server (connections, messages): {counts}\n{stdout[-1500:]}\n{stderr[-1500:]}"
@@ -304,12 +281,7 @@ def test_a_remote_worker_stops_when_its_master_is_killed(tmp_path: Path) -> None
     """kill -9 of a --master: its Locust dies with it, and the workers on other machines,
     which are no one's children here, stop once the master's heartbeat has been silent for
     3 s (Locust's own limit is 60 s)."""
-    port = _free_port()
-    with smtp_server("sink") as server:
-        target = write_target(tmp_path, server.port)
-        boss = _master(target, tmp_path / "out", port)
-        helper = _worker(target, tmp_path / "w", port)
-        _wait_for(server, 20, boss)
+    with _master_with_a_worker(tmp_path) as (server, boss, helper):
         boss.kill()
         boss.communicate(timeout=10)
         t0 = time.monotonic()

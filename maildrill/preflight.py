@@ -19,7 +19,6 @@ Usage::
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -55,7 +54,6 @@ _COMMAND_OWNER = {
     Role.POP3: "CAP-POP3",
     Role.POP3S: "CAP-POP3",
 }
-_SMTP_REPLY = re.compile(r"^\d{3}(?:[ -]|$)")
 
 
 @dataclass(frozen=True)

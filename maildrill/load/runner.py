@@ -221,13 +221,11 @@ def run_load(
     result = to_result(raw, plan, started, interrupted=interrupted or not raw["complete"])
     steps = judge_steps(raw, plan, target.slo)
     lost = [WorkerLoss(**w) for w in raw.get("workers_lost", [])]
-    slo = evaluate(result, target.slo)
-    if processes > 1 or master is not None:
-        slo = _judge_workers(slo, len(lost))
+    result = result.model_copy(update={"workers_lost": lost})
+    distributed = processes > 1 or master is not None
     return result.model_copy(
         update={
-            "slo": slo,
-            "workers_lost": lost,
+            "slo": evaluate(result, target.slo, distributed=distributed),
             "steps": steps,
             "capacity": capacity(steps),
             "message_profile": plan.message_profile,
@@ -367,13 +365,6 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
     """Nothing of Locust's session outlives the run (a worker its master did not reap)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-
-
-def _judge_workers(slo: dict[str, Any], lost: int) -> dict[str, Any]:
-    """A distributed run is judged on its workers too: one lost offered less load than
-    asked for, which no latency or error figure shows."""
-    check = {"limit": 0, "measured": lost, "met": lost == 0}
-    return {**slo, "met": bool(slo.get("met", True)) and lost == 0, "workers_lost": check}
 
 
 def to_result(

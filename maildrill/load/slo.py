@@ -12,7 +12,8 @@ succeeded is *missed*, not a met 0 ms: its check says ``"note": "no successful .
 error rate is of arrivals (transactions, sessions; see ``LoadResult.requests``). A
 full-chain run that lost, duplicated, corrupted or misdelivered a message misses its SLO
 whatever the latencies (seed S3: every message accounted for), and so does one whose
-watchers could not look for some of them (``unobserved_messages``).
+watchers could not look for some of them (``unobserved_messages``). A distributed run
+(``distributed=True``) that lost a worker misses it too (``workers_lost``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ __all__ = ["evaluate"]
 _IMAP_COMMANDS = frozenset({"login", "select", "fetch", "search", "store", "logout"})
 
 
-def evaluate(load: LoadResult, slo: SLO) -> dict[str, Any]:
+def evaluate(load: LoadResult, slo: SLO, *, distributed: bool = False) -> dict[str, Any]:
     checks: dict[str, dict[str, Any]] = {}
 
     def judge(name: str, measured: float, limit: float) -> None:
@@ -60,4 +61,8 @@ def evaluate(load: LoadResult, slo: SLO) -> dict[str, Any]:
         judge("unaccounted_messages", wrong, 0)
         # copies nobody could look for: not the server's fault, but not accounted for
         judge("unobserved_messages", acc.unobserved, 0)
+    if distributed:
+        # a lost worker offered less load than asked for, which no latency or error
+        # figure shows: a distributed run is judged on its workers too
+        judge("workers_lost", len(load.workers_lost), 0)
     return {"met": all(bool(c["met"]) for c in checks.values()), **checks}

@@ -180,6 +180,10 @@ class Ledger:
     # called with (accepted_at, delivery µs) at each first sighting: per-second histograms
     on_delivery: Callable[[float, int], None] | None = None
     blind: dict[str, str] = field(default_factory=dict)  # mailbox -> why it cannot be seen
+    # mailbox -> when its newest complete look listed it: mail delivered before then was seen
+    looked_as_of: dict[str, float] = field(default_factory=dict)
+    watched: set[str] = field(default_factory=set)  # mailboxes a watcher looks at
+    first_seen_last: float = 0.0  # the newest first sighting of an accepted copy
 
     def transaction(self) -> None:
         """One message attempted, whatever became of its copies."""
@@ -222,6 +226,7 @@ class Ledger:
         if digest != entry.digest:
             entry.corrupted = True
         if entry.seen == 1:
+            self.first_seen_last = max(self.first_seen_last, seen_at)
             # the store may expose the message before the client reads the 250: clamp at 1 µs
             us = min(max(1, int((seen_at - entry.accepted_at) * 1e6)), HIGHEST_US)
             self.delivery.record_value(us)
@@ -234,9 +239,21 @@ class Ledger:
         such a copy is the watcher's to delete from that mailbox."""
         return (message_id, recipient) in self.messages
 
-    def watcher_looked(self, recipient: str) -> None:
-        """The watcher of ``recipient``'s mailbox looked at all of it just now."""
+    def watching(self, recipient: str) -> None:
+        """A watcher looks at ``recipient``'s mailbox for this run."""
+        self.watched.add(recipient)
+
+    def watcher_looked(self, recipient: str, as_of: float | None = None) -> None:
+        """The watcher of ``recipient``'s mailbox looked at all of it, as it stood at
+        ``as_of`` (when the listing was asked for; now if not given)."""
         self.blind.pop(recipient, None)
+        self.looked_as_of[recipient] = time.time() if as_of is None else as_of
+
+    def looked_since(self, moment: float) -> bool:
+        """Every watched mailbox was listed whole after ``moment`` (and after the newest
+        first sighting): a stray copy delivered with the last expected ones was seen too."""
+        since = max(moment, self.first_seen_last)
+        return all(self.looked_as_of.get(box, 0.0) >= since for box in self.watched)
 
     def watcher_failed(self, recipient: str, reason: str) -> None:
         """The watcher of ``recipient``'s mailbox could not look (``reason``: the phase

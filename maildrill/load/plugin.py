@@ -224,6 +224,7 @@ def _supervise(environment: Environment) -> None:
     assert plan is not None
     last_progress = time.time()
     chain = plan.scenario == "full_chain"
+    quiet_since = 0.0  # when the last transaction ended: no copy was accepted after it
     while True:
         gevent.sleep(0.25)
         now = time.time()
@@ -240,8 +241,16 @@ def _supervise(environment: Environment) -> None:
         in_flight = STATE.in_flight + sum(STATE.worker_in_flight.values())
         # workers' in-flight counts are up to a second old: their final reports settle it
         settled = now >= STATE.send_until + 0.2
-        if settled and in_flight == 0 and (not chain or STATE.ledger.unseen() == 0):
+        if not (settled and in_flight == 0):
+            quiet_since = 0.0
+        elif not chain:
             break
+        else:
+            quiet_since = quiet_since or now
+            # every copy seen, and every mailbox listed once more since: a stray copy
+            # (misdelivered, duplicated) that arrived with the last ones is counted too
+            if STATE.ledger.unseen() == 0 and STATE.ledger.looked_since(quiet_since):
+                break
         if now >= STATE.send_until + settle_s(plan):
             break
     _collect_final_reports(environment)

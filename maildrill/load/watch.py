@@ -78,6 +78,7 @@ class _Mailbox:
         self.recorded: set[str] = set()
         self.ours: dict[str, str] = {}  # UID -> Message-ID of this run's messages seen here
         self.looked = False  # the first look meets what the mailbox held before the run
+        state.ledger.watching(address)
 
     @property
     def run_id(self) -> str:
@@ -114,10 +115,11 @@ class _Mailbox:
         self.ours[uid] = message_id
         self.state.ledger.sighting(message_id, digest, seen_at, recipient=self.address)
 
-    def look_done(self) -> None:
-        """The whole mailbox was looked at: a copy not seen by now was not there."""
+    def look_done(self, as_of: float) -> None:
+        """The whole mailbox was looked at as it stood at ``as_of`` (when the listing was
+        asked for): a copy not seen by then was not there."""
         self.looked = True
-        self.state.ledger.watcher_looked(self.address)
+        self.state.ledger.watcher_looked(self.address, as_of)
 
 
 class _Watcher(Generic[C]):
@@ -169,6 +171,7 @@ class _ImapWatcher(_Watcher[ImapClient]):
 
     def _collect(self, mailbox: _Mailbox) -> None:
         imap = self.client
+        listed_at = time.time()
         uids = imap.search(["NOT", "DELETED"])
         seen_at = time.time()
         for start in range(0, len(uids), FETCH_BATCH):
@@ -187,7 +190,7 @@ class _ImapWatcher(_Watcher[ImapClient]):
             disposable = [uid for uid in batch if mailbox.disposable(str(uid))]
             if disposable:
                 imap.store_deleted(disposable)
-        mailbox.look_done()
+        mailbox.look_done(listed_at)
 
     def close(self) -> None:
         with contextlib.suppress(PhaseError):
@@ -210,6 +213,7 @@ class _Pop3Watcher(_Watcher[Pop3Client]):
         # the first look reads what the maildrop already held by its header (TOP n 0)
         # where the server has TOP, so --prepopulate's messages are not fetched whole
         by_header = not mailbox.looked and "TOP" in pop.capa()
+        listed_at = time.time()
         listing = pop.uidl()
         seen_at = time.time()
         for number, uid in listing:
@@ -219,7 +223,7 @@ class _Pop3Watcher(_Watcher[Pop3Client]):
                 mailbox.saw(uid, pop.retr(number), seen_at)
             if mailbox.disposable(uid):
                 pop.dele(number)
-        mailbox.look_done()
+        mailbox.look_done(listed_at)
         self.stage = QUIT
         pop.quit()  # RFC 1939 §6: the deletions happen at QUIT
 

@@ -111,3 +111,21 @@ def test_without_uidplus_someone_elses_deleted_message_is_never_expunged() -> No
     alone = _Server(deleted=set())
     _client(alone).store_deleted([10, 11])
     assert alone.expunged == [10, 11]
+
+
+def test_the_run_ends_only_after_every_mailbox_is_listed_again_after_the_last_copy() -> None:
+    """The race that lost a stray POP3 copy: the intended copies were all seen, so the run
+    ended before the other mailbox's next look could find the stray."""
+    ledger = Ledger()
+    ledger.watching("a@x")
+    ledger.watching("b@x")
+    ledger.accepted("<m1>", "h", accepted_at=100.0, recipients=["a@x"])
+    ledger.watcher_looked("b@x", as_of=100.1)  # b listed before the stray arrived
+    ledger.sighting("<m1>", "h", seen_at=100.4, recipient="a@x")
+    ledger.watcher_looked("a@x", as_of=100.3)
+    assert ledger.unseen() == 0
+    assert not ledger.looked_since(100.2), "b@x has not been listed since the last copy came"
+    ledger.watcher_looked("b@x", as_of=100.5)
+    assert not ledger.looked_since(100.2), "nor a@x since its own copy was first seen"
+    ledger.watcher_looked("a@x", as_of=100.6)
+    assert ledger.looked_since(100.2)

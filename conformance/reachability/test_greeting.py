@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from maildrill.checks import Evidence, control, expect, subject
+from maildrill.controls.api import Evidence, control, expect, subject
 from maildrill.smtp_protocol import SERVICE_READY
 from maildrill.target import Endpoint, Role, Target
 from maildrill.wire import Wire

@@ -26,10 +26,10 @@ import spf
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
+from maildrill.dnsrecords.pyspf_adapter import pyspf_lookup
+from maildrill.dnsrecords.resolver import resolver_for
 from maildrill.mailauth import dkim_dnsfunc, find_dmarc_policy, resolver_txt
-from maildrill.resolve import resolver_for
 from maildrill.smtp_protocol import EHLO_NAME
-from maildrill.spfdns import pyspf_lookup
 from maildrill.target import Target
 
 __all__ = [

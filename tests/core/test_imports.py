@@ -18,14 +18,14 @@ import pytest
 
 MODULES = [
     "maildrill.cli",
-    "maildrill.drill",
-    "maildrill.check",
+    "maildrill.cli.drill",
+    "maildrill.cli.check",
     "maildrill.load",
-    "maildrill.load.cli",
+    "maildrill.cli.load",
     "maildrill.load.runner",
-    "maildrill.report_cli",
-    "maildrill.embedded.cli",
-    "maildrill.stack.cli",
+    "maildrill.cli.report",
+    "maildrill.cli.serve",
+    "maildrill.cli.stack",
     "maildrill.reports",
 ]
 
@@ -40,6 +40,16 @@ def test_command_modules_do_not_import_locust(module: str) -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "", f"{module} imports {proc.stdout.strip()}"
+
+
+@pytest.mark.parametrize("module", ["maildrill.cli.load", "maildrill.load.runner"])
+def test_the_load_command_does_not_import_pytest(module: str) -> None:
+    """'maildrill load' runs no checks: the conformance machinery (pytest and the control
+    plugin) has no business in it."""
+    code = f"import sys, {module}; print('pytest' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False", f"{module} imports pytest"
 
 
 # Imports go one way (issue 15): the suites and scenarios import maildrill, never the
@@ -178,4 +188,4 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 def test_the_import_walk_sees_relative_and_from_imports() -> None:
     assert "maildrill.reports.auditor" in _graph()["maildrill.reports"]
     assert "maildrill.load.state" in _graph()["maildrill.load.watch"]
-    assert "maildrill.load.plugin" not in _graph()["maildrill.load.watch"]
+    assert "maildrill.load.listeners" not in _graph()["maildrill.load.watch"]

@@ -7,7 +7,7 @@ import json
 import pytest
 
 CHECKS = """
-from maildrill.checks import control, expect, not_applicable
+from maildrill.controls.api import control, expect, not_applicable
 from maildrill.errors import TargetUnreachable
 from maildrill.target import Role
 

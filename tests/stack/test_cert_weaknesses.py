@@ -46,7 +46,7 @@ def checked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
             stack = stacks.enter_context(_stack(weakness))
             out = tmp_path_factory.mktemp(weakness.id)
             proc = subprocess.Popen(
-                [sys.executable, "-m", "maildrill.cli", "check", "--target",
+                [sys.executable, "-m", "maildrill", "check", "--target",
                  str(stack.root / "target.toml"), "--out", str(out)],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
             )  # fmt: skip

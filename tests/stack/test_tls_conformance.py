@@ -57,7 +57,7 @@ class CheckRun:
 def _check(stack: RunningStack, out: Path) -> CheckRun:
     """`maildrill check --target … -k tls`, end to end, as a user runs it."""
     proc = subprocess.run(
-        [sys.executable, "-m", "maildrill.cli", "check", "--target",
+        [sys.executable, "-m", "maildrill", "check", "--target",
          str(stack.root / "target.toml"), "-k", "tls", "--out", str(out)],
         capture_output=True, text=True, timeout=300, cwd=ROOT, check=False,
     )  # fmt: skip

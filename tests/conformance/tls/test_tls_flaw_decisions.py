@@ -18,7 +18,7 @@ from sslyze.plugins.robot.implementation import RobotScanResultEnum
 from sslyze.plugins.scan_commands import ScanCommand
 
 from conformance.tls import test_vulnerabilities as flaws
-from maildrill.checks import Evidence
+from maildrill.controls.api import Evidence
 
 NODE = SimpleNamespace(label="192.0.2.7:465")
 

@@ -23,10 +23,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from maildrill.dnsrecords.resolver import endpoint_addresses
 from maildrill.errors import TargetError, TargetUnreachable, TLSFailure
-from maildrill.resolve import endpoint_addresses, tls_context
 from maildrill.smtp_protocol import EHLO_NAME, SERVICE_READY
 from maildrill.target import Endpoint, Role, Target
+from maildrill.tls.context import tls_context
 from maildrill.wire import Wire
 
 __all__ = ["Blocker", "health", "layer", "preflight"]

@@ -18,10 +18,8 @@ Usage::
 
 from __future__ import annotations
 
+import base64
 from functools import cache
-
-from cryptography.hazmat.primitives.asymmetric import dh
-from cryptography.hazmat.primitives.serialization import Encoding, ParameterFormat
 
 __all__ = ["FFDHE", "MODP", "ffdhe", "is_ffdhe", "known_group", "modp", "parameters_pem"]
 
@@ -91,12 +89,29 @@ def ffdhe(bits: int) -> int:
     return _prime(bits, _e_bits(bits - 130), FFDHE[bits][1])
 
 
-def parameters_pem(prime: int) -> bytes:
-    """PKCS#3 DH parameters (generator 2, as in both RFCs), PEM: what Postfix's
+def parameters_pem(prime: int, generator: int = 2) -> bytes:
+    """PKCS#3 DH parameters, PEM (``BEGIN DH PARAMETERS``): what Postfix's
     ``smtpd_tls_dh1024_param_file``, Dovecot's ``ssl_dh`` and ``SSLContext.load_dh_params``
-    read."""
-    numbers = dh.DHParameterNumbers(prime, 2)
-    return numbers.parameters().parameter_bytes(Encoding.PEM, ParameterFormat.PKCS3)
+    read. Written by hand: cryptography writes these primes as X9.42, which Postfix 3.7
+    cannot decode (it falls back to its built-in group)."""
+    body = _der_integer(prime) + _der_integer(generator)
+    der = b"\x30" + _der_length(len(body)) + body  # DHParameter ::= SEQUENCE {p, g}
+    text = base64.encodebytes(der).decode("ascii").replace("\n", "")
+    lines = [text[i : i + 64] for i in range(0, len(text), 64)]
+    return ("-----BEGIN DH PARAMETERS-----\n" + "\n".join(lines)
+            + "\n-----END DH PARAMETERS-----\n").encode("ascii")  # fmt: skip
+
+
+def _der_length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(raw)]) + raw
+
+
+def _der_integer(value: int) -> bytes:
+    raw = value.to_bytes(value.bit_length() // 8 + 1, "big")  # a leading 0: positive
+    return b"\x02" + _der_length(len(raw)) + raw
 
 
 @cache

@@ -23,7 +23,7 @@ from maildrill.gate import decide
 from maildrill.reports import render_all
 from maildrill.results import ControlResult, RunResults, TargetInfo, write_results
 from maildrill.suites import conformance_dir
-from maildrill.target import Target, load_target
+from maildrill.target import POLICIES, Target, load_target
 from maildrill.waivers import Waivers, load_waivers
 
 HELP = """Verify a mail system's conformance: reachability, TLS policy, DNS records, filtering.
@@ -45,7 +45,7 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--policy", metavar="NAME",
-        choices=["seed", "mozilla-intermediate", "mozilla-modern", "ncsc"],
+        choices=POLICIES,
         help="policy profile to verify (default: the target file's)",
     )  # fmt: skip
     parser.add_argument("--waivers", type=Path, metavar="FILE", help="waiver file (TOML)")

@@ -29,7 +29,7 @@ from maildrill.checks import Evidence
 from maildrill.errors import Blocked, ConfigError, NotApplicable, TargetError
 from maildrill.preflight import Blocker, health
 from maildrill.results import ControlResult, Severity, Verdict
-from maildrill.target import Endpoint, Role, Target, load_target
+from maildrill.target import POLICIES, Endpoint, Role, Target, load_target
 from maildrill.wire import blocked_endpoints
 
 EVIDENCE = pytest.StashKey[Evidence]()
@@ -44,8 +44,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--policy",
         metavar="NAME",
-        help="policy profile to verify (seed, mozilla-intermediate, mozilla-modern, ncsc); "
-        "default: the target file's",
+        help=f"policy profile to verify ({', '.join(POLICIES)}); default: the target file's",
     )
     group.addoption("--results", metavar="FILE", help="write the controls' results as JSON")
 

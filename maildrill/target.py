@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -36,6 +36,7 @@ from pydantic import (
 from maildrill.errors import ConfigError
 
 __all__ = [
+    "POLICIES",
     "ROLES",
     "Account",
     "Endpoint",
@@ -241,6 +242,7 @@ class Expect(_Model):
 
 
 Policy = Literal["seed", "mozilla-intermediate", "mozilla-modern", "ncsc"]
+POLICIES: tuple[str, ...] = get_args(Policy)  # the policy profiles' names, in this order
 
 
 class Target(_Model):

@@ -33,7 +33,6 @@ from sslyze.mozilla_tls_profile.tls_config_checker import (
 )
 
 __all__ = [
-    "PROFILES",
     "VERSIONS",
     "Profile",
     "forward_secret",
@@ -134,9 +133,6 @@ def _profiles() -> dict[str, Profile]:
             _suite_rule=_ncsc_suite,
         ),
     }
-
-
-PROFILES = ("seed", "mozilla-intermediate", "mozilla-modern", "ncsc")
 
 
 def profile_for(name: str) -> Profile:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from maildrill.certs import host_matches
+from maildrill.target import POLICIES
 from maildrill.tls_policy import forward_secret, profile_for, weaknesses
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_every_policy_a_target_may_name_has_its_profile(policy: str) -> None:
+    # target.POLICIES is the one list of names (target files, --policy); each has a profile
+    assert profile_for(policy).name == policy
 
 
 @pytest.mark.parametrize(

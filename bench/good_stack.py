@@ -16,7 +16,7 @@ from pathlib import Path
 from maildrill.errors import ConfigError
 from maildrill.stack.control import status
 
-STACK = [sys.executable, "-m", "maildrill.cli", "stack"]
+STACK = [sys.executable, "-m", "maildrill", "stack"]
 
 
 def running(root: Path) -> bool:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from good_stack import good_stack  # bench/ is on sys.path when a script in it runs
 
+from maildrill.cli.load import summary_table
 from maildrill.load import run_load
-from maildrill.load.cli import summary_table
 
 
 def main() -> int:

@@ -12,7 +12,7 @@ see each one arrive. Delivery latency is the time seen minus the time of the SMT
 
 from locust import task
 
-import maildrill.load.plugin  # noqa: F401 - registers the measurement listeners
+import maildrill.load.listeners  # noqa: F401 - registers the measurement listeners
 from maildrill.load.users import SmtpSender
 
 

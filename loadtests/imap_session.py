@@ -5,7 +5,7 @@ maildrill load --target targets/lab.toml --scenario imap_session --rate 20
 
 from locust import task
 
-import maildrill.load.plugin  # noqa: F401 - registers the measurement listeners
+import maildrill.load.listeners  # noqa: F401 - registers the measurement listeners
 from maildrill.load.users import MailboxReader
 
 

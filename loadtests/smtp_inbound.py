@@ -5,7 +5,7 @@ maildrill load --target targets/lab.toml --scenario smtp_inbound --rate 50 --dur
 
 from locust import task
 
-import maildrill.load.plugin  # noqa: F401 - registers the measurement listeners
+import maildrill.load.listeners  # noqa: F401 - registers the measurement listeners
 from maildrill.load.users import SmtpSender
 
 

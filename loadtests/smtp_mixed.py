@@ -9,7 +9,7 @@ maildrill load --target targets/lab.toml --scenario smtp_mixed --rate 40 --shape
 
 from locust import task
 
-import maildrill.load.plugin  # noqa: F401 - registers the measurement listeners
+import maildrill.load.listeners  # noqa: F401 - registers the measurement listeners
 from maildrill.load.users import SmtpSender
 
 

@@ -6,8 +6,8 @@ maildrill load --target .maildrill-stack/target.toml --scenario webmail --rate 5
 
 from locust import task
 
-import maildrill.load.plugin  # noqa: F401 - registers the measurement listeners
-from maildrill.load.webmail import WebmailSession
+import maildrill.load.listeners  # noqa: F401 - registers the measurement listeners
+from maildrill.load.webmail_user import WebmailSession
 
 
 class Webmail(WebmailSession):

@@ -51,8 +51,8 @@ class ConfigError(MaildrillError):
 class NotApplicable(MaildrillError):
     """What a check needs does not exist on this target (no mailbox to read delivered mail
     from, no submission port). The probes raise it, free of pytest; the control layer
-    (:mod:`maildrill.plugin`) makes it the check's verdict ``not-applicable``, with the
-    message as the reason."""
+    (:mod:`maildrill.controls.pytest_plugin`) makes it the check's verdict
+    ``not-applicable``, with the message as the reason."""
 
 
 class PolicyViolation(MaildrillError):

@@ -21,9 +21,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from maildrill.target import Target
 
 __all__ = [
     "SCHEMA_PATH",
@@ -266,6 +269,17 @@ class TargetInfo(_Frozen):
     file: str = ""
     file_sha256: str = ""
     endpoints: dict[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def of(cls, target: Target) -> TargetInfo:
+        return cls(
+            name=target.name,
+            domain=target.domain,
+            policy=target.policy,
+            file=str(target.source or ""),
+            file_sha256=target.sha256(),
+            endpoints={str(r): e.url for r, e in target.endpoints.items()},
+        )
 
 
 class ToolInfo(_Frozen):

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
+from maildrill.dnsrecords.resolver import endpoint_addresses
 from maildrill.errors import (
     Blocked,
     ProtocolError,
@@ -36,8 +37,8 @@ from maildrill.errors import (
     TargetUnreachable,
     TLSFailure,
 )
-from maildrill.resolve import endpoint_addresses, tls_context
 from maildrill.target import Endpoint, Target
+from maildrill.tls.context import tls_context
 
 __all__ = ["SMTPReply", "Wire", "blocked_endpoints", "blocked_reason", "raise_if_blocked"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from maildrill.checks import Evidence, control, expect
+from maildrill.controls.api import Evidence, control, expect
 from maildrill.target import Endpoint, Role, Target
 from maildrill.wire import Wire
 

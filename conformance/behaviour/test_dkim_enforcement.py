@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from maildrill.checks import Evidence, control, expect, not_applicable
+from maildrill.controls.api import Evidence, control, expect, not_applicable
 from maildrill.probes.auth import auth_results, verify_dkim
 from maildrill.probes.inbound import Inbound, require_mailbox
 from maildrill.probes.mailbox import JUNK, Found

@@ -5,7 +5,7 @@ a second time."""
 
 from __future__ import annotations
 
-from maildrill.checks import Evidence, control, expect
+from maildrill.controls.api import Evidence, control, expect
 from maildrill.probes.auth import verify_dkim
 from maildrill.probes.inbound import Inbound, require_mailbox
 from maildrill.probes.messages import build

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from maildrill.checks import Evidence, control, expect, not_applicable
+from maildrill.controls.api import Evidence, control, expect, not_applicable
 from maildrill.probes.auth import auth_results, dmarc_policy
 from maildrill.probes.inbound import Inbound, require_mailbox
 from maildrill.probes.mailbox import JUNK

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from maildrill.checks import Evidence, control, expect, not_applicable
+from maildrill.controls.api import Evidence, control, expect, not_applicable
 from maildrill.errors import TargetError
 from maildrill.greetings import smtp_greeting_problem
 from maildrill.probes.auth import dnsbl_listed

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 
-from maildrill.checks import Evidence, control, expect, not_applicable
+from maildrill.controls.api import Evidence, control, expect, not_applicable
 from maildrill.errors import TargetError, TargetTimeout
 from maildrill.greetings import imap_greeting_problem
 from maildrill.probes.smtp import is_loopback_endpoint

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from maildrill.checks import Evidence, control, expect, subject
+from maildrill.controls.api import Evidence, control, expect, subject
 from maildrill.errors import TargetError
 from maildrill.probes.smtp import open_session
 from maildrill.smtp_protocol import OK, is_permanent

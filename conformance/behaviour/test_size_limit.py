@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from maildrill.checks import Evidence, control, expect
+from maildrill.controls.api import Evidence, control, expect
 from maildrill.probes.inbound import Inbound, has_mailbox
 from maildrill.probes.messages import build
 from maildrill.probes.smtp import foreign_sender, open_session, transaction

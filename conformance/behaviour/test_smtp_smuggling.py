@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from maildrill.checks import Evidence, control, expect
+from maildrill.controls.api import Evidence, control, expect
 from maildrill.probes.mailbox import Mailbox
 from maildrill.probes.smtp import delivery_timeout, foreign_sender
 from maildrill.probes.smuggling import VARIANTS, SmugglingOutcome, probe

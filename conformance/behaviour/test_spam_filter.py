@@ -3,7 +3,7 @@ delivered untouched, EICAR is refused where the target runs anti-virus."""
 
 from __future__ import annotations
 
-from maildrill.checks import Evidence, control, expect, not_applicable
+from maildrill.controls.api import Evidence, control, expect, not_applicable
 from maildrill.probes.inbound import Inbound, require_mailbox, spam_tag
 from maildrill.probes.mailbox import JUNK
 from maildrill.probes.messages import build

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from maildrill.checks import Evidence, control, expect, not_applicable
+from maildrill.controls.api import Evidence, control, expect, not_applicable
 from maildrill.probes.auth import dnsbl_listed, spf_record, spf_result
 from maildrill.probes.inbound import Inbound
 from maildrill.probes.messages import build

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from maildrill.checks import Evidence, control, expect
+from maildrill.controls.api import Evidence, control, expect
 from maildrill.probes.messages import new_token
 from maildrill.probes.smtp import open_session
 from maildrill.smtp_protocol import OK, WILL_FORWARD

@@ -12,7 +12,7 @@ from __future__ import annotations
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from maildrill.checks import Evidence, control, expect, not_applicable
+from maildrill.controls.api import Evidence, control, expect, not_applicable
 from maildrill.dnsrecords import Lookups
 from maildrill.dnsrecords.lookups import is_address_literal
 from maildrill.dnsrecords.tlsa import DANE_EE, DANE_TA, association, served_certificate, tlsa_name

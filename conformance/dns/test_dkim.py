@@ -4,7 +4,7 @@ list them. An Ed25519 key (RFC 8463) passes the size control: it is not an RSA k
 
 from __future__ import annotations
 
-from maildrill.checks import Evidence, control, expect, not_applicable
+from maildrill.controls.api import Evidence, control, expect, not_applicable
 from maildrill.dnsrecords import Lookups
 from maildrill.dnsrecords.dkim import DKIMKey, dkim_keys
 from maildrill.target import Target

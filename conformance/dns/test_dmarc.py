@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import checkdmarc.dmarc
 
-from maildrill.checks import Evidence, control, expect, not_applicable
+from maildrill.controls.api import Evidence, control, expect, not_applicable
 from maildrill.dnsrecords import Lookups
 from maildrill.dnsrecords.dmarc import (
     DMARCBIS_PCT,

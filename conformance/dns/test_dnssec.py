@@ -16,7 +16,7 @@ import dns.name
 import dns.rdatatype
 import dns.rrset
 
-from maildrill.checks import Evidence, control, expect, not_applicable
+from maildrill.controls.api import Evidence, control, expect, not_applicable
 from maildrill.dnsrecords import Lookups
 from maildrill.dnsrecords.dnssec import verify
 from maildrill.target import Target

@@ -13,7 +13,7 @@ from http import HTTPStatus
 
 import checkdmarc.mta_sts
 
-from maildrill.checks import Evidence, control, expect, not_applicable, subject
+from maildrill.controls.api import Evidence, control, expect, not_applicable, subject
 from maildrill.dnsrecords import Lookups
 from maildrill.dnsrecords.mtasts import POLICY_PATH, fetch_policy
 from maildrill.target import Target

@@ -7,7 +7,7 @@ DNS-MX-RESOLVES judges only the host names an MTA may use.
 
 from __future__ import annotations
 
-from maildrill.checks import Evidence, control, expect, not_applicable
+from maildrill.controls.api import Evidence, control, expect, not_applicable
 from maildrill.dnsrecords import Lookups
 from maildrill.dnsrecords.lookups import is_address_literal
 from maildrill.target import Target

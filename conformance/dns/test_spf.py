@@ -6,7 +6,7 @@ judged; SPF-SINGLE reports the duplication), and are not applicable when there i
 
 from __future__ import annotations
 
-from maildrill.checks import Evidence, control, expect, not_applicable
+from maildrill.controls.api import Evidence, control, expect, not_applicable
 from maildrill.dnsrecords import Lookups
 from maildrill.dnsrecords.spf import MAX_LOOKUPS, MAX_VOID, SPFWalk, spf_records, walk_spf
 from maildrill.target import Target

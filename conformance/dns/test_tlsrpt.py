@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import checkdmarc.smtp_tls_reporting as tlsrpt
 
-from maildrill.checks import Evidence, control, expect, not_applicable
+from maildrill.controls.api import Evidence, control, expect, not_applicable
 from maildrill.dnsrecords import Lookups
 from maildrill.target import Target
 

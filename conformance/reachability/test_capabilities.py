@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from maildrill.checks import Evidence, control, expect, not_applicable, subject
+from maildrill.controls.api import Evidence, control, expect, not_applicable, subject
 from maildrill.smtp_protocol import EHLO_NAME, OK, SERVICE_READY, ehlo_keywords
 from maildrill.target import Endpoint, Role, Target
 from maildrill.wire import SMTPReply, Wire

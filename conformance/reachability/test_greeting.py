@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from http import HTTPStatus
 
-from maildrill.checks import Evidence, control, expect, subject
+from maildrill.controls.api import Evidence, control, expect, subject
 from maildrill.greetings import imap_greeting_problem, pop3_greeting_problem, smtp_greeting_problem
 from maildrill.target import Endpoint, Role, Target
 from maildrill.wire import Wire

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from maildrill.checks import Evidence, control, expect, subject
+from maildrill.controls.api import Evidence, control, expect, subject
+from maildrill.dnsrecords.resolver import endpoint_addresses
 from maildrill.errors import TargetError
-from maildrill.resolve import endpoint_addresses, tls_context
 from maildrill.target import Endpoint, Role, Target
+from maildrill.tls.context import tls_context
 from maildrill.wire import Wire
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from maildrill.checks import Evidence, not_applicable
-from maildrill.preflight import Blocker
+from maildrill.controls.api import Evidence, not_applicable
+from maildrill.controls.preflight import Blocker
 from maildrill.target import Endpoint, Role, Target
-from maildrill.tls_scan import EndpointScan, TlsScan, scan_target, tls_mode, tls_roles
+from maildrill.tls.scan import EndpointScan, TlsScan, scan_target, tls_mode, tls_roles
 from maildrill.wire import blocked_reason
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from maildrill.certs import (
+from maildrill.controls.api import Evidence, control, expect
+from maildrill.target import Endpoint, Target
+from maildrill.tls.certificates import (
     CHAIN_HEADER,
     WEAK_SIGNATURE_HASHES,
     chain_table,
@@ -17,9 +19,7 @@ from maildrill.certs import (
     signature_hash,
     subject,
 )
-from maildrill.checks import Evidence, control, expect
-from maildrill.target import Endpoint, Target
-from maildrill.tls_scan import TLS_ROLES, EndpointScan, NodeScan, certificate_deployments
+from maildrill.tls.scan import TLS_ROLES, EndpointScan, NodeScan, certificate_deployments
 
 EXPIRY_FAIL_DAYS = 14
 EXPIRY_WARN_DAYS = 30

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from maildrill.checks import Evidence, control, expect
+from maildrill.controls.api import Evidence, control, expect
 from maildrill.target import Endpoint, Target
-from maildrill.tls_policy import forward_secret, profile_for, weaknesses
-from maildrill.tls_scan import TLS_ROLES, EndpointScan, accepted_suites, suites_table
+from maildrill.tls.policy import forward_secret, profile_for, weaknesses
+from maildrill.tls.scan import TLS_ROLES, EndpointScan, accepted_suites, suites_table
 
 
 @control(

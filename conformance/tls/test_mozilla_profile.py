@@ -12,10 +12,10 @@ from sslyze.mozilla_tls_profile.tls_config_checker import (
     check_server_against_tls_configuration,
 )
 
-from maildrill.checks import Evidence, control, expect, not_applicable
+from maildrill.controls.api import Evidence, control, expect, not_applicable
 from maildrill.errors import TLSFailure
 from maildrill.target import Endpoint, Target
-from maildrill.tls_scan import TLS_ROLES, EndpointScan
+from maildrill.tls.scan import TLS_ROLES, EndpointScan
 
 _PROFILES = {
     "mozilla-intermediate": TlsConfigurationEnum.MOZILLA_INTERMEDIATE,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from maildrill.checks import Evidence, control, expect
+from maildrill.controls.api import Evidence, control, expect
 from maildrill.target import Endpoint, Target
-from maildrill.tls_policy import VERSIONS, profile_for
-from maildrill.tls_scan import TLS_ROLES, EndpointScan, accepted_versions
+from maildrill.tls.policy import VERSIONS, profile_for
+from maildrill.tls.scan import TLS_ROLES, EndpointScan, accepted_versions
 
 
 @control(

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from maildrill.checks import Evidence, blocked, control, expect
+from maildrill.controls.api import Evidence, blocked, control, expect
 from maildrill.errors import TLSFailure
-from maildrill.resolve import tls_context
 from maildrill.smtp_protocol import EHLO_NAME, SERVICE_READY
 from maildrill.target import Endpoint, Role, Target
-from maildrill.tls_scan import STARTTLS_ROLES
+from maildrill.tls.context import tls_context
+from maildrill.tls.scan import STARTTLS_ROLES
 from maildrill.wire import Wire
 
 WAIT_S = 1.0  # how long an unasked reply may take to show up after the handshake

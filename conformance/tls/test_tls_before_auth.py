@@ -4,10 +4,10 @@ RFC 2595 §4 / RFC 2449 USER)."""
 
 from __future__ import annotations
 
-from maildrill.checks import Evidence, control, expect, not_applicable
+from maildrill.controls.api import Evidence, control, expect, not_applicable
 from maildrill.smtp_protocol import AUTH_CHALLENGE, EHLO_NAME, ehlo_keywords, is_permanent
 from maildrill.target import Endpoint, Role, Target
-from maildrill.tls_scan import STARTTLS_ROLES
+from maildrill.tls.scan import STARTTLS_ROLES
 from maildrill.wire import Wire
 
 

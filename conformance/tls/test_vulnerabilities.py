@@ -5,9 +5,9 @@ from __future__ import annotations
 from sslyze.plugins.robot.implementation import RobotScanResultEnum
 from sslyze.plugins.scan_commands import ScanCommand
 
-from maildrill.checks import Evidence, control, expect, not_applicable
+from maildrill.controls.api import Evidence, control, expect, not_applicable
 from maildrill.target import Endpoint, Target
-from maildrill.tls_scan import TLS_ROLES, EndpointScan, accepted_versions
+from maildrill.tls.scan import TLS_ROLES, EndpointScan, accepted_versions
 
 
 def _pre_tls13(scan: EndpointScan) -> bool:

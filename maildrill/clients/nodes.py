@@ -1,7 +1,8 @@
 """Spreading connections over every node behind an endpoint (seed S4: DNS round robin).
 
-The load runner resolves each endpoint once (:func:`maildrill.resolve.endpoint_addresses`)
-and checks every address against the safety networks; clients then take nodes in turn::
+The load runner resolves each endpoint once
+(:func:`maildrill.dnsrecords.resolver.endpoint_addresses`) and checks every address against the
+safety networks; clients then take nodes in turn::
 
     nodes = NodeCycle("mx.example.test", [("127.0.0.1", 25), ("127.0.0.2", 25)])
     address = nodes.next()      # ("127.0.0.1", 25), then ("127.0.0.2", 25), ...

@@ -1,7 +1,8 @@
 """The DNS machinery of the ``conformance/dns`` checks: typed lookups and record parsers.
 
-Every query goes through the target's resolver (:func:`maildrill.resolve.resolver_for`) and is
-recorded, so a check can put the exact questions and answers into its evidence::
+Every query goes through the target's resolver
+(:func:`maildrill.dnsrecords.resolver.resolver_for`) and is recorded, so a check can put the
+exact questions and answers into its evidence::
 
     from maildrill.dnsrecords import Lookups
 

@@ -19,8 +19,8 @@ import dns.rdata
 import dns.rdatatype
 import dns.resolver
 
+from maildrill.dnsrecords.resolver import resolver_for
 from maildrill.errors import MaildrillError
-from maildrill.resolve import resolver_for
 from maildrill.target import Target
 
 __all__ = ["LookupFailed", "Lookups"]
@@ -138,7 +138,7 @@ class Lookups:
         host = resolver.nameservers[0]
         port = int(resolver.port)
         kind = rdtype.upper()
-        for _attempt in range(2):  # one retry after a timeout, as resolve.py promises
+        for _attempt in range(2):  # one retry after a timeout, as dnsrecords/resolver.py promises
             try:
                 response = dns.query.udp_with_fallback(
                     query, str(host), timeout=float(resolver.timeout), port=port

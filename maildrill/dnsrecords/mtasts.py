@@ -15,8 +15,8 @@ import socket
 
 from maildrill.dnsrecords.lookups import Lookups
 from maildrill.errors import TargetUnreachable, TLSFailure
-from maildrill.resolve import tls_context
 from maildrill.target import Target
+from maildrill.tls.context import tls_context
 
 __all__ = ["POLICY_PATH", "fetch_policy"]
 

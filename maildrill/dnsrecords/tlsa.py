@@ -15,9 +15,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from maildrill.errors import ProtocolError
-from maildrill.resolve import tls_context
 from maildrill.smtp_protocol import EHLO_NAME, SERVICE_READY
 from maildrill.target import Endpoint, Target
+from maildrill.tls.context import tls_context
 from maildrill.wire import Wire
 
 __all__ = ["association", "served_certificate", "tlsa_name"]

@@ -30,7 +30,7 @@ import dns.rdatatype
 import dns.rrset
 import dns.zone
 
-from maildrill.pki import SERVICE_NAMES
+from maildrill.tls.testpki import SERVICE_NAMES
 
 __all__ = ["DNSBL_LISTED", "DNSServer", "build_zone", "dnsbl_zone"]
 

@@ -24,6 +24,7 @@ import dns.exception
 import dns.resolver
 import spf
 
+from maildrill.dnsrecords.pyspf_adapter import pyspf_lookup
 from maildrill.mailauth import (
     DKIMResult,
     dkim_results,
@@ -32,7 +33,6 @@ from maildrill.mailauth import (
     header_from_domain,
     resolver_txt,
 )
-from maildrill.spfdns import pyspf_lookup
 
 __all__ = ["GTUBE", "Policy", "Verdict"]
 

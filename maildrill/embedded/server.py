@@ -24,8 +24,8 @@ from maildrill.embedded.maildir import ACCOUNT_PATTERN, Store
 from maildrill.embedded.policy import Policy
 from maildrill.embedded.pop3 import start_pop3
 from maildrill.embedded.smtp import MAX_MESSAGE_SIZE, start_smtp
-from maildrill.pki import make_dkim_key, make_pki, service_names
 from maildrill.target import parse_target
+from maildrill.tls.testpki import make_dkim_key, make_pki, service_names
 
 __all__ = ["DKIM_SELECTOR", "LabConfig", "serve"]
 

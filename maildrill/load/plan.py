@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from maildrill.dnsrecords.resolver import endpoint_addresses
 from maildrill.errors import ConfigError, PolicyViolation
 from maildrill.load.message import MessageProfile, fixed_profile
-from maildrill.resolve import endpoint_addresses
 from maildrill.target import Role, Target, load_target
 
 __all__ = [

@@ -29,8 +29,8 @@ from maildrill.load.ledger import PREPOPULATED_RUN
 from maildrill.load.message import MessageFactory, MessageProfile
 from maildrill.load.plan import safe_addresses
 from maildrill.load.starttls import secure
-from maildrill.resolve import tls_context
 from maildrill.target import Account, Endpoint, Role, Target
+from maildrill.tls.context import tls_context
 
 __all__ = ["BUDGET_S", "Prepopulated", "prepopulate"]
 

@@ -34,13 +34,13 @@ from maildrill.clients.imap import ImapClient
 from maildrill.clients.nodes import NodeCycle
 from maildrill.clients.pop3 import Pop3Client
 from maildrill.clients.smtp import SmtpClient
+from maildrill.load.listeners import STATE
 from maildrill.load.message import MessageFactory
 from maildrill.load.plan import LoadPlan
-from maildrill.load.plugin import STATE
 from maildrill.load.starttls import secure
 from maildrill.load.state import END_LAG_S
-from maildrill.resolve import tls_context
 from maildrill.target import Account, Endpoint, Role, Target, load_target
+from maildrill.tls.context import tls_context
 
 __all__ = ["DROP_AFTER_S", "MailboxReader", "Paced", "SmtpSender", "cached_target"]
 

@@ -49,8 +49,8 @@ from maildrill.clients.pop3 import Pop3Client
 from maildrill.load.ledger import of_run, parse_message
 from maildrill.load.starttls import secure
 from maildrill.load.state import State
-from maildrill.resolve import tls_context
 from maildrill.target import Account, Endpoint, Role, load_target
+from maildrill.tls.context import tls_context
 
 __all__ = ["start_watchers"]
 

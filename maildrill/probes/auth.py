@@ -23,10 +23,10 @@ import dns.exception
 import spf
 
 from maildrill.dnsrecords.dkim import dkim_key
+from maildrill.dnsrecords.pyspf_adapter import pyspf_lookup
+from maildrill.dnsrecords.resolver import resolver_for
 from maildrill.mailauth import dkim_results, find_dmarc_policy, resolver_txt
-from maildrill.resolve import resolver_for
 from maildrill.smtp_protocol import EHLO_NAME
-from maildrill.spfdns import pyspf_lookup
 from maildrill.target import Target
 
 __all__ = [

@@ -22,7 +22,7 @@ from maildrill.errors import NotApplicable
 from maildrill.probes.mailbox import JUNK, Found, Mailbox
 from maildrill.probes.messages import TestMessage
 from maildrill.probes.smtp import (
-    Transaction,
+    SmtpReplies,
     authenticate,
     delivery_timeout,
     open_session,
@@ -79,7 +79,7 @@ class Inbound:
         sender: str,
         starttls: bool = False,
         login: Account | None = None,
-    ) -> Transaction:
+    ) -> SmtpReplies:
         """One session: greeting, EHLO (STARTTLS, AUTH if asked), one transaction, QUIT."""
         with Wire.open(self.target, self.endpoint, source=self.source, timeout=60.0) as wire:
             self.smtp_transcript.extend(wire.transcript)
@@ -88,7 +88,7 @@ class Inbound:
             if login is not None:
                 auth = authenticate(wire, login)
                 if auth.code != AUTH_SUCCEEDED:
-                    return Transaction(auth)  # reported as refused at "MAIL"
+                    return SmtpReplies(auth)  # reported as refused at "MAIL"
             tx = transaction(wire, sender, [self.account.address], msg.data)
             wire.smtp("QUIT")
         return tx

@@ -28,9 +28,10 @@ from typing import Any
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
+from maildrill.dnsrecords.resolver import endpoint_addresses
 from maildrill.errors import ProtocolError, TargetTimeout, TargetUnreachable
-from maildrill.resolve import endpoint_addresses, tls_context
 from maildrill.target import Account, Endpoint, Role, Target
+from maildrill.tls.context import tls_context
 from maildrill.wire import raise_if_blocked
 
 __all__ = ["JUNK", "Found", "Mailbox"]

@@ -17,9 +17,9 @@ import base64
 import ipaddress
 from dataclasses import dataclass, field
 
+from maildrill.dnsrecords.resolver import endpoint_addresses
 from maildrill.errors import ProtocolError
 from maildrill.greetings import smtp_greeting_problem
-from maildrill.resolve import endpoint_addresses
 from maildrill.smtp_protocol import (
     EHLO_NAME,
     OK,
@@ -32,7 +32,7 @@ from maildrill.target import Account, Endpoint, Target
 from maildrill.wire import SMTPReply, Wire
 
 __all__ = [
-    "Transaction",
+    "SmtpReplies",
     "authenticate",
     "delivery_timeout",
     "foreign_sender",
@@ -85,7 +85,7 @@ def authenticate(wire: Wire, account: Account) -> SMTPReply:
 
 
 @dataclass
-class Transaction:
+class SmtpReplies:
     """The replies of one MAIL/RCPT/DATA transaction, up to the first refused stage."""
 
     mail: SMTPReply
@@ -126,10 +126,10 @@ def transaction(
     data: bytes | None,
     *,
     mail_params: str = "",
-) -> Transaction:
+) -> SmtpReplies:
     """MAIL, RCPT for each recipient, then DATA and the message (unless ``data`` is None)."""
     params = f" {mail_params}" if mail_params else ""
-    tx = Transaction(wire.smtp(f"MAIL FROM:<{mail_from}>{params}"))
+    tx = SmtpReplies(wire.smtp(f"MAIL FROM:<{mail_from}>{params}"))
     if not is_positive(tx.mail.code):
         return tx
     for rcpt in rcpts:

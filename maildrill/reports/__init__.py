@@ -8,7 +8,8 @@ Outputs, all in one directory and all self-contained (no network, no CDN, plots 
 - ``junit.xml``: one testcase per control, for CI.
 
 The renderers only render: the gate they display (and return as ``exit_code``) is decided by
-:func:`maildrill.gate.decide`, by the caller or, when none is given, on the caller's behalf.
+:func:`maildrill.controls.gate.decide`, by the caller or, when none is given, on the caller's
+behalf.
 Usage::
 
     outcome = render_all(Path("out/results.json"), Path("out"),
@@ -26,10 +27,10 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from maildrill.config_files import dotted, first_error
+from maildrill.controls.gate import decide
+from maildrill.controls.waivers import Waivers
 from maildrill.errors import ConfigError
-from maildrill.gate import decide
 from maildrill.results import RunResults, read_results
-from maildrill.waivers import Waivers
 
 from ._render import environment
 from .auditor import auditor_context
@@ -83,7 +84,8 @@ def render_all(
 ) -> ReportOutcome:
     """Write report.html, capacity.html and junit.xml into out_dir; return their paths and
     the gate they show. ``today`` decides which waivers have expired (default: the UTC date
-    now); ``gate`` is :func:`maildrill.gate.decide`'s figure, computed here when not given."""
+    now); ``gate`` is :func:`maildrill.controls.gate.decide`'s figure, computed here when
+    not given."""
     raw = Path(results_path).read_bytes() if Path(results_path).is_file() else b""
     run = load_run(Path(results_path))
     base = load_run(Path(baseline), "baseline") if baseline is not None else None

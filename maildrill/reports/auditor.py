@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from maildrill.controls.waivers import Disposition, Waiver, Waivers
 from maildrill.results import ControlResult, EvidenceItem, RunResults, Severity, Verdict
-from maildrill.waivers import Disposition, Waiver, Waivers
 
 __all__ = ["ControlRow", "auditor_context", "evidence_view", "root_causes"]
 

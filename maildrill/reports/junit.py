@@ -15,8 +15,8 @@ import xml.etree.ElementTree as ET
 from datetime import date
 from pathlib import Path
 
+from maildrill.controls.waivers import Disposition, Waiver, Waivers
 from maildrill.results import ControlResult, RunResults
-from maildrill.waivers import Disposition, Waiver, Waivers
 
 __all__ = ["write_junit"]
 

@@ -15,7 +15,7 @@ import socketserver
 import dns.resolver
 import spf
 
-from maildrill.spfdns import pyspf_lookup
+from maildrill.dnsrecords.pyspf_adapter import pyspf_lookup
 
 __all__ = ["serve"]
 

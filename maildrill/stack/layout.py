@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Literal
 
 from maildrill.errors import ConfigError
-from maildrill.pki import service_names
 from maildrill.stack.weaknesses import weakness_ids
+from maildrill.tls.testpki import service_names
 
 __all__ = [
     "DNSBL_ZONE",

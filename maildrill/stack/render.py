@@ -22,7 +22,6 @@ from typing import Any
 
 import jinja2
 
-from maildrill.pki import make_ca, make_dkim_key, service_names
 from maildrill.stack.layout import (
     DNSBL_ZONE,
     DOMAIN,
@@ -33,7 +32,8 @@ from maildrill.stack.layout import (
     USERS,
     Layout,
 )
-from maildrill.stack.webmail import render_webmail
+from maildrill.stack.roundcube import render_webmail
+from maildrill.tls.testpki import make_ca, make_dkim_key, service_names
 
 __all__ = ["render", "user_name"]
 

@@ -79,7 +79,7 @@ def run_suites(
 
 def run_check(target: Path, out: Path, *args: str, timeout: float = 300) -> SuiteRun:
     """``maildrill check --target FILE --out OUT [args…]``: every result in ``out``."""
-    command = [sys.executable, "-m", "maildrill.cli", "check", "--target", str(target)]
+    command = [sys.executable, "-m", "maildrill", "check", "--target", str(target)]
     return _run([*command, "--out", str(out), *args], out / "results.json", timeout)
 
 

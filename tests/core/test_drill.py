@@ -133,7 +133,7 @@ def test_a_load_run_locust_ended_early_cannot_pass_the_drill(
     import argparse
 
     import maildrill.load
-    from maildrill import drill
+    from maildrill.cli import drill
     from tests.reports import sample
 
     target = tmp_path / "t.toml"

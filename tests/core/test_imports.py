@@ -18,14 +18,14 @@ import pytest
 
 MODULES = [
     "maildrill.cli",
-    "maildrill.drill",
-    "maildrill.check",
+    "maildrill.cli.drill",
+    "maildrill.cli.check",
     "maildrill.load",
-    "maildrill.load.cli",
+    "maildrill.cli.load",
     "maildrill.load.runner",
-    "maildrill.report_cli",
-    "maildrill.embedded.cli",
-    "maildrill.stack.cli",
+    "maildrill.cli.report",
+    "maildrill.cli.serve",
+    "maildrill.cli.stack",
     "maildrill.reports",
 ]
 
@@ -40,6 +40,16 @@ def test_command_modules_do_not_import_locust(module: str) -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "", f"{module} imports {proc.stdout.strip()}"
+
+
+@pytest.mark.parametrize("module", ["maildrill.cli.load", "maildrill.load.runner"])
+def test_the_load_command_does_not_import_pytest(module: str) -> None:
+    """'maildrill load' runs no checks: the conformance machinery (pytest and the control
+    plugin) has no business in it."""
+    code = f"import sys, {module}; print('pytest' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False", f"{module} imports pytest"
 
 
 # Imports go one way (issue 15): the suites and scenarios import maildrill, never the
@@ -180,11 +190,7 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 # (maildrill.checks, maildrill.plugin) turns their errors.NotApplicable into a verdict.
 PYTEST_FREE = ("maildrill.probes", "maildrill.clients", "maildrill.load", "maildrill.dnsrecords")
 # modules of those packages that still import pytest, each with why
-PYTEST_ALLOWED = {
-    # the load command takes target_info from the check command (maildrill.check); issue 15
-    # moves the command to maildrill/cli/ and target_info out of the check command
-    "maildrill.load.cli": "the load command, not the load engine",
-}
+PYTEST_ALLOWED: dict[str, str] = {}
 
 
 def _runtime_imports(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
@@ -234,8 +240,8 @@ def test_libraries_do_not_import_pytest() -> None:
 
 def test_the_pytest_rule_sees_a_chain() -> None:
     # the rule above must be able to fail: the control API imports pytest, the plugin too
-    assert _imports_pytest("maildrill.checks", {}) == ["maildrill.checks", "pytest"]
-    chain = _imports_pytest("maildrill.load.cli", {})
+    assert _imports_pytest("maildrill.controls.api", {}) == ["maildrill.controls.api", "pytest"]
+    chain = _imports_pytest("maildrill.cli.check", {})
     assert chain is not None and chain[-1] == "pytest", chain
 
 
@@ -261,4 +267,4 @@ def test_tests_never_import_the_suites_or_the_scenarios_as_packages() -> None:
 def test_the_import_walk_sees_relative_and_from_imports() -> None:
     assert "maildrill.reports.auditor" in _graph()["maildrill.reports"]
     assert "maildrill.load.state" in _graph()["maildrill.load.watch"]
-    assert "maildrill.load.plugin" not in _graph()["maildrill.load.watch"]
+    assert "maildrill.load.listeners" not in _graph()["maildrill.load.watch"]

@@ -9,7 +9,7 @@ import pytest
 CHECKS = """
 import pytest
 
-from maildrill.checks import control, expect, not_applicable
+from maildrill.controls.api import control, expect, not_applicable
 from maildrill.errors import NotApplicable, TargetUnreachable
 from maildrill.probes.inbound import require_mailbox
 from maildrill.target import Role

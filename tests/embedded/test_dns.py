@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from maildrill.resolve import resolver_for
+from maildrill.dnsrecords.resolver import resolver_for
 from maildrill.target import Target
 
 from .conftest import DOMAIN

@@ -9,8 +9,8 @@ import aiosmtplib
 import dkim
 import pytest
 
+from maildrill.dnsrecords.resolver import resolver_for
 from maildrill.mailauth import dkim_dnsfunc, resolver_txt
-from maildrill.resolve import resolver_for
 from maildrill.target import Target
 
 from .conftest import DOMAIN, port

@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 from imapclient import IMAPClient
 
+from maildrill.dnsrecords.resolver import endpoint_addresses
 from maildrill.errors import ConfigError
 from maildrill.load import run_load
 from maildrill.load.message import DEFAULT_PROFILE
 from maildrill.load.prepopulate import prepopulate
-from maildrill.resolve import endpoint_addresses, tls_context
 from maildrill.results import read_results
 from maildrill.target import Role, load_target
+from maildrill.tls.context import tls_context
 from tests.load.servers import SIZE_LIMIT, smtp_server, write_target
 from tests.load.test_full_chain import run_full_chain
 

@@ -23,7 +23,7 @@ def drill(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
     out = tmp_path_factory.mktemp("drill")
     proc = subprocess.run(
         [
-            *(sys.executable, "-m", "maildrill.cli", "drill"),
+            *(sys.executable, "-m", "maildrill", "drill"),
             *("--out", str(out), "--duration", "2", "--users", "2"),
         ],
         capture_output=True,

@@ -1,12 +1,12 @@
-"""The gate as a pure decision (maildrill.gate.decide), without rendering anything."""
+"""The gate as a pure decision (maildrill.controls.gate.decide), without rendering anything."""
 
 from __future__ import annotations
 
 from datetime import date
 
-from maildrill.gate import decide
+from maildrill.controls.gate import decide
+from maildrill.controls.waivers import Waiver, Waivers
 from maildrill.results import RunResults
-from maildrill.waivers import Waiver, Waivers
 from tests.reports import sample
 
 TODAY = date(2025, 4, 1)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from maildrill.controls.waivers import Disposition, load_waivers
 from maildrill.errors import ConfigError
 from maildrill.reports import render_all
-from maildrill.waivers import Disposition, load_waivers
 from tests.reports import sample
 
 TODAY = date(2025, 4, 1)

@@ -33,7 +33,7 @@ UP_BUDGET_S = 30.0
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "maildrill.cli", "stack", *args],
+        [sys.executable, "-m", "maildrill", "stack", *args],
         capture_output=True,
         text=True,
         timeout=120,

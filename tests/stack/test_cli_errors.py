@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from maildrill.cli import stack as cli
 from maildrill.errors import ConfigError
-from maildrill.stack import binaries, cli
+from maildrill.stack import binaries
 
 
 def test_missing_binary_names_its_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -30,7 +31,7 @@ def test_missing_binary_names_its_package(monkeypatch: pytest.MonkeyPatch, tmp_p
 def test_no_stack_in_dir(action: str, tmp_path: Path) -> None:
     # through the real command, as a user sees it: one line on stderr, exit 2
     out = subprocess.run(
-        [sys.executable, "-m", "maildrill.cli", "stack", action, "--dir", str(tmp_path)],
+        [sys.executable, "-m", "maildrill", "stack", action, "--dir", str(tmp_path)],
         capture_output=True,
         text=True,
         check=False,

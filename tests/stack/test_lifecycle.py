@@ -29,7 +29,7 @@ def _tls(stack: RunningStack) -> ssl.SSLContext:
 def test_up_within_budget_and_status_all_up(stack: RunningStack) -> None:
     assert stack.up_seconds < UP_BUDGET_S, stack.up_output
     out = subprocess.run(
-        [sys.executable, "-m", "maildrill.cli", "stack", "status", "--dir", str(stack.root)],
+        [sys.executable, "-m", "maildrill", "stack", "status", "--dir", str(stack.root)],
         capture_output=True,
         text=True,
         check=False,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from maildrill.plugin import _verdict
+from maildrill.controls.pytest_plugin import _verdict
 from maildrill.results import Verdict
 from tests.conformance.adversity.exceptions import MAKERS
 from tests.conformance.suite import ROOT, SUITES
@@ -50,7 +50,7 @@ def test_only_an_assertion_is_a_failure() -> None:
 
 CHECKS = """
 import pytest
-from maildrill.checks import control, expect
+from maildrill.controls.api import control, expect
 from tests.conformance.adversity.exceptions import MAKERS
 
 NAMES = sorted(MAKERS)

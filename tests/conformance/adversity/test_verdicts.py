@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from maildrill.target import Role, load_target
-from maildrill.tls_scan import scan_target
+from maildrill.tls.scan import scan_target
 from tests.conformance.adversity.servers import misbehaving
 from tests.conformance.reachability.servers import serve
 from tests.conformance.suite import ROOT, run_suites
@@ -82,7 +82,7 @@ def test_misbehaving_server_blocks_quietly_and_fast(behaviour: str, tmp_path: Pa
     with misbehaving(tmp_path, behaviour) as target:
         started = time.monotonic()
         proc = subprocess.run(
-            [sys.executable, "-m", "maildrill.cli", "check", "--target", str(target),
+            [sys.executable, "-m", "maildrill", "check", "--target", str(target),
              "--out", str(tmp_path / "out")],
             capture_output=True, text=True, timeout=300, cwd=ROOT, check=False,
         )  # fmt: skip

@@ -18,8 +18,9 @@ def probe_messages_left(target_file: Path) -> dict[str, list[int]]:
     every check deletes what it sent)."""
     from imapclient import IMAPClient
 
-    from maildrill.resolve import endpoint_addresses, tls_context
+    from maildrill.dnsrecords.resolver import endpoint_addresses
     from maildrill.target import Role, load_target
+    from maildrill.tls.context import tls_context
 
     target = load_target(target_file)
     endpoint = target.endpoint(Role.IMAPS)

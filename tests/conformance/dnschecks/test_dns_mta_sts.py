@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import pytest
 
-from maildrill.pki import make_pki
+from maildrill.tls.testpki import make_pki
 from tests.conformance.dnschecks import zones
 from tests.conformance.suite import run_suites
 

@@ -14,7 +14,7 @@ from sslyze.plugins.scan_commands import ScanCommand
 
 from maildrill.embedded import launch
 from maildrill.target import load_target
-from maildrill.tls_scan import scan_target
+from maildrill.tls.scan import scan_target
 from tests.conformance.declared import declared
 from tests.conformance.suite import SuiteRun, run_suites
 from tests.conformance.tls.pki import https_target

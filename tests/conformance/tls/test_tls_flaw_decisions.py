@@ -19,7 +19,7 @@ import pytest
 from sslyze.plugins.robot.implementation import RobotScanResultEnum
 from sslyze.plugins.scan_commands import ScanCommand
 
-from maildrill.checks import Evidence
+from maildrill.controls.api import Evidence
 from tests.conformance.suite import SUITES
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from maildrill.certs import host_matches
 from maildrill.target import POLICIES
-from maildrill.tls_policy import forward_secret, profile_for, weaknesses
+from maildrill.tls.certificates import host_matches
+from maildrill.tls.policy import forward_secret, profile_for, weaknesses
 
 
 @pytest.mark.parametrize("policy", POLICIES)

@@ -2,7 +2,7 @@
 
 One check is one pytest test function carrying a control marker::
 
-    from maildrill.checks import Evidence, control, expect
+    from maildrill.controls.api import Evidence, control, expect
     from maildrill.smtp_protocol import SERVICE_READY
     from maildrill.target import Role
 
@@ -14,7 +14,7 @@ One check is one pytest test function carrying a control marker::
             reply = wire.read_smtp()
             expect(reply.code == SERVICE_READY, f"greeting was {reply.code} {reply.text}")
 
-The plugin (:mod:`maildrill.plugin`) turns the outcome into a
+The plugin (:mod:`maildrill.controls.pytest_plugin`) turns the outcome into a
 :class:`~maildrill.results.ControlResult`: a passed test is ``pass``; a failed assertion
 (:func:`expect`) is ``fail`` — the server was seen doing the wrong thing;
 :func:`not_applicable` (or a :class:`~maildrill.errors.NotApplicable` from the probes) is

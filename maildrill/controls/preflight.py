@@ -23,11 +23,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from maildrill.dnsrecords.resolver import endpoint_addresses
 from maildrill.errors import TargetError, TargetUnreachable, TLSFailure
 from maildrill.greetings import imap_greeting_problem, pop3_greeting_problem, smtp_greeting_problem
-from maildrill.resolve import endpoint_addresses, tls_context
 from maildrill.smtp_protocol import EHLO_NAME
 from maildrill.target import Endpoint, Role, Target
+from maildrill.tls.context import tls_context
 from maildrill.wire import Wire
 
 __all__ = ["Blocker", "health", "layer", "preflight"]

@@ -54,8 +54,8 @@ from sslyze.scanner.scanner import Scanner
 from sslyze.server_connectivity import check_connectivity_to_server
 from sslyze.server_setting import ServerNetworkConfiguration, ServerNetworkLocation
 
+from maildrill.dnsrecords.resolver import addresses
 from maildrill.errors import Blocked, ConfigError, TargetError, TLSFailure
-from maildrill.resolve import addresses
 from maildrill.smtp_protocol import EHLO_NAME
 from maildrill.target import Endpoint, Role, Target
 
@@ -76,7 +76,7 @@ __all__ = [
     "tls_roles",
 ]
 
-# sslyze's scan command for each protocol version, oldest first (names as in tls_policy)
+# sslyze's scan command for each protocol version, oldest first (names as in maildrill.tls.policy)
 VERSION_COMMANDS: tuple[tuple[str, ScanCommand], ...] = (
     ("SSLv2", ScanCommand.SSL_2_0_CIPHER_SUITES),
     ("SSLv3", ScanCommand.SSL_3_0_CIPHER_SUITES),
@@ -206,7 +206,7 @@ class EndpointScan:
     mode: str  # "starttls" or "implicit"
     nodes: tuple[NodeScan, ...] = ()
     error: str | None = None  # the endpoint could not be scanned at all (e.g. DNS)
-    blocked: str | None = None  # not scanned: an earlier finding (see maildrill.preflight)
+    blocked: str | None = None  # not scanned: an earlier finding (see maildrill.controls.preflight)
 
     def scanned(self) -> tuple[NodeScan, ...]:
         """Every node; :class:`Blocked` or :class:`TLSFailure` if the endpoint was not scanned."""

@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from maildrill import interrupt
-from maildrill.check import target_info
 from maildrill.errors import ConfigError
 from maildrill.load.plan import POLL_INTERVAL_S, SCENARIOS, SHAPES, WATCHERS
 from maildrill.load.runner import Master, run_load, run_worker
-from maildrill.results import LoadResult, RunResults, write_results
+from maildrill.results import LoadResult, RunResults, TargetInfo, write_results
 from maildrill.target import load_target
 
 HELP = """Generate mail load (SMTP, IMAP, POP3, webmail) against a target and measure it.
@@ -181,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
         return _serve_master(args)
     target = load_target(args.target)
     master = _master(args)
-    results = RunResults.start(target_info(target))
+    results = RunResults.start(TargetInfo.of(target))
     try:
         load = _run_load(args, master)
     except KeyboardInterrupt:

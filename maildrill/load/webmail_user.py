@@ -22,8 +22,8 @@ from maildrill.clients.events import PhaseError
 from maildrill.clients.nodes import NodeCycle
 from maildrill.clients.webmail import WebmailClient
 from maildrill.load.users import Paced, cached_target
-from maildrill.resolve import tls_context
 from maildrill.target import Role
+from maildrill.tls.context import tls_context
 
 __all__ = ["WebmailSession"]
 

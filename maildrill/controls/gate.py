@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from maildrill.controls.waivers import Disposition, Waivers
 from maildrill.results import RunResults
-from maildrill.waivers import Disposition, Waivers
 
 __all__ = ["decide"]
 

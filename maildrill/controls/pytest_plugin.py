@@ -5,10 +5,10 @@ and writes one :class:`~maildrill.results.ControlResult` per control. Fixtures:
 
 - ``target``: the validated :class:`~maildrill.target.Target` of ``--target``;
 - ``endpoint``: one endpoint per role named by the check's ``control(roles=…)`` marker;
-- ``evidence``: the :class:`~maildrill.checks.Evidence` recorder of the running check;
-- ``blockers``: what :func:`maildrill.preflight.health` found wrong with each endpoint, once
-  per session; a check that then opens such an endpoint ends ``error`` at once, "blocked
-  by" the control that owns the cause (unless it is that control, or one below it).
+- ``evidence``: the :class:`~maildrill.controls.api.Evidence` recorder of the running check;
+- ``blockers``: what :func:`maildrill.controls.preflight.health` found wrong with each
+  endpoint, once per session; a check that then opens such an endpoint ends ``error`` at
+  once, "blocked by" the control that owns the cause (unless it is that control, or one below it).
 
 Verdicts: ``fail`` only for a failed assertion (the server was seen doing the wrong thing);
 a :class:`~maildrill.errors.TargetError` escaping a check, a blocked check, or a bug in it is
@@ -25,9 +25,9 @@ from typing import Any, NoReturn
 
 import pytest
 
-from maildrill.checks import Evidence
+from maildrill.controls.api import Evidence
+from maildrill.controls.preflight import Blocker, health
 from maildrill.errors import Blocked, ConfigError, NotApplicable, TargetError
-from maildrill.preflight import Blocker, health
 from maildrill.results import ControlResult, Severity, Verdict
 from maildrill.target import POLICIES, Endpoint, Role, Target, load_target
 from maildrill.wire import blocked_endpoints
@@ -53,7 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "control(id, title, severity, reference, roles): the control a check verifies "
-        "(see maildrill.checks.control)",
+        "(see maildrill.controls.api.control)",
     )
     config.stash[RESULTS] = []
 

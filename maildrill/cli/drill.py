@@ -15,18 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from maildrill import interrupt
-from maildrill.check import (
-    ChecksInterrupted,
-    add_common,
-    finish,
-    load_waivers_early,
-    print_summary,
-    run_checks,
-    target_info,
-)
-from maildrill.load.cli import add_traffic_arguments, traffic_options
-from maildrill.preflight import preflight
-from maildrill.results import RunResults, write_results
+from maildrill.cli.check import add_common, finish, load_waivers_early, print_summary
+from maildrill.cli.load import add_traffic_arguments, traffic_options
+from maildrill.controls.preflight import preflight
+from maildrill.controls.session import ChecksInterrupted, run_checks
+from maildrill.results import RunResults, TargetInfo, write_results
 from maildrill.target import load_target
 
 HELP = """Run the quarterly drill: conformance checks, a full-chain load run, and the reports.
@@ -84,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         say(f"maildrill drill: {target.name} ({target.domain}), policy {target.policy}")
         say("preflight:")
         preflight(target, progress=say)
-        run = RunResults.start(target_info(target), command=["maildrill", *sys.argv[1:]])
+        run = RunResults.start(TargetInfo.of(target), command=["maildrill", *sys.argv[1:]])
         results_path = out / "results.json"
         interrupted = False
         try:

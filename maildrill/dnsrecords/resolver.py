@@ -1,4 +1,4 @@
-"""Name resolution through the target's own resolver, and TLS contexts for its endpoints.
+"""Name resolution through the target's own resolver.
 
 Every lookup maildrill makes goes through :func:`resolver_for`, so a loopback lab (a DNS
 server on 127.0.0.1:5353) and a real deployment (the system resolver) behave the same way.
@@ -7,22 +7,20 @@ Usage::
 
     for address in addresses(target, "mx1.example.test"):
         ...
-    ctx = tls_context(target)      # verifies against target.ca_file
 """
 
 from __future__ import annotations
 
 import ipaddress
-import ssl
 from functools import lru_cache
 
 import dns.exception
 import dns.resolver
 
-from maildrill.errors import ConfigError, TargetTimeout, TargetUnreachable
+from maildrill.errors import TargetTimeout, TargetUnreachable
 from maildrill.target import Endpoint, Target
 
-__all__ = ["addresses", "endpoint_addresses", "resolver_for", "tls_context"]
+__all__ = ["addresses", "endpoint_addresses", "resolver_for"]
 
 
 def resolver_for(target: Target) -> dns.resolver.Resolver:
@@ -75,21 +73,3 @@ def addresses(target: Target, host: str) -> list[str]:
 def endpoint_addresses(target: Target, endpoint: Endpoint) -> list[tuple[str, int]]:
     """(address, port) of every node behind an endpoint (seed S4: DNS round robin)."""
     return [(a, endpoint.port) for a in addresses(target, endpoint.host)]
-
-
-def tls_context(target: Target, *, verify: bool = True) -> ssl.SSLContext:
-    """A client context that trusts the target's CA file (or the system's CAs).
-
-    ``verify=False`` is for checks that must see what the server offers even when the
-    certificate is wrong; they report the certificate separately.
-    """
-    ctx = ssl.create_default_context()
-    if target.ca_path is not None:
-        try:
-            ctx.load_verify_locations(cafile=str(target.ca_path))
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"ca_file: cannot load {target.ca_path}: {exc}") from None
-    if not verify:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx

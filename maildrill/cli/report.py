@@ -15,8 +15,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from maildrill.controls.waivers import load_waivers
 from maildrill.errors import ConfigError
-from maildrill.waivers import load_waivers
 
 HELP = """Render results.json into report.html, capacity.html and junit.xml.
 
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     waivers = load_waivers(args.waivers) if args.waivers is not None else None
     if args.threshold < 0:
         raise ConfigError(f"--threshold: must be a percentage ≥ 0 (got {args.threshold})")
-    from maildrill.gate import decide
+    from maildrill.controls.gate import decide
     from maildrill.reports import load_run, render_all
 
     today = datetime.now(UTC).date()

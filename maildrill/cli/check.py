@@ -9,22 +9,17 @@ control passed (or is waived, or not applicable), 1 when one failed or could not
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
-from maildrill.errors import ConfigError
-from maildrill.gate import decide
+from maildrill.controls.gate import decide
+from maildrill.controls.session import ChecksInterrupted, run_checks
+from maildrill.controls.waivers import Waivers, load_waivers
 from maildrill.reports import render_all
-from maildrill.results import ControlResult, RunResults, TargetInfo, write_results
-from maildrill.suites import conformance_dir
-from maildrill.target import POLICIES, Target, load_target
-from maildrill.waivers import Waivers, load_waivers
+from maildrill.results import RunResults, TargetInfo, write_results
+from maildrill.target import POLICIES, load_target
 
 HELP = """Verify a mail system's conformance: reachability, TLS policy, DNS records, filtering.
 
@@ -52,56 +47,6 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-k", dest="keyword", metavar="EXPR", help="only the checks matching EXPR (pytest -k)"
     )
-
-
-def target_info(target: Target) -> TargetInfo:
-    return TargetInfo(
-        name=target.name,
-        domain=target.domain,
-        policy=target.policy,
-        file=str(target.source or ""),
-        file_sha256=target.sha256(),
-        endpoints={str(r): e.url for r, e in target.endpoints.items()},
-    )
-
-
-def run_checks(
-    target: Target,
-    *,
-    policy: str | None = None,
-    keyword: str | None = None,
-    quiet: bool = False,
-) -> list[ControlResult]:
-    """Run the conformance suites in this process and return one result per control."""
-    suites = conformance_dir()
-    with tempfile.TemporaryDirectory(prefix="maildrill-") as tmp:
-        out = Path(tmp) / "controls.json"
-        args = [str(suites), "--target", str(target.source), "--results", str(out)]
-        args += ["-q", "--tb=no", "-p", "no:cacheprovider", "--no-header"]
-        if policy:
-            args += ["--policy", policy]
-        if keyword:
-            args += ["-k", keyword]
-        if quiet:
-            args += ["-qq"]
-        code = pytest.main(args)
-        if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR):
-            raise ConfigError(f"the conformance run could not start (pytest exit {int(code)})")
-        controls = []
-        if out.exists():  # the plugin writes it on Ctrl-C too
-            data = json.loads(out.read_text())
-            controls = [ControlResult.model_validate(c) for c in data["controls"]]
-        if code == pytest.ExitCode.INTERRUPTED:
-            raise ChecksInterrupted(controls)
-        return controls
-
-
-class ChecksInterrupted(KeyboardInterrupt):
-    """Ctrl-C during the checks; carries the controls checked so far."""
-
-    def __init__(self, controls: list[ControlResult]) -> None:
-        super().__init__()
-        self.controls = controls
 
 
 def load_waivers_early(path: Path | None) -> Waivers | None:
@@ -159,14 +104,14 @@ def print_summary(run: RunResults, say: Callable[[str], None] = print) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from maildrill.preflight import preflight
+    from maildrill.controls.preflight import preflight
 
     target = load_target(args.target)
     waivers = load_waivers_early(args.waivers)
     say = _say
     say(f"maildrill check: {target.name} ({target.domain}), policy {args.policy or target.policy}")
     preflight(target, progress=say)
-    run = RunResults.start(target_info(target), command=["maildrill", *sys.argv[1:]])
+    run = RunResults.start(TargetInfo.of(target), command=["maildrill", *sys.argv[1:]])
     try:
         controls = run_checks(target, policy=args.policy, keyword=args.keyword)
     except KeyboardInterrupt as exc:

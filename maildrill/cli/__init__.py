@@ -42,12 +42,12 @@ class Command(Protocol):
 # Only the chosen subcommand's module is imported: the load engine pulls in Locust and gevent,
 # which have no business slowing down or warning in 'maildrill check'.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "drill": ("maildrill.drill", "checks, a full-chain load run and the reports, in one go"),
-    "check": ("maildrill.check", "run the conformance suites against a target (CI gate)"),
-    "load": ("maildrill.load.cli", "generate SMTP/IMAP/POP3 load and measure it"),
-    "report": ("maildrill.report_cli", "render the reports from a results.json"),
-    "serve": ("maildrill.embedded.cli", "run the embedded pure-Python mail system"),
-    "stack": ("maildrill.stack.cli", "the real Postfix/Dovecot reference stack on loopback"),
+    "drill": ("maildrill.cli.drill", "checks, a full-chain load run and the reports, in one go"),
+    "check": ("maildrill.cli.check", "run the conformance suites against a target (CI gate)"),
+    "load": ("maildrill.cli.load", "generate SMTP/IMAP/POP3 load and measure it"),
+    "report": ("maildrill.cli.report", "render the reports from a results.json"),
+    "serve": ("maildrill.cli.serve", "run the embedded pure-Python mail system"),
+    "stack": ("maildrill.cli.stack", "the real Postfix/Dovecot reference stack on loopback"),
 }
 
 
@@ -105,7 +105,3 @@ def _run(args: argparse.Namespace) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         code = 141  # 128 + SIGPIPE, as a shell reports a command killed by it
     return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

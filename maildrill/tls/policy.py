@@ -33,7 +33,6 @@ from sslyze.mozilla_tls_profile.tls_config_checker import (
 )
 
 __all__ = [
-    "PROFILES",
     "VERSIONS",
     "Profile",
     "forward_secret",
@@ -144,9 +143,6 @@ def _profiles() -> dict[str, Profile]:
             cbc_allowed=True,  # AES-CBC is "sufficient" (table 4)
         ),
     }
-
-
-PROFILES = ("seed", "mozilla-intermediate", "mozilla-modern", "ncsc")
 
 
 def profile_for(name: str) -> Profile:

@@ -12,19 +12,18 @@ only once at a time (fixed loopback ports), so a second fixture elsewhere would 
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from maildrill.stack import Weakness, load_weaknesses
-from tests.conformance.tls.suite import CONTROLS, ROOT, run_suites
+from tests.conformance.declared import declared
+from tests.conformance.suite import SuiteRun, run_check, run_suites
 from tests.stack.conftest import RunningStack, bring_up
+
+CONTROLS = frozenset(declared("tls"))
 
 BUDGET_S = 60.0  # issue 5: the whole TLS + DNS suite against the good stack
 # not applicable on both profiles: the inbound MX (port 25 role) must accept plaintext mail,
@@ -39,45 +38,25 @@ EXPECTED_NOT_APPLICABLE = {
 }
 
 
-@dataclass(frozen=True)
-class CheckRun:
-    returncode: int
-    controls: dict[str, dict[str, Any]]  # only the TLS suite's controls
-    output: str
-
-    def verdicts(self, *wanted: str) -> set[str]:
-        return {cid for cid, c in self.controls.items() if c["verdict"] in wanted}
-
-    def describe(self, ids: set[str]) -> str:
-        return "\n".join(
-            f"  {cid}: {self.controls[cid]['verdict']} {self.controls[cid]['reason'][:160]}"
-            for cid in sorted(ids & set(self.controls))
-        )
-
-
-def _check(stack: RunningStack, out: Path) -> CheckRun:
-    """`maildrill check --target … -k tls`, end to end, as a user runs it."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "maildrill", "check", "--target",
-         str(stack.root / "target.toml"), "-k", "tls", "--out", str(out)],
-        capture_output=True, text=True, timeout=300, cwd=ROOT, check=False,
-    )  # fmt: skip
-    results = json.loads((out / "results.json").read_text())
-    mine = {c["id"]: c for c in results["controls"] if c["id"].split("[", 1)[0] in CONTROLS}
-    return CheckRun(proc.returncode, mine, proc.stdout[-3000:] + proc.stderr[-2000:])
+def _check(stack: RunningStack, out: Path) -> SuiteRun:
+    """`maildrill check --target … -k tls`, end to end, as a user runs it: the TLS suite's
+    controls (-k tls selects some of the other suites' too)."""
+    run = run_check(stack.root / "target.toml", out, "-k", "tls")
+    mine = {cid: c for cid, c in run.controls.items() if cid.split("[", 1)[0] in CONTROLS}
+    return replace(run, controls=mine)
 
 
 @pytest.fixture(scope="module")
-def good_check(good_stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> CheckRun:
+def good_check(good_stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> SuiteRun:
     return _check(good_stack, tmp_path_factory.mktemp("tls-good"))
 
 
 @pytest.fixture(scope="module")
-def weak_check(weak_stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> CheckRun:
+def weak_check(weak_stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> SuiteRun:
     return _check(weak_stack, tmp_path_factory.mktemp("tls-weak"))
 
 
-def test_good_profile_passes_every_tls_control(good_check: CheckRun) -> None:
+def test_good_profile_passes_every_tls_control(good_check: SuiteRun) -> None:
     run = good_check
     assert {cid.split("[", 1)[0] for cid in run.controls} == CONTROLS, run.output
     bad = run.verdicts("fail", "error")
@@ -88,7 +67,7 @@ def test_good_profile_passes_every_tls_control(good_check: CheckRun) -> None:
     assert run.returncode == 0, run.output
 
 
-def test_weak_profile_fails_exactly_its_tls_weaknesses(weak_check: CheckRun) -> None:
+def test_weak_profile_fails_exactly_its_tls_weaknesses(weak_check: SuiteRun) -> None:
     run = weak_check
     assert not run.verdicts("error"), run.describe(run.verdicts("error"))
     expected: set[str] = set()
@@ -115,7 +94,7 @@ def test_weak_profile_fails_exactly_its_tls_weaknesses(weak_check: CheckRun) -> 
     assert run.returncode == 1, run.output
 
 
-def test_weak_failures_carry_scan_evidence(weak_check: CheckRun) -> None:
+def test_weak_failures_carry_scan_evidence(weak_check: SuiteRun) -> None:
     for cid in weak_check.verdicts("fail"):
         control = weak_check.controls[cid]
         assert control["reason"], cid

@@ -7,9 +7,16 @@ import subprocess
 import pytest
 from cryptography.hazmat.primitives.serialization import load_pem_parameters
 
+from maildrill.target import POLICIES
 from maildrill.tls.certificates import host_matches
 from maildrill.tls.dhgroups import FFDHE, MODP, ffdhe, is_ffdhe, known_group, modp
 from maildrill.tls.policy import forward_secret, profile_for, weaknesses
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_every_policy_a_target_may_name_has_its_profile(policy: str) -> None:
+    # target.POLICIES is the one list of names (target files, --policy); each has a profile
+    assert profile_for(policy).name == policy
 
 
 @pytest.mark.parametrize(

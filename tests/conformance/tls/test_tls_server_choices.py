@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 from sslyze.plugins.scan_commands import ScanCommand
 
-from conformance.tls import test_key_exchange as key_exchange
 from maildrill.controls.api import Evidence
 from maildrill.tls.dhgroups import ffdhe, modp
+from tests.conformance.suite import check_module, run_suites
 from tests.conformance.tls.pki import Leaf, TlsServer, https_target
-from tests.conformance.tls.suite import describe, run_suites
+
+key_exchange = check_module("tls/test_key_exchange.py")
 
 # Python's ssl cannot staple OCSP: CERT-REVOCATION warns on every HTTPS case
 STAPLING = "CERT-REVOCATION"
@@ -66,12 +67,12 @@ def test_each_server_choice_fails_or_warns_exactly_its_control(tmp_path: Path, c
     mine = {cid for cid in run.controls if cid.endswith("[webmail]")}
     base = {cid: cid.split("[", 1)[0] for cid in mine}
     failed = {base[cid] for cid in mine if run.controls[cid]["verdict"] in ("fail", "error")}
-    assert failed == failing, describe(run, mine)
+    assert failed == failing, run.describe(mine)
     warned = {base[cid] for cid in mine if run.controls[cid]["warnings"]} - {STAPLING}
-    assert warned == warning, describe(run, mine)
+    assert warned == warning, run.describe(mine)
     for control in failing:
-        assert run.controls[f"{control}[webmail]"]["reason"], describe(run, mine)
-    assert run.verdicts("error") == set(), describe(run, run.verdicts("error"))
+        assert run.controls[f"{control}[webmail]"]["reason"], run.describe(mine)
+    assert run.verdicts("error") == set(), run.describe(run.verdicts("error"))
 
 
 # -- curves, at the level of sslyze's result ------------------------------------------------

@@ -4,7 +4,7 @@ Phases: connect (TCP, TLS on imaps, greeting, capabilities), tls (the implicit-T
 handshake alone), starttls, login, select, search, fetch, store, append, idle, logout. Open
 connections are counted process-wide in :data:`CONNECTIONS` (seed S22: the IMAP
 concurrent-connection peak). Each method runs one phase and raises
-:class:`~maildrill.clients.events.PhaseError` (already reported) on failure, so callers wrap
+:class:`~maildrill.errors.PhaseError` (already reported) on failure, so callers wrap
 a session in ``meter.transaction(...)``::
 
     imap = ImapClient(fire, nodes, tls=ctx, starttls=True)
@@ -36,20 +36,32 @@ POLL_S = 0.1  # poll interval where the server has no IDLE
 class _NodeIMAP4(imap4.IMAP4WithTimeout):  # type: ignore[misc]
     """Connects to one node's address while keeping the host name for TLS."""
 
-    node: tuple[str, int] = ("127.0.0.1", 143)
+    def __init__(self, node: tuple[str, int], host: str, port: int, timeout: float | None):
+        self.node = node  # before imaplib's __init__, which connects
+        super().__init__(host, port, timeout)
 
     def _create_socket(self, timeout: float | None = None) -> socket.socket:
         return connect(self.node, timeout or self._timeout)
 
 
 class _NodeIMAP4TLS(tls.IMAP4_TLS):  # type: ignore[misc]
-    node: tuple[str, int] = ("127.0.0.1", 993)
-    meter: Meter | None = None
+    """Implicit TLS to one node's address; the handshake alone is the ``tls`` phase."""
+
+    def __init__(
+        self,
+        node: tuple[str, int],
+        meter: Meter,
+        host: str,
+        port: int,
+        ssl_context: ssl.SSLContext | None,
+        timeout: float | None,
+    ) -> None:
+        self.node = node  # before imaplib's __init__, which connects
+        self.meter = meter
+        super().__init__(host, port, ssl_context, timeout)
 
     def _create_socket(self, timeout: float | None = None) -> socket.socket:
         sock = connect(self.node, timeout or self._timeout)
-        if self.meter is None:
-            return self._wrap(sock)
         with self.meter.phase("tls"):
             return self._wrap(sock)
 
@@ -67,10 +79,10 @@ class _NodeIMAPClient(IMAPClient):  # type: ignore[misc]
     def _create_IMAP4(self) -> Any:
         timeout = getattr(self._timeout, "connect", None)
         if self.ssl:
-            conn = type("_Conn", (_NodeIMAP4TLS,), {"node": self._node, "meter": self._meter})
-            return conn(self.host, self.port, self.ssl_context, timeout)
-        conn = type("_Conn", (_NodeIMAP4,), {"node": self._node})
-        return conn(self.host, self.port, timeout)
+            return _NodeIMAP4TLS(
+                self._node, self._meter, self.host, self.port, self.ssl_context, timeout
+            )
+        return _NodeIMAP4(self._node, self.host, self.port, timeout)
 
 
 class ImapClient:
@@ -184,5 +196,5 @@ class ImapClient:
             with self.meter.phase("logout"):
                 client.logout()
         finally:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(OSError):  # the socket of a connection already broken
                 client.shutdown()

@@ -21,10 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from maildrill.clients.events import Gauge, PhaseError
+from maildrill.clients.events import Gauge
 from maildrill.clients.imap import ImapClient
 from maildrill.clients.nodes import NodeCycle
-from maildrill.errors import ConfigError, TargetError
+from maildrill.errors import ConfigError, PhaseError, TargetError
 from maildrill.load.ledger import PREPOPULATED_RUN
 from maildrill.load.message import MessageFactory, MessageProfile
 from maildrill.load.plan import safe_addresses

@@ -29,11 +29,11 @@ from typing import Any
 
 from locust import User
 
-from maildrill.clients.events import PhaseError
 from maildrill.clients.imap import ImapClient
 from maildrill.clients.nodes import NodeCycle
 from maildrill.clients.pop3 import Pop3Client
 from maildrill.clients.smtp import SmtpClient
+from maildrill.errors import PhaseError
 from maildrill.load.listeners import STATE
 from maildrill.load.message import MessageFactory
 from maildrill.load.plan import LoadPlan

@@ -42,10 +42,11 @@ from typing import Any, Generic, TypeVar
 import gevent
 from locust import events
 
-from maildrill.clients.events import Meter, PhaseError
+from maildrill.clients.events import Meter
 from maildrill.clients.imap import ImapClient
 from maildrill.clients.nodes import NodeCycle
 from maildrill.clients.pop3 import Pop3Client
+from maildrill.errors import PhaseError
 from maildrill.load.ledger import of_run, parse_message
 from maildrill.load.starttls import secure
 from maildrill.load.state import State

@@ -12,7 +12,8 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from maildrill.clients.events import Gauge, PhaseError, ReplyError
+from maildrill.clients.events import Gauge
+from maildrill.errors import PhaseError, ReplyError
 from maildrill.load.plan import LoadPlan
 from maildrill.load.state import State
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from maildrill.clients.events import PhaseError
+from maildrill.errors import PhaseError
 from maildrill.load.state import State
 from maildrill.load.steps import capacity, judge_steps
 from maildrill.target import SLO

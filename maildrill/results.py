@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,11 +34,14 @@ __all__ = [
     "Accounting",
     "ControlResult",
     "EvidenceItem",
+    "EvidenceKind",
     "LatencySummary",
     "LoadResult",
     "PhaseStats",
     "RunResults",
     "Severity",
+    "SloCheck",
+    "SloVerdict",
     "StepResult",
     "TargetInfo",
     "Verdict",
@@ -71,11 +74,15 @@ class Verdict(StrEnum):
     ERROR = "error"
 
 
+# how the reports show an evidence item's data (maildrill.controls.api.Evidence adds each)
+EvidenceKind = Literal["transcript", "table", "dns", "text", "json"]
+
+
 class EvidenceItem(_Frozen):
     """One piece of evidence: a transcript, a table, DNS answers, scan data."""
 
     label: str
-    kind: str = Field(description="transcript | table | dns | text | json")
+    kind: EvidenceKind
     data: Any = Field(description="text, list of rows, or a JSON object, per kind")
 
 
@@ -158,6 +165,46 @@ class Accounting(_Frozen):
     )
 
 
+class SloCheck(_Frozen):
+    """One measured figure judged against its limit in the target's ``[slo]``."""
+
+    # int | float: a count (lost messages, lost workers) stays a whole number in the JSON
+    limit: int | float
+    measured: int | float
+    met: bool
+    note: str | None = Field(
+        default=None,
+        description="why it is missed whatever the figure says: a latency never once "
+        "achieved reads 0 ('no successful SMTP transaction')",
+    )
+
+
+class SloVerdict(_Frozen):
+    """A load run, or one step of it, judged against the SLO: met when every check is.
+
+    Only figures the run measured are checked (:func:`maildrill.load.slo.evaluate`)::
+
+        verdict = SloVerdict.of({"smtp_p99_ms": SloCheck(limit=1000, measured=312.4, met=True)})
+        verdict.met, verdict.missed()          # True, []
+    """
+
+    met: bool
+    checks: dict[str, SloCheck] = Field(
+        default_factory=dict,
+        description="by figure: smtp_p99_ms, imap_p99_ms, delivery_p99_s, error_rate_pct, "
+        "unaccounted_messages, unobserved_messages, workers_lost; a step's also "
+        "achieved_rps_min",
+    )
+
+    @classmethod
+    def of(cls, checks: dict[str, SloCheck]) -> SloVerdict:
+        return cls(met=all(c.met for c in checks.values()), checks=checks)
+
+    def missed(self) -> list[str]:
+        """The names of the checks not met, in the order judged."""
+        return [name for name, check in self.checks.items() if not check.met]
+
+
 class StepResult(_Frozen):
     """One step of a step-shaped run, judged against the SLO on its own histograms."""
 
@@ -167,7 +214,7 @@ class StepResult(_Frozen):
     achieved_rps: float = 0.0
     requests: int = Field(default=0, description="arrivals, as LoadResult.requests")
     failures: int = 0
-    slo: dict[str, Any] = Field(default_factory=dict, description="as LoadResult.slo")
+    slo: SloVerdict = Field(description="this step's own figures against the SLO")
 
 
 class WorkerLoss(_Frozen):
@@ -243,12 +290,14 @@ class LoadResult(_Frozen):
     steps: list[StepResult] = Field(
         default_factory=list, description="step shape: each step's rate and SLO verdict"
     )
-    slo: dict[str, Any] = Field(default_factory=dict, description="SLO verdict and its inputs")
+    slo: SloVerdict | None = Field(
+        default=None, description="the run against the target's SLO; none before it is judged"
+    )
     interrupted: bool = False
     workers_lost: list[WorkerLoss] = Field(
         default_factory=list,
         description="distributed runs: workers that vanished before the end (fails the SLO "
-        "verdict as slo.workers_lost)",
+        "verdict as slo.checks.workers_lost)",
     )
     message_profile: dict[str, Any] = Field(
         default_factory=dict,

@@ -23,7 +23,7 @@ from maildrill.load.interval import Intervals
 from maildrill.load.plan import LoadPlan
 from maildrill.load.slo import evaluate
 from maildrill.load.state import DELIVERY, UNACCOUNTED, dropped_key, sending_midpoint
-from maildrill.results import LoadResult, PhaseStats, StepResult
+from maildrill.results import LoadResult, PhaseStats, SloCheck, SloVerdict, StepResult
 from maildrill.target import SLO
 
 __all__ = ["MIN_ACHIEVED", "STEPS", "capacity", "judge_steps"]
@@ -91,18 +91,15 @@ def _judge(
         phases=phases,
         delivery=delivery if delivery is None or delivery.count else None,
     )
-    verdict = evaluate(step, slo)
+    checks = dict(evaluate(step, slo).checks)
     floor = round(MIN_ACHIEVED * rate, 3)
-    verdict["achieved_rps_min"] = {
-        "limit": floor,
-        "measured": round(achieved, 3),
-        "met": achieved >= floor,
-    }
+    checks["achieved_rps_min"] = SloCheck(
+        limit=floor, measured=round(achieved, 3), met=achieved >= floor
+    )
     if plan.scenario == "full_chain":
         # the step's own messages: a loss is judged where it was sent, not at the end
         bad = int(sum(rows.get(s, {}).get(UNACCOUNTED, 0.0) for s in seconds))
-        verdict["unaccounted_messages"] = {"limit": 0, "measured": bad, "met": bad == 0}
-    verdict["met"] = all(bool(v["met"]) for v in verdict.values() if isinstance(v, dict))
+        checks["unaccounted_messages"] = SloCheck(limit=0, measured=bad, met=bad == 0)
     return StepResult(
         rate=round(rate, 3),
         start_s=round(lo, 3),
@@ -110,7 +107,7 @@ def _judge(
         achieved_rps=round(achieved, 3),
         requests=requests,
         failures=failures,
-        slo=verdict,
+        slo=SloVerdict.of(checks),
     )
 
 
@@ -118,7 +115,7 @@ def capacity(steps: list[StepResult]) -> float | None:
     """The highest step rate with every step up to it meeting the SLO."""
     best = None
     for step in steps:
-        if not step.slo.get("met"):
+        if not step.slo.met:
             break
         best = step.rate
     return best

@@ -39,7 +39,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from maildrill.results import LatencySummary, LoadResult, PhaseStats, RunResults
+from maildrill.results import LatencySummary, LoadResult, PhaseStats, RunResults, SloVerdict
 
 from ._render import ms
 from .svg import Series, line_chart
@@ -355,10 +355,10 @@ def _charts(load: LoadResult) -> dict[str, Any]:
     }
 
 
-def _slo_verdict(slo: dict[str, Any]) -> str:
-    if "met" not in slo:
+def _slo_verdict(slo: SloVerdict | None) -> str:
+    if slo is None:
         return "none"
-    return "met" if slo["met"] else "missed"
+    return "met" if slo.met else "missed"
 
 
 def capacity_context(
@@ -384,7 +384,7 @@ def capacity_context(
         charts=_charts(load),
         key_metrics=key_metrics(load),
         slo_verdict=_slo_verdict(load.slo),
-        slo_items=sorted((k, v) for k, v in load.slo.items() if k != "met"),
+        slo_items=sorted(load.slo.checks.items()) if load.slo is not None else [],
     )
     if baseline is not None:
         if baseline.load is None:

@@ -61,7 +61,7 @@ def test_each_fault_is_counted_by_kind_and_the_run_ends_on_time(tmp_path: Path) 
         assert acc.rejected == {kind: acc.sent}, evidence  # every attempt, this kind only
         failed = {k: v for k, v in load.errors.items() if not k.startswith("schedule:")}
         assert failed == {f"smtp:{kind}": acc.sent}, evidence
-        assert load.slo["met"] is False, evidence
+        assert load.slo.met is False, evidence
 
 
 def test_two_processes_report_every_message_the_server_received(tmp_path: Path) -> None:

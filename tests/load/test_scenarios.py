@@ -69,10 +69,10 @@ def test_step_shape_judges_each_step_and_reports_a_capacity(
     )
     assert [s.rate for s in load.steps] == [2, 4, 6, 8]
     assert [(s.start_s, s.end_s) for s in load.steps] == [(0, 1), (1, 2), (2, 3), (3, 4)]
-    assert all("smtp_p99_ms" in s.slo for s in load.steps if s.requests), load.steps
+    assert all("smtp_p99_ms" in s.slo.checks for s in load.steps if s.requests), load.steps
     holding = [s.rate for s in load.steps]
     for i, step in enumerate(load.steps):
-        if not step.slo["met"]:
+        if not step.slo.met:
             holding = holding[:i]
             break
     assert load.capacity == (holding[-1] if holding else None)

@@ -51,7 +51,7 @@ def test_full_chain_accounts_for_every_message(
     assert acc.sent == acc.accepted and not acc.rejected, evidence
     assert acc.delivered == acc.accepted == load.delivery.count, evidence
     assert (acc.lost, acc.duplicated, acc.corrupted, acc.pending) == (0, 0, 0, 0), evidence
-    assert not load.interrupted and load.slo["unaccounted_messages"]["met"], evidence
+    assert not load.interrupted and load.slo.checks["unaccounted_messages"].met, evidence
     phases = {(p.request_type, p.name) for p in load.phases}
     assert {("smtp", "data"), ("delivery", "message")} <= phases, phases
     assert load.watch == watch

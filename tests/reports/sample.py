@@ -19,6 +19,8 @@ from maildrill.results import (
     PhaseStats,
     RunResults,
     Severity,
+    SloCheck,
+    SloVerdict,
     TargetInfo,
     ToolInfo,
     Verdict,
@@ -270,7 +272,13 @@ def load(seed: int = 7, slow_data: float = 1.0) -> LoadResult:
             pending=50,
         ),
         capacity=44.0,
-        slo={"met": True, "objective": "SMTP p99 < 50 ms and < 1 % failures", "p99_ms": 31.2},
+        slo=SloVerdict.of(
+            {
+                "smtp_p99_ms": SloCheck(limit=50.0, measured=31.2, met=True),
+                "error_rate_pct": SloCheck(limit=1.0, measured=0.1, met=True),
+                "unaccounted_messages": SloCheck(limit=0, measured=0, met=True),
+            }
+        ),
     )
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "EvidenceKind",
     "LatencySummary",
     "LoadResult",
+    "PhasePercentiles",
     "PhaseStats",
     "RunResults",
     "Severity",
@@ -44,6 +45,7 @@ __all__ = [
     "SloVerdict",
     "StepResult",
     "TargetInfo",
+    "TimelineRow",
     "Verdict",
     "WorkerLoss",
     "read_results",
@@ -127,6 +129,58 @@ class PhaseStats(_Frozen):
     failures: int
     latency: LatencySummary
     histogram: str = Field(default="", description="HdrHistogram encoded (base64, compressed)")
+
+
+class PhasePercentiles(_Frozen):
+    """One phase's latency within one second, from that second's own HDR histogram (µs)."""
+
+    p50_us: float
+    p90_us: float
+    p99_us: float
+
+
+class TimelineRow(_Frozen):
+    """One second of a load run. A count is None in a second that had none of it (a
+    figure None in every second was not measured); each family lists only what that second
+    had. Counts are of arrivals (transactions, sessions), as ``LoadResult.requests``."""
+
+    t: int = Field(description="seconds since the load run started")
+    offered_rps: float | None = Field(
+        default=None, description="arrivals per second the load shape asked for"
+    )
+    requests: int | None = Field(default=None, description="arrivals with an outcome")
+    achieved_rps: float | None = Field(default=None, description="arrivals served")
+    failures: int | None = Field(
+        default=None, description="failed arrivals, those not served included"
+    )
+    accepted: int | None = Field(default=None, description="message copies accepted (SMTP 250)")
+    delivered: int | None = Field(
+        default=None, description="full_chain: copies seen in their mailbox, by the second seen"
+    )
+    unaccounted: int | None = Field(
+        default=None,
+        description="full_chain: copies lost, duplicated or corrupted, by the second accepted",
+    )
+    errors: dict[str, int] = Field(
+        default_factory=dict,
+        description="failed arrivals by reply code or error kind ('421', 'timeout'); "
+        "'dropped': arrivals skipped, every user busy or the sending period over",
+    )
+    dropped: dict[str, int] = Field(
+        default_factory=dict,
+        description="arrivals skipped, by arrival type ('smtp.transaction')",
+    )
+    latency: dict[str, PhasePercentiles] = Field(
+        default_factory=dict,
+        description="by phase ('smtp.data'); 'delivery.message' is filed under the second "
+        "the message was accepted",
+    )
+    gauges: dict[str, float] = Field(
+        default_factory=dict,
+        description="levels at the instant the second began: 'imap.connections' and "
+        "'pop3.connections' (connections open, summed over processes), 'spamd.cpu' (cores "
+        "busy) where the target exposes it",
+    )
 
 
 class Accounting(_Frozen):
@@ -271,9 +325,7 @@ class LoadResult(_Frozen):
         default_factory=list, description="per traffic class (S8): name is the class"
     )
     errors: dict[str, int] = Field(default_factory=dict, description="by kind or reply code")
-    timeline: list[dict[str, float]] = Field(
-        default_factory=list, description="per-second samples: t, requests, failures, ..."
-    )
+    timeline: list[TimelineRow] = Field(default_factory=list, description="one row per second")
     delivery: LatencySummary | None = None
     watch: str | None = Field(
         default=None,

@@ -23,7 +23,6 @@ its task for up to ``--stop-timeout``. Each Locust process dies with its parent
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -37,6 +36,7 @@ from locust.env import Environment
 
 from maildrill.errors import MaildrillError
 from maildrill.load import lifeline
+from maildrill.load.figures import WorkerReport
 from maildrill.load.plan import (
     PLAN_ENV,
     WATCHERS,
@@ -120,7 +120,7 @@ def _on_final_ask(environment: Environment, msg: Any, **_: Any) -> None:
         gevent.sleep(0.05)
     runner = environment.runner
     if runner is not None:
-        runner.send_message(FINAL_REPORT, STATE.report())
+        runner.send_message(FINAL_REPORT, STATE.report().model_dump(mode="json"))
 
 
 def _quitting(environment: Environment, **_: Any) -> None:
@@ -139,7 +139,7 @@ def _on_abort(environment: Environment, msg: Any, **_: Any) -> None:
 
 
 def _on_final_report(environment: Environment, msg: Any, **_: Any) -> None:
-    STATE.absorb(msg.node_id, msg.data)
+    STATE.absorb(msg.node_id, WorkerReport.model_validate(msg.data))
     STATE.final_reports.add(msg.node_id)
 
 
@@ -182,12 +182,12 @@ def _request(
 
 
 def _report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
-    data["maildrill"] = STATE.report()
+    data["maildrill"] = STATE.report().model_dump(mode="json")  # msgpack carries JSON types
 
 
 def _worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
     if "maildrill" in data:
-        STATE.absorb(client_id, data["maildrill"])
+        STATE.absorb(client_id, WorkerReport.model_validate(data["maildrill"]))
 
 
 def _test_start(environment: Environment, **_: Any) -> None:
@@ -294,8 +294,8 @@ def _quit(**_: Any) -> None:
     out = Path(STATE.plan.out)
     tmp = out.with_suffix(".tmp")
     raw = STATE.raw(final=STATE.complete)
-    raw["workers_lost"] = ROSTER.lost_workers()
-    tmp.write_text(json.dumps(raw), encoding="utf-8")
+    raw = raw.model_copy(update={"workers_lost": ROSTER.lost_workers()})
+    tmp.write_text(raw.model_dump_json(), encoding="utf-8")
     tmp.replace(out)
     sys.stdout.flush()
 

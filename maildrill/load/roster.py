@@ -23,6 +23,8 @@ from typing import Any
 
 from locust.runners import STATE_MISSING, MasterRunner
 
+from maildrill.results import WorkerLoss
+
 __all__ = ["HELLO", "Roster"]
 
 HELLO = "maildrill:hello"  # worker -> master, at test_start: {"pid": ...}
@@ -41,7 +43,7 @@ class Roster:
     def __init__(self) -> None:
         self.seen: dict[str, _Worker] = {}
         self.pids: dict[str, int] = {}
-        self.lost: dict[str, dict[str, Any]] = {}
+        self.lost: dict[str, WorkerLoss] = {}
         self.closed = False
 
     @staticmethod
@@ -69,7 +71,7 @@ class Roster:
                 self.seen[client_id] = _Worker(index=int(master.get_worker_index(client_id)))
             if node.state == STATE_MISSING:
                 self.lose(client_id, MISSING, started=started, now=now, say=say)
-            elif self.lost.get(client_id, {}).get("reason") == MISSING:
+            elif client_id in self.lost and self.lost[client_id].reason == MISSING:
                 # Locust's own self-healing: it was slow, not dead
                 del self.lost[client_id]
                 say(f"worker {self._name(client_id)} is back after missing heartbeats")
@@ -83,14 +85,14 @@ class Roster:
             return
         worker = self.seen[client_id]
         heard = None if worker.last_report is None else round(worker.last_report - started, 1)
-        self.lost[client_id] = {
-            "worker": client_id,
-            "index": worker.index,
-            "pid": self.pids.get(client_id),
-            "lost_s": round(now - started, 1),
-            "last_report_s": heard,
-            "reason": reason,
-        }
+        self.lost[client_id] = WorkerLoss(
+            worker=client_id,
+            index=worker.index,
+            pid=self.pids.get(client_id),
+            lost_s=round(now - started, 1),
+            last_report_s=heard,
+            reason=reason,
+        )
         last = "never reported" if heard is None else f"last report at t={heard:g}s"
         say(f"worker {self._name(client_id)} LOST at t={now - started:.1f}s: {reason}; {last}")
 
@@ -100,8 +102,8 @@ class Roster:
     def close(self) -> None:
         self.closed = True
 
-    def lost_workers(self) -> list[dict[str, Any]]:
-        return sorted(self.lost.values(), key=lambda w: (w["lost_s"], w["index"]))
+    def lost_workers(self) -> list[WorkerLoss]:
+        return sorted(self.lost.values(), key=lambda w: (w.lost_s, w.index))
 
     def _name(self, client_id: str) -> str:
         pid = self.pids.get(client_id)

@@ -57,7 +57,7 @@ def test_full_chain_accounts_for_every_message(tmp_path: Path) -> None:
         assert ("imaps", name) in phases
     data = next(p for p in load.phases if p.name == "data")
     assert data.latency.count == acc.accepted and data.histogram
-    assert sum(row.get("accepted", 0) for row in load.timeline) == acc.accepted
+    assert sum(row.accepted or 0 for row in load.timeline) == acc.accepted
     assert json.loads((out / "load-plan.json").read_text())["scenario"] == "full_chain"
 
 
@@ -124,4 +124,4 @@ def test_mail_accepted_but_never_delivered_is_lost_and_fails_its_step(tmp_path: 
     assert all(c.measured >= 1 and not c.met for c in per_step), per_step
     assert sum(c.measured for c in per_step) == acc.lost, per_step
     assert not any(s.slo.met for s in load.steps)
-    assert sum(r.get("unaccounted", 0) for r in load.timeline) == acc.lost
+    assert sum(r.unaccounted or 0 for r in load.timeline) == acc.lost

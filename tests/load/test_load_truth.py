@@ -95,7 +95,7 @@ def test_a_stall_shows_in_p99_and_the_error_rate(tmp_path: Path) -> None:
     assert load.requests == tx.count == received + dropped >= _offered(rate, duration), evidence
     assert load.not_served == dropped, evidence
     rows = load.timeline  # and second by second, where the stall happened
-    assert sum(r.get("error.dropped", 0) for r in rows) == dropped, evidence
+    assert sum(r.errors.get("dropped", 0) for r in rows) == dropped, evidence
 
 
 def _fault_run(behaviour: str, folder: Path) -> tuple[LoadResult, int]:

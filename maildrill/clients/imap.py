@@ -2,8 +2,8 @@
 
 Phases: connect (TCP, TLS on imaps, greeting, capabilities), tls (the implicit-TLS
 handshake alone), starttls, login, select, search, fetch, store, append, idle, logout. Open
-connections are counted process-wide in :data:`CONNECTIONS` (seed S22: the IMAP
-concurrent-connection peak). Each method runs one phase and raises
+connections are counted in the ``gauge`` given, if any (the load engine's State gives its
+own: seed S22, the IMAP concurrent-connection peak). Each method runs one phase and raises
 :class:`~maildrill.errors.PhaseError` (already reported) on failure, so callers wrap
 a session in ``meter.transaction(...)``::
 
@@ -26,9 +26,7 @@ from imapclient import IMAPClient, imap4, tls
 from maildrill.clients.events import Fire, Gauge, Meter
 from maildrill.clients.nodes import NodeCycle, connect, node_name
 
-__all__ = ["CONNECTIONS", "ImapClient"]
-
-CONNECTIONS = Gauge()
+__all__ = ["ImapClient"]
 
 POLL_S = 0.1  # poll interval where the server has no IDLE
 
@@ -95,10 +93,10 @@ class ImapClient:
         implicit_tls: bool = False,
         starttls: bool = False,
         timeout: float = 10.0,
-        gauge: Gauge = CONNECTIONS,
+        gauge: Gauge | None = None,
     ) -> None:
         self._fire = fire
-        self._gauge = gauge  # another Gauge keeps these connections out of the run's peak
+        self._gauge = gauge  # where open connections are counted; None: not counted
         self._nodes = nodes
         self._tls = tls_context
         self._implicit = implicit_tls
@@ -121,7 +119,8 @@ class ImapClient:
                 ssl_context=self._tls,
                 timeout=self._timeout,
             )
-        self._gauge.up()
+        if self._gauge is not None:
+            self._gauge.up()
         if self._starttls and not self._implicit:
             with self.meter.phase("starttls"):
                 self._c.starttls(self._tls)
@@ -191,7 +190,8 @@ class ImapClient:
         client, self.client = self.client, None
         if client is None:
             return
-        self._gauge.down()
+        if self._gauge is not None:
+            self._gauge.down()
         try:
             with self.meter.phase("logout"):
                 client.logout()

@@ -1,8 +1,8 @@
 """An instrumented POP3 client over poplib (request type ``pop3`` or ``pop3s``).
 
 Phases: connect (TCP, TLS on pop3s, greeting), starttls (STLS, RFC 2595), login
-(USER/PASS), stat, uidl, retr, dele, quit. Open connections are counted process-wide in
-:data:`CONNECTIONS`, as the IMAP client counts its own. Like the IMAP client, each method is
+(USER/PASS), stat, uidl, retr, dele, quit. Open connections are counted in the ``gauge``
+given, if any, as the IMAP client counts its own. Like the IMAP client, each method is
 one phase and raises an already-reported :class:`~maildrill.errors.PhaseError`::
 
     pop = Pop3Client(fire, nodes, tls_context=ctx, starttls=True)
@@ -20,9 +20,7 @@ import ssl
 from maildrill.clients.events import Fire, Gauge, Meter
 from maildrill.clients.nodes import NodeCycle, connect, node_name
 
-__all__ = ["CONNECTIONS", "Pop3Client"]
-
-CONNECTIONS = Gauge()
+__all__ = ["Pop3Client"]
 
 
 class _NodePOP3(poplib.POP3):
@@ -70,8 +68,10 @@ class Pop3Client:
         implicit_tls: bool = False,
         starttls: bool = False,
         timeout: float = 10.0,
+        gauge: Gauge | None = None,
     ) -> None:
         self._fire = fire
+        self._gauge = gauge  # where open connections are counted; None: not counted
         self._nodes = nodes
         self._tls = tls_context
         self._implicit = implicit_tls
@@ -89,7 +89,8 @@ class Pop3Client:
             self.client = _NodePOP3(
                 address, wrap, self.meter, self._nodes.host, address[1], self._timeout
             )
-        CONNECTIONS.up()
+        if self._gauge is not None:
+            self._gauge.up()
         if self._starttls and not self._implicit:
             with self.meter.phase("starttls"):
                 self._c.stls(self._tls)
@@ -152,7 +153,8 @@ class Pop3Client:
         client, self.client = self.client, None
         if client is None:
             return
-        CONNECTIONS.down()
+        if self._gauge is not None:
+            self._gauge.down()
         try:
             with self.meter.phase("quit"):
                 client.quit()

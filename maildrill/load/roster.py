@@ -6,11 +6,12 @@ and the run offers less than it was asked to without any figure saying so. :clas
 keeps every worker the master has seen (its index, its pid, which each worker announces
 (:data:`HELLO`) before its first user starts, and its last report), notices which go missing
 or leave while the run is on, and which never send their final report; the run's raw figures
-carry them as ``workers_lost``, which fails the run's verdict::
+carry them as ``workers_lost``, which fails the run's verdict. The master's
+:class:`~maildrill.load.state.State` holds its roster::
 
-    ROSTER.look(runner, started=STATE.started, now=time.time(), say=print)   # each tick
-    ROSTER.close()            # from here on workers leave because the master said so
-    raw["workers_lost"] = ROSTER.lost_workers()
+    roster.look(runner, started=state.started, now=time.time(), say=print)   # each tick
+    roster.close()            # from here on workers leave because the master said so
+    roster.lost_workers()     # [WorkerLoss(...)], as RawFigures.workers_lost
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-from locust.runners import STATE_MISSING, MasterRunner
 
 from maildrill.results import WorkerLoss
 
@@ -62,6 +61,9 @@ class Roster:
 
     def look(self, runner: Any, *, started: float, now: float, say: Callable[[str], None]) -> None:
         """Enrol new workers; note those missing or gone; forgive those that came back."""
+        # only ever reached inside Locust: importing it patches the process with gevent
+        from locust.runners import STATE_MISSING, MasterRunner
+
         if self.closed or not isinstance(runner, MasterRunner):
             return
         master: Any = runner  # Locust's runner methods are untyped

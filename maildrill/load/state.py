@@ -8,31 +8,41 @@ figures are of *arrivals* (the paced transactions and sessions, whose events say
 protocol steps: ``arrivals`` counts them ``ok`` or ``failed``, and so do the per-second
 ``requests``, ``failures`` and ``achieved_rps``. An arrival the schedule had to skip
 (:meth:`State.arrival_dropped`) is a failed one whose wait so far is its latency. A worker
-empties everything into each :meth:`State.report` (a :class:`~maildrill.load.figures.WorkerReport`);
-the master :meth:`State.absorb`\\ s it. Histograms travel encoded and are added bucket by
-bucket, so N workers report exactly what one process would::
+empties everything into each :meth:`State.report` (a
+:class:`~maildrill.load.figures.WorkerReport`); the master :meth:`State.absorb`\\ s it.
+Histograms travel encoded and are added bucket by bucket, so N workers report exactly what
+one process would::
 
     master, worker = State(), State(worker=True)
     worker.on_request("smtp", "data", 1234)
     master.absorb("w1", worker.report())
     master.raw(final=True).phases             # as if master had recorded the event itself
+
+Each Locust process has one State, made by :mod:`maildrill.load.listeners` when Locust
+initialises and attached to its :class:`~locust.env.Environment`; users and listeners reach
+it through the environment they are given (:func:`state_of`), so no module holds a run's
+state::
+
+    state = state_of(self.environment)      # in a User
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from maildrill.clients import imap, pop3
 from maildrill.clients.events import UNFINISHED, Gauge, classify
+from maildrill.errors import ConfigError
 from maildrill.load.figures import Arrivals, RawFigures, RawPhase, SentRecord, WorkerReport
 from maildrill.load.hdr import CLASS_PREFIX, DELIVERY, NODE_PREFIX, Recorder
 from maildrill.load.interval import Intervals
 from maildrill.load.ledger import Ledger
 from maildrill.load.plan import LoadPlan
+from maildrill.load.roster import Roster
 from maildrill.results import PhasePercentiles, TimelineRow
 
 if TYPE_CHECKING:  # importing locust monkey-patches the process; the CLI must not
@@ -41,10 +51,14 @@ if TYPE_CHECKING:  # importing locust monkey-patches the process; the CLI must n
 __all__ = [
     "DELIVERY",
     "END_LAG_S",
+    "IMAP_CONNECTIONS",
+    "POP3_CONNECTIONS",
     "WHOLE",
     "State",
+    "attach",
     "sending_midpoint",
     "settle_s",
+    "state_of",
     "timeline_rows",
 ]
 
@@ -58,6 +72,7 @@ DROPPED = "dropped:"  # skipped arrivals by arrival type ("dropped:smtp.transact
 # an arrival due just before sending ends may wake a moment after it (gevent's scheduling);
 # it still starts within this lag, rather than be counted as not served on a healthy run
 END_LAG_S = 0.25
+_ATTRIBUTE = "maildrill_state"  # where the State sits on Locust's Environment
 
 
 class State:
@@ -82,11 +97,12 @@ class State:
         self.arrivals: Counter[str] = Counter()  # "ok" / "failed": transactions and sessions
         self.errors: Counter[str] = Counter()  # "smtp:550", "imap:timeout"
         self.timeline: dict[int, Counter[str]] = {}
-        # connections open at the start of each second, by gauge name (seed S22)
+        # connections open at the start of each second, by gauge name (seed S22): the
+        # clients of this process's users and watchers count theirs into these
         self.gauge_sources = (
             gauges
             if gauges is not None
-            else {IMAP_CONNECTIONS: imap.CONNECTIONS, POP3_CONNECTIONS: pop3.CONNECTIONS}
+            else {IMAP_CONNECTIONS: Gauge(clock), POP3_CONNECTIONS: Gauge(clock)}
         )
         self.gauges: dict[int, dict[str, int]] = {}  # this process's levels
         self.worker_gauges: dict[str, dict[int, dict[str, int]]] = {}
@@ -96,6 +112,8 @@ class State:
         self.in_flight = 0
         self.worker_in_flight: dict[str, int] = {}
         self.final_reports: set[str] = set()  # master: workers whose last report is in
+        self.roster = Roster()  # master: the workers, and those lost
+        self.user_numbers = itertools.count()  # each user of this process its own number
         self.started = 0.0
         self.send_until = 0.0
         self.late = 0
@@ -323,7 +341,26 @@ class State:
             late=self.late,
             dropped=self.dropped,
             complete=self.complete,
+            workers_lost=self.roster.lost_workers(),
         )
+
+
+def attach(environment: Environment, state: State) -> State:
+    """Hand ``state`` to Locust's ``environment``: the init listener does, once a process."""
+    setattr(environment, _ATTRIBUTE, state)
+    state.environment = environment
+    return state
+
+
+def state_of(environment: Environment) -> State:
+    """The State of the Locust process ``environment`` belongs to."""
+    state = getattr(environment, _ATTRIBUTE, None)
+    if not isinstance(state, State):
+        raise ConfigError(
+            "this locustfile uses maildrill's users without maildrill's listeners: "
+            "add 'import maildrill.load.listeners' to it"
+        )
+    return state
 
 
 def settle_s(plan: LoadPlan) -> float:

@@ -48,8 +48,7 @@ def plan(**changes: Any) -> LoadPlan:
 
 
 def new_state(clock: Clock, *, worker: bool = False) -> State:
-    # no process-wide connection gauges: an IMAP client an earlier test left open in this
-    # process would be sampled differently by the single state and the merged ones
+    # no connection gauges: the single state and the merged ones would sample theirs apart
     state = State(worker=worker, clock=clock, gauges={})
     state.plan = plan(shape="step")
     state.started = T0

@@ -234,13 +234,7 @@ class State:
         failed) and the reply code or error kind of every other copy."""
         if accepted_at is not None and accepted:
             self.tick("accepted", len(accepted))
-        record = SentRecord(
-            message_id=message_id,
-            digest=digest,
-            accepted_at=accepted_at,
-            accepted=accepted,
-            refused=refused,
-        )
+        record = SentRecord(message_id, digest, accepted_at, accepted, refused)
         if self.is_worker:
             self.outbox.append(record)
         else:

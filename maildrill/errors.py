@@ -7,17 +7,24 @@
     ├── TargetError                 the target misbehaved or could not be reached
     │   ├── TargetUnreachable       refused, no route, DNS name not found (exit 3)
     │   ├── TargetTimeout           no answer within the deadline
+    │   │   └── DeadlineExceeded    a load transaction's whole deadline passed
     │   ├── ProtocolError           an answer that breaks the protocol
+    │   ├── ReplyError              a reply code that ends the exchange (SMTP 550, HTTP 401)
     │   ├── TLSFailure              the TLS handshake or certificate failed
     │   └── Blocked                 an earlier finding on this endpoint stops the check
     ├── NotApplicable               what a check asks about does not arise on this target
+    ├── PhaseError                  a measured step of a load transaction failed; already
+    │                               reported to Locust, ``kind`` says how
     └── PolicyViolation             a safety rule refused the action (e.g. load outside
                                     the allowed networks)
 
 Checks do not raise these for a weak server: a weakness is a failed control with evidence.
 These are for the harness's own failures and the user's mistakes; a TargetError escaping a
 conformance check makes its verdict ``error`` (the check could not find out), a
-NotApplicable makes it ``not-applicable``.
+NotApplicable makes it ``not-applicable``. The load engine's protocol clients
+(:mod:`maildrill.clients`) raise ``ReplyError``, ``ProtocolError`` and ``DeadlineExceeded``
+inside a measured phase, which reports it and raises ``PhaseError`` in its place; a
+transaction ends on it, so none reaches a Locust task.
 """
 
 from __future__ import annotations
@@ -25,10 +32,13 @@ from __future__ import annotations
 __all__ = [
     "Blocked",
     "ConfigError",
+    "DeadlineExceeded",
     "MaildrillError",
     "NotApplicable",
+    "PhaseError",
     "PolicyViolation",
     "ProtocolError",
+    "ReplyError",
     "TLSFailure",
     "TargetError",
     "TargetTimeout",
@@ -75,8 +85,25 @@ class TargetTimeout(TargetError):
     """The target accepted the connection but did not answer in time."""
 
 
+class DeadlineExceeded(TargetTimeout, TimeoutError):
+    """A load transaction's whole-operation deadline passed (classified ``timeout``).
+
+    Also a :class:`TimeoutError`: raised inside a socket read, it must look like the
+    socket's own timeout to the libraries that wrap one (imaplib's abort, smtplib's
+    disconnect)."""
+
+
 class ProtocolError(TargetError):
     """The target answered something the protocol does not allow."""
+
+
+class ReplyError(TargetError):
+    """The server answered with a reply code that ends the exchange (SMTP 550, HTTP 401)."""
+
+    def __init__(self, code: int | str, text: str = "") -> None:
+        super().__init__(f"{code} {text}".strip())
+        self.code = str(code)
+        self.text = text
 
 
 class TLSFailure(TargetError):
@@ -86,3 +113,13 @@ class TLSFailure(TargetError):
 class Blocked(TargetError):
     """A check needs an endpoint that an earlier finding showed cannot carry it; the message
     names the control that owns the cause ("blocked by GREET-SMTP[smtp]: …")."""
+
+
+class PhaseError(MaildrillError):
+    """A measured phase of a load transaction failed and was reported already; ``kind`` is
+    an error kind (``timeout``, ``reset``, ``tls`` ...) or the server's reply code."""
+
+    def __init__(self, kind: str, detail: str = "") -> None:
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.kind = kind
+        self.detail = detail

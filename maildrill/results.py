@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,13 +34,18 @@ __all__ = [
     "Accounting",
     "ControlResult",
     "EvidenceItem",
+    "EvidenceKind",
     "LatencySummary",
     "LoadResult",
+    "PhasePercentiles",
     "PhaseStats",
     "RunResults",
     "Severity",
+    "SloCheck",
+    "SloVerdict",
     "StepResult",
     "TargetInfo",
+    "TimelineRow",
     "Verdict",
     "WorkerLoss",
     "read_results",
@@ -71,11 +76,15 @@ class Verdict(StrEnum):
     ERROR = "error"
 
 
+# how the reports show an evidence item's data (maildrill.controls.api.Evidence adds each)
+EvidenceKind = Literal["transcript", "table", "dns", "text", "json"]
+
+
 class EvidenceItem(_Frozen):
     """One piece of evidence: a transcript, a table, DNS answers, scan data."""
 
     label: str
-    kind: str = Field(description="transcript | table | dns | text | json")
+    kind: EvidenceKind
     data: Any = Field(description="text, list of rows, or a JSON object, per kind")
 
 
@@ -122,6 +131,58 @@ class PhaseStats(_Frozen):
     histogram: str = Field(default="", description="HdrHistogram encoded (base64, compressed)")
 
 
+class PhasePercentiles(_Frozen):
+    """One phase's latency within one second, from that second's own HDR histogram (µs)."""
+
+    p50_us: float
+    p90_us: float
+    p99_us: float
+
+
+class TimelineRow(_Frozen):
+    """One second of a load run. A count is None in a second that had none of it (a
+    figure None in every second was not measured); each family lists only what that second
+    had. Counts are of arrivals (transactions, sessions), as ``LoadResult.requests``."""
+
+    t: int = Field(description="seconds since the load run started")
+    offered_rps: float | None = Field(
+        default=None, description="arrivals per second the load shape asked for"
+    )
+    requests: int | None = Field(default=None, description="arrivals with an outcome")
+    achieved_rps: float | None = Field(default=None, description="arrivals served")
+    failures: int | None = Field(
+        default=None, description="failed arrivals, those not served included"
+    )
+    accepted: int | None = Field(default=None, description="message copies accepted (SMTP 250)")
+    delivered: int | None = Field(
+        default=None, description="full_chain: copies seen in their mailbox, by the second seen"
+    )
+    unaccounted: int | None = Field(
+        default=None,
+        description="full_chain: copies lost, duplicated or corrupted, by the second accepted",
+    )
+    errors: dict[str, int] = Field(
+        default_factory=dict,
+        description="failed arrivals by reply code or error kind ('421', 'timeout'); "
+        "'dropped': arrivals skipped, every user busy or the sending period over",
+    )
+    dropped: dict[str, int] = Field(
+        default_factory=dict,
+        description="arrivals skipped, by arrival type ('smtp.transaction')",
+    )
+    latency: dict[str, PhasePercentiles] = Field(
+        default_factory=dict,
+        description="by phase ('smtp.data'); 'delivery.message' is filed under the second "
+        "the message was accepted",
+    )
+    gauges: dict[str, float] = Field(
+        default_factory=dict,
+        description="levels at the instant the second began: 'imap.connections' and "
+        "'pop3.connections' (connections open, summed over processes), 'spamd.cpu' (cores "
+        "busy) where the target exposes it",
+    )
+
+
 class Accounting(_Frozen):
     """What became of every message of a full-chain run (seed S3).
 
@@ -158,6 +219,46 @@ class Accounting(_Frozen):
     )
 
 
+class SloCheck(_Frozen):
+    """One measured figure judged against its limit in the target's ``[slo]``."""
+
+    # int | float: a count (lost messages, lost workers) stays a whole number in the JSON
+    limit: int | float
+    measured: int | float
+    met: bool
+    note: str | None = Field(
+        default=None,
+        description="why it is missed whatever the figure says: a latency never once "
+        "achieved reads 0 ('no successful SMTP transaction')",
+    )
+
+
+class SloVerdict(_Frozen):
+    """A load run, or one step of it, judged against the SLO: met when every check is.
+
+    Only figures the run measured are checked (:func:`maildrill.load.slo.evaluate`)::
+
+        verdict = SloVerdict.of({"smtp_p99_ms": SloCheck(limit=1000, measured=312.4, met=True)})
+        verdict.met, verdict.missed()          # True, []
+    """
+
+    met: bool
+    checks: dict[str, SloCheck] = Field(
+        default_factory=dict,
+        description="by figure: smtp_p99_ms, imap_p99_ms, delivery_p99_s, error_rate_pct, "
+        "unaccounted_messages, unobserved_messages, workers_lost; a step's also "
+        "achieved_rps_min",
+    )
+
+    @classmethod
+    def of(cls, checks: dict[str, SloCheck]) -> SloVerdict:
+        return cls(met=all(c.met for c in checks.values()), checks=checks)
+
+    def missed(self) -> list[str]:
+        """The names of the checks not met, in the order judged."""
+        return [name for name, check in self.checks.items() if not check.met]
+
+
 class StepResult(_Frozen):
     """One step of a step-shaped run, judged against the SLO on its own histograms."""
 
@@ -167,7 +268,7 @@ class StepResult(_Frozen):
     achieved_rps: float = 0.0
     requests: int = Field(default=0, description="arrivals, as LoadResult.requests")
     failures: int = 0
-    slo: dict[str, Any] = Field(default_factory=dict, description="as LoadResult.slo")
+    slo: SloVerdict = Field(description="this step's own figures against the SLO")
 
 
 class WorkerLoss(_Frozen):
@@ -224,9 +325,7 @@ class LoadResult(_Frozen):
         default_factory=list, description="per traffic class (S8): name is the class"
     )
     errors: dict[str, int] = Field(default_factory=dict, description="by kind or reply code")
-    timeline: list[dict[str, float]] = Field(
-        default_factory=list, description="per-second samples: t, requests, failures, ..."
-    )
+    timeline: list[TimelineRow] = Field(default_factory=list, description="one row per second")
     delivery: LatencySummary | None = None
     watch: str | None = Field(
         default=None,
@@ -243,12 +342,14 @@ class LoadResult(_Frozen):
     steps: list[StepResult] = Field(
         default_factory=list, description="step shape: each step's rate and SLO verdict"
     )
-    slo: dict[str, Any] = Field(default_factory=dict, description="SLO verdict and its inputs")
+    slo: SloVerdict | None = Field(
+        default=None, description="the run against the target's SLO; none before it is judged"
+    )
     interrupted: bool = False
     workers_lost: list[WorkerLoss] = Field(
         default_factory=list,
         description="distributed runs: workers that vanished before the end (fails the SLO "
-        "verdict as slo.workers_lost)",
+        "verdict as slo.checks.workers_lost)",
     )
     message_profile: dict[str, Any] = Field(
         default_factory=dict,

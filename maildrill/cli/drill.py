@@ -151,9 +151,9 @@ def _print_load(run: RunResults) -> None:
     if load.delivery is not None:
         d = load.delivery
         say(f"  delivery latency: p50={d.p50_us / 1000:.1f}ms p99={d.p99_us / 1000:.1f}ms")
-    if load.slo:
-        misses = [k for k, v in load.slo.items() if isinstance(v, dict) and not v["met"]]
-        say("  SLO: met" if load.slo["met"] else f"  SLO: MISSED ({', '.join(misses)})")
+    if load.slo is not None:
+        misses = ", ".join(load.slo.missed())
+        say("  SLO: met" if load.slo.met else f"  SLO: MISSED ({misses})")
 
 
 def say(line: str) -> None:

@@ -201,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
     if load.interrupted:  # no signal here: Locust stopped first (its backstop, no worker left)
         print("maildrill load: the run ended before its plan was done", file=sys.stderr)
         return 1
-    return 1 if load.slo.get("met") is False else 0
+    return 1 if load.slo is not None and not load.slo.met else 0
 
 
 def _run_load(args: argparse.Namespace, master: Master | None) -> LoadResult:
@@ -296,21 +296,20 @@ def summary_table(load: LoadResult) -> str:
             f"watchers: {load.watch}, a look every {load.poll_interval_s:g} s "
             "(the resolution of delivery latency)"
         )
-    if load.slo:
+    if load.slo is not None:
         judged = ", ".join(
-            f"{k} {v['measured']:g}/{v['limit']:g} {'ok' if v['met'] else 'MISSED'}"
-            + (f" ({v['note']})" if v.get("note") else "")
-            for k, v in load.slo.items()
-            if isinstance(v, dict)
+            f"{k} {v.measured:g}/{v.limit:g} {'ok' if v.met else 'MISSED'}"
+            + (f" ({v.note})" if v.note else "")
+            for k, v in load.slo.checks.items()
         )
-        verdict = "met" if load.slo["met"] else "MISSED"
+        verdict = "met" if load.slo.met else "MISSED"
         # an interrupted run is judged on what it measured before the stop, no more
         partial = " on the partial figures of an interrupted run" if load.interrupted else ""
         lines.append(f"SLO {verdict}{partial}: {judged}")
     for step in load.steps:
         lines.append(
             f"step {step.rate:g}/s ({step.start_s:g}-{step.end_s:g} s): achieved "
-            f"{step.achieved_rps:g}/s, SLO {'met' if step.slo.get('met') else 'MISSED'}"
+            f"{step.achieved_rps:g}/s, SLO {'met' if step.slo.met else 'MISSED'}"
         )
     if load.steps:
         lines.append(

@@ -14,8 +14,8 @@ events are silenced and nothing is reported twice::
         http.request("POST", "?_task=login", data={...}, ok=(HTTPStatus.FOUND,))
 
 Failures become what :func:`~maildrill.clients.events.classify` already sorts: an unexpected
-status is a :class:`~maildrill.clients.events.ReplyError` (kind ``"401"``, ``"500"``), a
-response that is not HTTP a :class:`~maildrill.clients.events.BadReply` (``protocol``), a
+status is a :class:`~maildrill.errors.ReplyError` (kind ``"401"``, ``"500"``), a
+response that is not HTTP a :class:`~maildrill.errors.ProtocolError` (``protocol``), a
 closed connection ``reset``; timeouts, refusals and TLS failures keep their own kinds.
 """
 
@@ -32,8 +32,9 @@ from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError
 from geventhttpclient.useragent import BadStatusCode, EmptyResponse
 from locust.contrib.fasthttp import FastHttpSession, LocustBadStatusCode
 
-from maildrill.clients.events import BadReply, Fire, Meter, ReplyError
+from maildrill.clients.events import Fire, Meter
 from maildrill.clients.nodes import NodeCycle, node_name
+from maildrill.errors import ProtocolError, ReplyError
 
 __all__ = ["HttpClient", "HttpReply"]
 
@@ -66,7 +67,7 @@ def _translate(exc: BaseException) -> BaseException:
     if isinstance(exc, HTTPConnectionClosed | EmptyResponse):
         return ConnectionResetError(f"connection closed: {exc}")
     if isinstance(exc, HTTPParseError):
-        return BadReply(f"not an HTTP response: {exc}")
+        return ProtocolError(f"not an HTTP response: {exc}")
     return exc
 
 
@@ -152,7 +153,7 @@ class HttpClient:
             raise ReplyError(status, f"{method} {path}")
         try:
             text = response.text or ""
-        except Exception as exc:  # a body cut short or not decodable
+        except (HTTPConnectionClosed, EmptyResponse, HTTPParseError) as exc:  # a body cut short
             raise _translate(exc) from exc
         found = {str(k).lower(): str(v) for k, v in (response.headers or {}).items()}
         return HttpReply(status, found, text)

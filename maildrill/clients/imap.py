@@ -2,9 +2,9 @@
 
 Phases: connect (TCP, TLS on imaps, greeting, capabilities), tls (the implicit-TLS
 handshake alone), starttls, login, select, search, fetch, store, append, idle, logout. Open
-connections are counted process-wide in :data:`CONNECTIONS` (seed S22: the IMAP
-concurrent-connection peak). Each method runs one phase and raises
-:class:`~maildrill.clients.events.PhaseError` (already reported) on failure, so callers wrap
+connections are counted in the ``gauge`` given, if any (the load engine's State gives its
+own: seed S22, the IMAP concurrent-connection peak). Each method runs one phase and raises
+:class:`~maildrill.errors.PhaseError` (already reported) on failure, so callers wrap
 a session in ``meter.transaction(...)``::
 
     imap = ImapClient(fire, nodes, tls=ctx, starttls=True)
@@ -26,9 +26,7 @@ from imapclient import IMAPClient, imap4, tls
 from maildrill.clients.events import Fire, Gauge, Meter
 from maildrill.clients.nodes import NodeCycle, connect, node_name
 
-__all__ = ["CONNECTIONS", "ImapClient"]
-
-CONNECTIONS = Gauge()
+__all__ = ["ImapClient"]
 
 POLL_S = 0.1  # poll interval where the server has no IDLE
 
@@ -36,20 +34,32 @@ POLL_S = 0.1  # poll interval where the server has no IDLE
 class _NodeIMAP4(imap4.IMAP4WithTimeout):  # type: ignore[misc]
     """Connects to one node's address while keeping the host name for TLS."""
 
-    node: tuple[str, int] = ("127.0.0.1", 143)
+    def __init__(self, node: tuple[str, int], host: str, port: int, timeout: float | None):
+        self.node = node  # before imaplib's __init__, which connects
+        super().__init__(host, port, timeout)
 
     def _create_socket(self, timeout: float | None = None) -> socket.socket:
         return connect(self.node, timeout or self._timeout)
 
 
 class _NodeIMAP4TLS(tls.IMAP4_TLS):  # type: ignore[misc]
-    node: tuple[str, int] = ("127.0.0.1", 993)
-    meter: Meter | None = None
+    """Implicit TLS to one node's address; the handshake alone is the ``tls`` phase."""
+
+    def __init__(
+        self,
+        node: tuple[str, int],
+        meter: Meter,
+        host: str,
+        port: int,
+        ssl_context: ssl.SSLContext | None,
+        timeout: float | None,
+    ) -> None:
+        self.node = node  # before imaplib's __init__, which connects
+        self.meter = meter
+        super().__init__(host, port, ssl_context, timeout)
 
     def _create_socket(self, timeout: float | None = None) -> socket.socket:
         sock = connect(self.node, timeout or self._timeout)
-        if self.meter is None:
-            return self._wrap(sock)
         with self.meter.phase("tls"):
             return self._wrap(sock)
 
@@ -67,10 +77,10 @@ class _NodeIMAPClient(IMAPClient):  # type: ignore[misc]
     def _create_IMAP4(self) -> Any:
         timeout = getattr(self._timeout, "connect", None)
         if self.ssl:
-            conn = type("_Conn", (_NodeIMAP4TLS,), {"node": self._node, "meter": self._meter})
-            return conn(self.host, self.port, self.ssl_context, timeout)
-        conn = type("_Conn", (_NodeIMAP4,), {"node": self._node})
-        return conn(self.host, self.port, timeout)
+            return _NodeIMAP4TLS(
+                self._node, self._meter, self.host, self.port, self.ssl_context, timeout
+            )
+        return _NodeIMAP4(self._node, self.host, self.port, timeout)
 
 
 class ImapClient:
@@ -83,10 +93,10 @@ class ImapClient:
         implicit_tls: bool = False,
         starttls: bool = False,
         timeout: float = 10.0,
-        gauge: Gauge = CONNECTIONS,
+        gauge: Gauge | None = None,
     ) -> None:
         self._fire = fire
-        self._gauge = gauge  # another Gauge keeps these connections out of the run's peak
+        self._gauge = gauge  # where open connections are counted; None: not counted
         self._nodes = nodes
         self._tls = tls_context
         self._implicit = implicit_tls
@@ -109,7 +119,8 @@ class ImapClient:
                 ssl_context=self._tls,
                 timeout=self._timeout,
             )
-        self._gauge.up()
+        if self._gauge is not None:
+            self._gauge.up()
         if self._starttls and not self._implicit:
             with self.meter.phase("starttls"):
                 self._c.starttls(self._tls)
@@ -179,10 +190,11 @@ class ImapClient:
         client, self.client = self.client, None
         if client is None:
             return
-        self._gauge.down()
+        if self._gauge is not None:
+            self._gauge.down()
         try:
             with self.meter.phase("logout"):
                 client.logout()
         finally:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(OSError):  # the socket of a connection already broken
                 client.shutdown()

@@ -1,9 +1,9 @@
 """An instrumented POP3 client over poplib (request type ``pop3`` or ``pop3s``).
 
 Phases: connect (TCP, TLS on pop3s, greeting), starttls (STLS, RFC 2595), login
-(USER/PASS), stat, uidl, retr, dele, quit. Open connections are counted process-wide in
-:data:`CONNECTIONS`, as the IMAP client counts its own. Like the IMAP client, each method is
-one phase and raises an already-reported :class:`~maildrill.clients.events.PhaseError`::
+(USER/PASS), stat, uidl, retr, dele, quit. Open connections are counted in the ``gauge``
+given, if any, as the IMAP client counts its own. Like the IMAP client, each method is
+one phase and raises an already-reported :class:`~maildrill.errors.PhaseError`::
 
     pop = Pop3Client(fire, nodes, tls_context=ctx, starttls=True)
     with pop.meter.transaction("session"):
@@ -20,19 +20,25 @@ import ssl
 from maildrill.clients.events import Fire, Gauge, Meter
 from maildrill.clients.nodes import NodeCycle, connect, node_name
 
-__all__ = ["CONNECTIONS", "Pop3Client"]
-
-CONNECTIONS = Gauge()
+__all__ = ["Pop3Client"]
 
 
 class _NodePOP3(poplib.POP3):
-    """Connects to one node's address; ``host`` stays the name for STLS verification."""
+    """Connects to one node's address; ``host`` stays the name for STLS verification.
+    With ``wrap`` (implicit TLS) the handshake alone is the ``tls`` phase."""
 
-    node: tuple[str, int] = ("127.0.0.1", 110)
-    wrap: ssl.SSLContext | None = None
-    meter: Meter | None = None
-
-    def __init__(self, host: str, port: int, timeout: float) -> None:
+    def __init__(
+        self,
+        node: tuple[str, int],
+        wrap: ssl.SSLContext | None,
+        meter: Meter,
+        host: str,
+        port: int,
+        timeout: float,
+    ) -> None:
+        self.node = node  # before poplib's __init__, which connects
+        self.wrap = wrap
+        self.meter = meter
         try:
             super().__init__(host, port, timeout)
         except BaseException:
@@ -48,8 +54,6 @@ class _NodePOP3(poplib.POP3):
         sock = connect(self.node, timeout)
         if self.wrap is None:
             return sock
-        if self.meter is None:
-            return self.wrap.wrap_socket(sock, server_hostname=self.host)
         with self.meter.phase("tls"):  # the handshake alone (seed S22)
             return self.wrap.wrap_socket(sock, server_hostname=self.host)
 
@@ -64,8 +68,10 @@ class Pop3Client:
         implicit_tls: bool = False,
         starttls: bool = False,
         timeout: float = 10.0,
+        gauge: Gauge | None = None,
     ) -> None:
         self._fire = fire
+        self._gauge = gauge  # where open connections are counted; None: not counted
         self._nodes = nodes
         self._tls = tls_context
         self._implicit = implicit_tls
@@ -79,10 +85,12 @@ class Pop3Client:
         address = self._nodes.next()
         self.meter = Meter(self._fire, self.request_type, node=node_name(address))
         wrap = self._tls if self._implicit else None
-        conn = type("_Conn", (_NodePOP3,), {"node": address, "wrap": wrap, "meter": self.meter})
         with self.meter.phase("connect"):
-            self.client = conn(self._nodes.host, address[1], self._timeout)
-        CONNECTIONS.up()
+            self.client = _NodePOP3(
+                address, wrap, self.meter, self._nodes.host, address[1], self._timeout
+            )
+        if self._gauge is not None:
+            self._gauge.up()
         if self._starttls and not self._implicit:
             with self.meter.phase("starttls"):
                 self._c.stls(self._tls)
@@ -145,10 +153,11 @@ class Pop3Client:
         client, self.client = self.client, None
         if client is None:
             return
-        CONNECTIONS.down()
+        if self._gauge is not None:
+            self._gauge.down()
         try:
             with self.meter.phase("quit"):
                 client.quit()
         finally:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(OSError):  # the socket of a connection already broken
                 client.close()

@@ -25,8 +25,8 @@ import re
 from http import HTTPStatus
 from urllib.parse import quote, urlsplit
 
-from maildrill.clients.events import BadReply
 from maildrill.clients.http import HttpClient
+from maildrill.errors import ProtocolError
 
 __all__ = ["Roundcube"]
 
@@ -41,7 +41,7 @@ _MESSAGE = re.compile(r'display_message\("((?:[^"\\]|\\.)*)"')
 def _env(text: str, name: str) -> str:
     found = re.search(_ENV.format(name), text)
     if found is None:
-        raise BadReply(f"no {name} in the page (not Roundcube, or not logged in?)")
+        raise ProtocolError(f"no {name} in the page (not Roundcube, or not logged in?)")
     return found.group(1)
 
 
@@ -56,7 +56,7 @@ class Roundcube:
         page = self.http.request("GET", "?_task=login")
         form = _TOKEN.search(page.text)
         if form is None:
-            raise BadReply("login page has no _token field (not Roundcube?)")
+            raise ProtocolError("login page has no _token field (not Roundcube?)")
         self.http.request(
             "POST",
             "?_task=login",
@@ -79,9 +79,9 @@ class Roundcube:
         try:
             data = json.loads(reply.text)
         except ValueError:
-            raise BadReply(f"list: not JSON: {reply.text[:80]!r}") from None
+            raise ProtocolError(f"list: not JSON: {reply.text[:80]!r}") from None
         if not isinstance(data, dict) or data.get("action") != "list":
-            raise BadReply(f"list: unexpected reply {reply.text[:80]!r}")
+            raise ProtocolError(f"list: unexpected reply {reply.text[:80]!r}")
         return [int(uid) for uid in _ROW.findall(str(data.get("exec", "")))]
 
     def show(self, mailbox: str, uid: int) -> int:
@@ -89,7 +89,7 @@ class Roundcube:
             "GET", f"?_task=mail&_action=show&_uid={uid}&_mbox={quote(mailbox)}"
         )
         if 'id="messagebody"' not in page.text:
-            raise BadReply(f"show: message {uid} has no message body on its page")
+            raise ProtocolError(f"show: message {uid} has no message body on its page")
         return len(page.text)
 
     def send(self, to: str, subject: str, body: str) -> None:
@@ -97,11 +97,11 @@ class Roundcube:
         location = start.headers.get("location", "")
         query = urlsplit(location).query
         if "_id=" not in query:
-            raise BadReply(f"compose: redirected to {location!r}, no compose _id")
+            raise ProtocolError(f"compose: redirected to {location!r}, no compose _id")
         page = self.http.request("GET", "?" + query)
         identity = _IDENTITY.search(page.text)
         if identity is None:
-            raise BadReply("compose: no sender identity offered")
+            raise ProtocolError("compose: no sender identity offered")
         reply = self.http.request(
             "POST",
             "?_task=mail&_action=send",
@@ -114,7 +114,8 @@ class Roundcube:
         )  # fmt: skip
         if _SENT not in reply.text:
             said = _MESSAGE.search(reply.text)
-            raise BadReply(f"send not confirmed: {said.group(1) if said else reply.text[:80]!r}")
+            what = said.group(1) if said else repr(reply.text[:80])
+            raise ProtocolError(f"send not confirmed: {what}")
 
     def logout(self) -> None:
         done = (HTTPStatus.OK, HTTPStatus.FOUND)

@@ -28,8 +28,9 @@ import ssl
 import time
 from dataclasses import dataclass, field
 
-from maildrill.clients.events import BadReply, Fire, Meter, PhaseError, ReplyError, Transaction
+from maildrill.clients.events import Fire, Meter, Transaction
 from maildrill.clients.nodes import NodeCycle, connect, node_name
+from maildrill.errors import PhaseError, ProtocolError, ReplyError
 from maildrill.smtp_protocol import (
     AUTH_SUCCEEDED,
     OK,
@@ -178,12 +179,14 @@ class SmtpClient:
         smtp, self._smtp, self._meter = self._smtp, None, None
         if smtp is None:
             return
-        with contextlib.suppress(Exception):
+        # a connection being dropped may be broken already: QUIT then fails as a socket error
+        # or a disconnect (smtplib), which ends nothing that was still to be measured
+        with contextlib.suppress(OSError, smtplib.SMTPException):
             if polite:
                 if smtp.sock is not None:
                     smtp.sock.settimeout(min(self._timeout, QUIT_WAIT_S))
                 smtp.quit()
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(OSError):  # closing a socket the server reset
             smtp.close()
 
 
@@ -214,7 +217,7 @@ def data_payload(message: bytes) -> bytes:
 
 def _expect(code: int, text: bytes | str, *good: int) -> None:
     if code < 200:  # smtplib's -1: the reply did not start with a code (RFC 5321 §4.2)
-        raise BadReply(repr(text)[:120])
+        raise ProtocolError(repr(text)[:120])
     if code not in good:
         message = text.decode(errors="replace") if isinstance(text, bytes) else text
         raise ReplyError(code, message[:120])

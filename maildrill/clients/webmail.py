@@ -6,7 +6,7 @@ it from :data:`FLAVOURS`. Adding a product is one module with the five methods o
 :class:`Flavour` and one line here. Phases, reported with request type ``webmail``:
 ``login``, ``list``, ``show``, ``send``, ``logout``; the caller times the whole
 ``transaction``. Like the other clients, each method raises an already-reported
-:class:`~maildrill.clients.events.PhaseError`::
+:class:`~maildrill.errors.PhaseError`::
 
     web = WebmailClient(fire, nodes, flavour="roundcube", tls_context=ctx)
     web.open()

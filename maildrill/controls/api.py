@@ -34,7 +34,7 @@ from typing import Any, NoReturn
 import pytest
 
 from maildrill.errors import Blocked, NotApplicable, TargetError
-from maildrill.results import EvidenceItem, Severity
+from maildrill.results import EvidenceItem, EvidenceKind, Severity
 from maildrill.target import Role
 
 __all__ = ["Evidence", "blocked", "control", "expect", "not_applicable", "subject"]
@@ -108,7 +108,7 @@ class Evidence:
     """The evidence a check collects; live lists (transcripts) are read at report time."""
 
     def __init__(self) -> None:
-        self._items: list[tuple[str, str, Any]] = []
+        self._items: list[tuple[str, EvidenceKind, Any]] = []
         self._warnings: list[str] = []
 
     def warn(self, message: str) -> None:
@@ -119,7 +119,7 @@ class Evidence:
     def warnings(self) -> list[str]:
         return list(self._warnings)
 
-    def add(self, label: str, kind: str, data: Any) -> None:
+    def add(self, label: str, kind: EvidenceKind, data: Any) -> None:
         self._items.append((label, kind, data))
 
     def transcript(self, label: str, lines: list[str]) -> None:

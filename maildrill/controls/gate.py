@@ -28,6 +28,6 @@ def decide(run: RunResults, waivers: Waivers | None, today: date) -> int:
     applied = (waivers or Waivers()).apply(run.controls, today)
     if any(d in _FAILING for _, _, d in applied):
         return 1
-    if run.load is not None and run.load.slo.get("met") is False:
+    if run.load is not None and run.load.slo is not None and not run.load.slo.met:
         return 1
     return 0

@@ -8,8 +8,10 @@ Usage::
     result.delivery.p99_us, result.accounting.lost
 
 Modules: ``hdr`` (histograms, exact merge), ``plan`` (endpoints, nodes, safety),
-``plugin`` (Locust listeners), ``ledger`` (full-chain accounting), ``watch`` (IMAP
-watchers), ``users`` (User bases for ``loadtests/``), ``runner`` (the subprocess), ``cli``.
+``listeners`` (Locust listeners), ``state`` (one process's figures, on Locust's
+environment), ``figures`` (what the processes hand each other), ``ledger`` (full-chain
+accounting), ``watch`` (IMAP/POP3 watchers), ``users`` (User bases for ``loadtests/``),
+``runner`` (the subprocess).
 """
 
 from __future__ import annotations

@@ -1,8 +1,12 @@
 """Locust event listeners: HDR recording, exact merge across workers, accounting, output.
 
-Importing this module (every scenario in ``loadtests/`` does) registers the listeners on
-``locust.events``. In each process the ``request`` listener hands the event to
-:class:`~maildrill.load.state.State`; workers ship what they measured to the master with
+Importing this module (every scenario in ``loadtests/`` does) registers two listeners on
+``locust.events``: the command-line options, and ``init``. When Locust initialises a
+process, ``init`` makes that process's :class:`~maildrill.load.state.State`, attaches it to
+the :class:`~locust.env.Environment` (users reach it there) and adds the other listeners to
+the environment's events, each bound to it: nothing of a run lives in a module. In each
+process the ``request`` listener hands the event to the State; workers ship what they
+measured to the master with
 ``report_to_master`` every second, and the master adds it up (``worker_report``). The master
 (or the single local process) runs the full-chain watchers, prints progress, and ends the
 run when every accepted message has been seen or the grace period is over.
@@ -23,10 +27,10 @@ its task for up to ``--stop-timeout``. Each Locust process dies with its parent
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +41,7 @@ from locust.env import Environment
 
 from maildrill.errors import MaildrillError
 from maildrill.load import lifeline
+from maildrill.load.figures import WorkerReport
 from maildrill.load.plan import (
     PLAN_ENV,
     WATCHERS,
@@ -46,9 +51,10 @@ from maildrill.load.plan import (
     current_plan,
 )
 from maildrill.load.roster import HELLO, NO_FINAL, Roster
-from maildrill.load.state import State, settle_s
+from maildrill.load.state import State, attach, settle_s, state_of
+from maildrill.load.watch import start_watchers
 
-__all__ = ["STATE"]
+__all__: list[str] = []  # everything here is registered with Locust, nothing is called
 
 # workers report every second rather than every 3 s, so the master's accounting and the
 # end-of-run decision lag less
@@ -63,10 +69,8 @@ ABORT = "maildrill:abort"  # master -> worker: stop every user now, the run is i
 PLAN_OPTION = "maildrill_plan"
 PACK_AFTER_S = 3  # the master encodes per-second histograms this old (late reports unpack)
 
-
-STATE = State()
-ROSTER = Roster()
-# before Locust forks its --processes workers, which take the tie from here
+# before Locust forks its --processes workers, which take the tie from here (a claim on the
+# process tree, not run state)
 LIFELINE = lifeline.claim()
 
 
@@ -87,40 +91,48 @@ def _options(parser: Any) -> None:
 
 def _init(environment: Environment, **_: Any) -> None:
     lifeline.arm(LIFELINE)
-    STATE.environment = environment
+    state = attach(environment, State())
     # quitting fires its listeners last-added first: this one must come before the master
     # runner's own, which tells the workers to quit (and let their users finish)
     events_: Any = environment.events  # locust's EventHook is untyped
     events_.quitting.add_listener(_quitting)
+    # these events carry no environment: each listener is bound to this process's State
+    events_.request.add_listener(partial(_request, state))
+    events_.report_to_master.add_listener(partial(_report_to_master, state))
+    events_.worker_report.add_listener(partial(_worker_report, state))
+    events_.worker_report.add_listener(state.roster.on_worker_report)
+    events_.test_start.add_listener(_test_start)
+    events_.quit.add_listener(partial(_quit, state))
     option = getattr(environment.parsed_options, "maildrill_target", "") or None
     locustfile = str(getattr(environment.parsed_options, "locustfile", "") or "")
     watch = getattr(environment.parsed_options, "maildrill_watch", "") or None
     runner = environment.runner
     worker = isinstance(runner, locust.runners.WorkerRunner)
     if worker and os.environ.get(WORKER_TARGET_ENV) and not os.environ.get(PLAN_ENV):
-        STATE.plan = None  # a remote worker's comes from the master, see _test_start
+        state.plan = None  # a remote worker's comes from the master, see _test_start
     else:
-        STATE.plan = current_plan(option, locustfile, watch)
+        state.plan = current_plan(option, locustfile, watch)
     if isinstance(runner, locust.runners.WorkerRunner):
         runner.register_message(FINAL_ASK, _on_final_ask, concurrent=True)
         runner.register_message(ABORT, _on_abort)
         lifeline.follow_master(runner, lambda: _on_abort(environment, None))
     elif isinstance(runner, locust.runners.MasterRunner):
         runner.register_message(FINAL_REPORT, _on_final_report)
-        runner.register_message(HELLO, ROSTER.on_hello)
-        if environment.parsed_options is not None and STATE.plan is not None:
-            setattr(environment.parsed_options, PLAN_OPTION, STATE.plan.to_json())
+        runner.register_message(HELLO, state.roster.on_hello)
+        if environment.parsed_options is not None and state.plan is not None:
+            setattr(environment.parsed_options, PLAN_OPTION, state.plan.to_json())
 
 
 def _on_final_ask(environment: Environment, msg: Any, **_: Any) -> None:
     """Worker: once sending is over and nothing is in flight (bounded), report for good."""
-    plan = STATE.plan
+    state = state_of(environment)
+    plan = state.plan
     limit = time.time() + (plan.timeout_s + 2 if plan else 5.0)
-    while time.time() < limit and (STATE.sending() or STATE.in_flight):
+    while time.time() < limit and (state.sending() or state.in_flight):
         gevent.sleep(0.05)
     runner = environment.runner
     if runner is not None:
-        runner.send_message(FINAL_REPORT, STATE.report())
+        runner.send_message(FINAL_REPORT, state.report().model_dump(mode="json"))
 
 
 def _quitting(environment: Environment, **_: Any) -> None:
@@ -128,39 +140,42 @@ def _quitting(environment: Environment, **_: Any) -> None:
     the users must stop sending now, not after finishing their tasks."""
     runner = environment.runner
     if isinstance(runner, locust.runners.MasterRunner):
-        ROSTER.close()  # from here on, workers leave because they are told to
+        state_of(environment).roster.close()  # from here on, workers leave when told to
         runner.send_message(ABORT)
     _on_abort(environment, None)
 
 
 def _on_abort(environment: Environment, msg: Any, **_: Any) -> None:
-    STATE.send_until = min(STATE.send_until, STATE.clock())
+    state = state_of(environment)
+    state.send_until = min(state.send_until, state.clock())
     environment.stop_timeout = 0  # Locust kills the users instead of waiting on them
 
 
 def _on_final_report(environment: Environment, msg: Any, **_: Any) -> None:
-    STATE.absorb(msg.node_id, msg.data)
-    STATE.final_reports.add(msg.node_id)
+    state = state_of(environment)
+    state.absorb(msg.node_id, WorkerReport.model_validate(msg.data))
+    state.final_reports.add(msg.node_id)
 
 
-def _collect_final_reports(environment: Environment) -> None:
+def _collect_final_reports(environment: Environment, state: State) -> None:
     """Master: ask every worker for its last figures and wait for them (bounded)."""
     runner = environment.runner
     if not isinstance(runner, locust.runners.MasterRunner):
         return
-    workers = ROSTER.live(set(runner.clients.keys()))
+    workers = state.roster.live(set(runner.clients.keys()))
     if not workers:
         return
     runner.send_message(FINAL_ASK)
-    plan = STATE.plan
+    plan = state.plan
     limit = time.time() + (plan.timeout_s + 5 if plan else 10.0)
-    while time.time() < limit and not workers <= STATE.final_reports:
+    while time.time() < limit and not workers <= state.final_reports:
         gevent.sleep(0.05)
-    for worker in workers - STATE.final_reports:
-        ROSTER.lose(worker, NO_FINAL, started=STATE.started, now=time.time(), say=_say)
+    for worker in workers - state.final_reports:
+        state.roster.lose(worker, NO_FINAL, started=state.started, now=time.time(), say=_say)
 
 
 def _request(
+    state: State,
     request_type: str,
     name: str,
     response_time: float,
@@ -170,7 +185,7 @@ def _request(
 ) -> None:
     context = context or {}
     us = context.get("us")
-    STATE.on_request(
+    state.on_request(
         request_type,
         name,
         int(us if us is not None else response_time * 1e3),
@@ -181,66 +196,66 @@ def _request(
     )
 
 
-def _report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
-    data["maildrill"] = STATE.report()
+def _report_to_master(state: State, client_id: str, data: dict[str, Any], **_: Any) -> None:
+    data["maildrill"] = state.report().model_dump(mode="json")  # msgpack carries JSON types
 
 
-def _worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
+def _worker_report(state: State, client_id: str, data: dict[str, Any], **_: Any) -> None:
     if "maildrill" in data:
-        STATE.absorb(client_id, data["maildrill"])
+        state.absorb(client_id, WorkerReport.model_validate(data["maildrill"]))
 
 
 def _test_start(environment: Environment, **_: Any) -> None:
-    if STATE.plan is None:
-        _adopt_master_plan(environment)
-    plan = STATE.plan
+    state = state_of(environment)
+    if state.plan is None:
+        _adopt_master_plan(environment, state)
+    plan = state.plan
     assert plan is not None
-    STATE.started = time.time()
-    STATE.send_until = STATE.started + plan.duration_s
-    if STATE.is_worker:
+    state.started = time.time()
+    state.send_until = state.started + plan.duration_s
+    if state.is_worker:
         Roster.hello(environment.runner)
         return
-    from maildrill.load.watch import start_watchers
-
     if "read" in plan.roles and plan.scenario == "full_chain":
-        start_watchers(STATE)
-    gevent.spawn(_supervise, environment)
+        start_watchers(environment)
+    gevent.spawn(_supervise, environment, state)
 
 
-def _adopt_master_plan(environment: Environment) -> None:
+def _adopt_master_plan(environment: Environment, state: State) -> None:
     """A remote worker takes the master's plan, or ends at once with one line."""
     text = getattr(environment.parsed_options, PLAN_OPTION, "") or ""
     try:
-        STATE.plan = adopt_plan(text, os.environ[WORKER_TARGET_ENV])
+        state.plan = adopt_plan(text, os.environ[WORKER_TARGET_ENV])
     except MaildrillError as exc:
         # raising here would only log a traceback and leave the worker connected, idle
         print(f"{WORKER_ERROR}{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         os._exit(exc.exit_code)
 
 
-def _supervise(environment: Environment) -> None:
+def _supervise(environment: Environment, state: State) -> None:
     """Progress lines, and the end of the run once the chain is accounted for."""
-    plan = STATE.plan
+    plan = state.plan
     assert plan is not None
+    roster = state.roster
     last_progress = time.time()
     chain = plan.scenario == "full_chain"
     quiet_since = 0.0  # when the last transaction ended: no copy was accepted after it
     while True:
         gevent.sleep(0.25)
         now = time.time()
-        STATE.sample_gauges()
-        STATE.intervals.pack(before=int(now) - PACK_AFTER_S)
-        ROSTER.look(environment.runner, started=STATE.started, now=now, say=_say)
-        for worker in ROSTER.lost:
-            STATE.worker_in_flight.pop(worker, None)  # a lost worker finishes nothing
+        state.sample_gauges()
+        state.intervals.pack(before=int(now) - PACK_AFTER_S)
+        roster.look(environment.runner, started=state.started, now=now, say=_say)
+        for worker in roster.lost:
+            state.worker_in_flight.pop(worker, None)  # a lost worker finishes nothing
         if now - last_progress >= plan.progress_every_s:
             last_progress = now
-            _progress(now)
-        if now < STATE.send_until:
+            _progress(state, now)
+        if now < state.send_until:
             continue
-        in_flight = STATE.in_flight + sum(STATE.worker_in_flight.values())
+        in_flight = state.in_flight + sum(state.worker_in_flight.values())
         # workers' in-flight counts are up to a second old: their final reports settle it
-        settled = now >= STATE.send_until + 0.2
+        settled = now >= state.send_until + 0.2
         if not (settled and in_flight == 0):
             quiet_since = 0.0
         elif not chain:
@@ -249,25 +264,25 @@ def _supervise(environment: Environment) -> None:
             quiet_since = quiet_since or now
             # every copy seen, and every mailbox listed once more since: a stray copy
             # (misdelivered, duplicated) that arrived with the last ones is counted too
-            if STATE.ledger.unseen() == 0 and STATE.ledger.looked_since(quiet_since):
+            if state.ledger.unseen() == 0 and state.ledger.looked_since(quiet_since):
                 break
-        if now >= STATE.send_until + settle_s(plan):
+        if now >= state.send_until + settle_s(plan):
             break
-    _collect_final_reports(environment)
-    ROSTER.close()
-    STATE.complete = True
-    _progress(time.time())
+    _collect_final_reports(environment, state)
+    roster.close()
+    state.complete = True
+    _progress(state, time.time())
     runner = environment.runner
     if runner is not None:
         runner.quit()
 
 
-def _progress(now: float) -> None:
-    plan = STATE.plan
+def _progress(state: State, now: float) -> None:
+    plan = state.plan
     assert plan is not None
-    acc = STATE.ledger.accounting(final=False)
-    elapsed = max(0.001, now - STATE.started)
-    requests, failures = sum(STATE.arrivals.values()), STATE.arrivals["failed"]
+    acc = state.ledger.accounting(final=False)
+    elapsed = max(0.001, now - state.started)
+    requests, failures = sum(state.arrivals.values()), state.arrivals["failed"]
     line = (
         f"t={elapsed:5.1f}s requests={requests} failures={failures} "
         f"sent={acc.sent} accepted={acc.accepted} delivered={acc.delivered} "
@@ -280,33 +295,26 @@ def _say(line: str) -> None:
     print(PROGRESS_PREFIX + line, flush=True)
 
 
-def _quit(**_: Any) -> None:
-    if STATE.is_worker and STATE.plan is not None:
-        STATE.report()  # what is left unreported joins the totals (the master has it all)
-        requests, failures = STATE.reported
+def _quit(state: State, **_: Any) -> None:
+    if state.is_worker and state.plan is not None:
+        state.report()  # what is left unreported joins the totals (the master has it all)
+        requests, failures = state.reported
         print(
             f"{PROGRESS_PREFIX}worker done: {requests} protocol steps, {failures} failed",
             flush=True,
         )
-    if STATE.is_worker or STATE.written or STATE.plan is None or not STATE.plan.out:
+    if state.is_worker or state.written or state.plan is None or not state.plan.out:
         return
-    STATE.written = True
-    out = Path(STATE.plan.out)
+    state.written = True
+    out = Path(state.plan.out)
     tmp = out.with_suffix(".tmp")
-    raw = STATE.raw(final=STATE.complete)
-    raw["workers_lost"] = ROSTER.lost_workers()
-    tmp.write_text(json.dumps(raw), encoding="utf-8")
+    tmp.write_text(state.raw(final=state.complete).model_dump_json(), encoding="utf-8")
     tmp.replace(out)
     sys.stdout.flush()
 
 
-# registered on import: every scenario imports this module (locust's EventHook is untyped)
+# registered on import: every scenario imports this module (locust's EventHook is untyped);
+# the rest are added per process by _init, bound to its State
 _events: Any = events
 _events.init_command_line_parser.add_listener(_options)
 _events.init.add_listener(_init)
-_events.request.add_listener(_request)
-_events.report_to_master.add_listener(_report_to_master)
-_events.worker_report.add_listener(_worker_report)
-_events.test_start.add_listener(_test_start)
-_events.quit.add_listener(_quit)
-_events.worker_report.add_listener(ROSTER.on_worker_report)

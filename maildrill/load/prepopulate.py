@@ -21,10 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from maildrill.clients.events import Gauge, PhaseError
 from maildrill.clients.imap import ImapClient
 from maildrill.clients.nodes import NodeCycle
-from maildrill.errors import ConfigError, TargetError
+from maildrill.errors import ConfigError, PhaseError, TargetError
 from maildrill.load.ledger import PREPOPULATED_RUN
 from maildrill.load.message import MessageFactory, MessageProfile
 from maildrill.load.plan import safe_addresses
@@ -89,8 +88,7 @@ def prepopulate(
             nodes,
             tls_context=context,
             implicit_tls=endpoint.implicit_tls,
-            timeout=timeout_s,
-            gauge=Gauge(),  # not the run's IMAP connection peak (seed S22)
+            timeout=timeout_s,  # no gauge: not the run's IMAP connection peak (seed S22)
         )
         _fill(imap, endpoint, target.account(index), index, per_account, profile, deadline, tally)
 

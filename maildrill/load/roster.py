@@ -6,11 +6,12 @@ and the run offers less than it was asked to without any figure saying so. :clas
 keeps every worker the master has seen (its index, its pid, which each worker announces
 (:data:`HELLO`) before its first user starts, and its last report), notices which go missing
 or leave while the run is on, and which never send their final report; the run's raw figures
-carry them as ``workers_lost``, which fails the run's verdict::
+carry them as ``workers_lost``, which fails the run's verdict. The master's
+:class:`~maildrill.load.state.State` holds its roster::
 
-    ROSTER.look(runner, started=STATE.started, now=time.time(), say=print)   # each tick
-    ROSTER.close()            # from here on workers leave because the master said so
-    raw["workers_lost"] = ROSTER.lost_workers()
+    roster.look(runner, started=state.started, now=time.time(), say=print)   # each tick
+    roster.close()            # from here on workers leave because the master said so
+    roster.lost_workers()     # [WorkerLoss(...)], as RawFigures.workers_lost
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from locust.runners import STATE_MISSING, MasterRunner
+from maildrill.results import WorkerLoss
 
 __all__ = ["HELLO", "Roster"]
 
@@ -41,7 +42,7 @@ class Roster:
     def __init__(self) -> None:
         self.seen: dict[str, _Worker] = {}
         self.pids: dict[str, int] = {}
-        self.lost: dict[str, dict[str, Any]] = {}
+        self.lost: dict[str, WorkerLoss] = {}
         self.closed = False
 
     @staticmethod
@@ -60,6 +61,9 @@ class Roster:
 
     def look(self, runner: Any, *, started: float, now: float, say: Callable[[str], None]) -> None:
         """Enrol new workers; note those missing or gone; forgive those that came back."""
+        # only ever reached inside Locust: importing it patches the process with gevent
+        from locust.runners import STATE_MISSING, MasterRunner
+
         if self.closed or not isinstance(runner, MasterRunner):
             return
         master: Any = runner  # Locust's runner methods are untyped
@@ -69,7 +73,7 @@ class Roster:
                 self.seen[client_id] = _Worker(index=int(master.get_worker_index(client_id)))
             if node.state == STATE_MISSING:
                 self.lose(client_id, MISSING, started=started, now=now, say=say)
-            elif self.lost.get(client_id, {}).get("reason") == MISSING:
+            elif client_id in self.lost and self.lost[client_id].reason == MISSING:
                 # Locust's own self-healing: it was slow, not dead
                 del self.lost[client_id]
                 say(f"worker {self._name(client_id)} is back after missing heartbeats")
@@ -83,14 +87,14 @@ class Roster:
             return
         worker = self.seen[client_id]
         heard = None if worker.last_report is None else round(worker.last_report - started, 1)
-        self.lost[client_id] = {
-            "worker": client_id,
-            "index": worker.index,
-            "pid": self.pids.get(client_id),
-            "lost_s": round(now - started, 1),
-            "last_report_s": heard,
-            "reason": reason,
-        }
+        self.lost[client_id] = WorkerLoss(
+            worker=client_id,
+            index=worker.index,
+            pid=self.pids.get(client_id),
+            lost_s=round(now - started, 1),
+            last_report_s=heard,
+            reason=reason,
+        )
         last = "never reported" if heard is None else f"last report at t={heard:g}s"
         say(f"worker {self._name(client_id)} LOST at t={now - started:.1f}s: {reason}; {last}")
 
@@ -100,8 +104,8 @@ class Roster:
     def close(self) -> None:
         self.closed = True
 
-    def lost_workers(self) -> list[dict[str, Any]]:
-        return sorted(self.lost.values(), key=lambda w: (w["lost_s"], w["index"]))
+    def lost_workers(self) -> list[WorkerLoss]:
+        return sorted(self.lost.values(), key=lambda w: (w.lost_s, w.index))
 
     def _name(self, client_id: str) -> str:
         pid = self.pids.get(client_id)

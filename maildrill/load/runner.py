@@ -17,7 +17,6 @@ itself is killed the Locust processes die with it (:mod:`maildrill.load.lifeline
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import re
@@ -31,13 +30,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from hdrh.histogram import HdrHistogram
 
 from maildrill import interrupt
 from maildrill.clients.events import UNFINISHED
 from maildrill.errors import ConfigError, MaildrillError, PolicyViolation
+from maildrill.load.figures import RawFigures
 from maildrill.load.hdr import CLASS_PREFIX, NODE_PREFIX, summarize
 from maildrill.load.lifeline import MASTER_SILENT, PARENT_ENV
 from maildrill.load.message import DEFAULT_PROFILE, load_profile
@@ -46,7 +46,7 @@ from maildrill.load.prepopulate import prepopulate as run_prepopulate
 from maildrill.load.slo import evaluate
 from maildrill.load.state import settle_s
 from maildrill.load.steps import capacity, judge_steps
-from maildrill.results import Accounting, LoadResult, PhaseStats, WorkerLoss
+from maildrill.results import Accounting, LoadResult, PhaseStats
 from maildrill.suites import loadtests_dir
 from maildrill.target import load_target
 
@@ -215,13 +215,11 @@ def run_load(
             f"load: Locust ended (exit {proc.returncode}) without figures; see "
             f"{out_dir / 'locust.log'}: {' | '.join(tail)}"
         )
-    raw = json.loads(raw_path.read_text(encoding="utf-8"))
-    if not interrupted and not any(p["count"] for p in raw["phases"]):
+    raw = RawFigures.model_validate_json(raw_path.read_text(encoding="utf-8"))
+    if not interrupted and not any(p.count for p in raw.phases):
         _raise_user_failure(out_dir / "locust.log")
-    result = to_result(raw, plan, started, interrupted=interrupted or not raw["complete"])
+    result = to_result(raw, plan, started, interrupted=interrupted or not raw.complete)
     steps = judge_steps(raw, plan, target.slo)
-    lost = [WorkerLoss(**w) for w in raw.get("workers_lost", [])]
-    result = result.model_copy(update={"workers_lost": lost})
     distributed = processes > 1 or master is not None
     return result.model_copy(
         update={
@@ -368,21 +366,21 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
 
 
 def to_result(
-    raw: dict[str, Any], plan: LoadPlan, started: datetime, *, interrupted: bool
+    raw: RawFigures, plan: LoadPlan, started: datetime, *, interrupted: bool
 ) -> LoadResult:
-    """A :class:`LoadResult` from the plugin's raw figures."""
-    t0 = raw.get("started") or started.timestamp()
-    t1 = raw.get("ended") or t0
+    """A :class:`LoadResult` from the listeners' raw figures."""
+    t0 = raw.started or started.timestamp()
+    t1 = raw.ended or t0
     all_stats = [
         PhaseStats(
-            request_type=p["request_type"],
-            name=p["name"],
-            count=p["count"],
-            failures=p["failures"],
-            latency=summarize(_decode(p["histogram"])),
-            histogram=p["histogram"],
+            request_type=p.request_type,
+            name=p.name,
+            count=p.count,
+            failures=p.failures,
+            latency=summarize(_decode(p.histogram)),
+            histogram=p.histogram,
         )
-        for p in raw["phases"]
+        for p in raw.phases
     ]
     prefixes = (NODE_PREFIX, CLASS_PREFIX)
     phases = [p for p in all_stats if not p.request_type.startswith(prefixes)]
@@ -396,15 +394,14 @@ def to_result(
     )
     # the run's figures are of arrivals (transactions, sessions), not protocol steps: a
     # message of six steps that failed at the last is one failure in one, not one in six
-    arrivals = raw.get("arrivals", {})
-    served, failures = int(arrivals.get("ok", 0)), int(arrivals.get("failed", 0))
+    served, failures = raw.arrivals.ok, raw.arrivals.failed
     # arrivals are offered while sending: served per second of that is the throughput
     elapsed = max(0.001, min(float(t1 - t0), plan.duration_s))
     chain = plan.scenario == "full_chain"
-    errors = dict(raw["errors"])
-    for kind in ("late", "dropped"):
-        if raw.get(kind):
-            errors[f"schedule:{kind}"] = int(raw[kind])
+    errors = dict(raw.errors)
+    for kind, n in (("late", raw.late), ("dropped", raw.dropped)):
+        if n:
+            errors[f"schedule:{kind}"] = n
     unfinished = sum(v for k, v in errors.items() if k.endswith(f":{UNFINISHED}"))
     return LoadResult(
         scenario=plan.scenario,
@@ -415,30 +412,28 @@ def to_result(
         rate=plan.pace_rate,
         requests=served + failures,
         failures=failures,
-        not_served=int(raw.get("dropped", 0)) + unfinished,
+        not_served=raw.dropped + unfinished,
         throughput_rps=round(served / elapsed, 2),
         phases=phases,
         by_node=by_node,
         by_class=by_class,
         errors=errors,
-        timeline=raw["timeline"],
-        delivery=summarize(_decode(raw["delivery"])) if chain else None,
-        accounting=_accounting(raw["accounting"], chain) if "send" in plan.roles else None,
+        timeline=raw.timeline,
+        delivery=summarize(_decode(raw.delivery)) if chain else None,
+        accounting=_accounting(raw.accounting, chain) if "send" in plan.roles else None,
         watch=plan.watch or None,
         poll_interval_s=plan.poll_interval_s or None,
         interrupted=interrupted,
+        workers_lost=raw.workers_lost,
     )
 
 
-def _accounting(raw: dict[str, Any], chain: bool) -> Accounting:
+def _accounting(raw: Accounting, chain: bool) -> Accounting:
     """Without IMAP watchers (smtp_* scenarios) nothing is delivered, lost or pending."""
     if chain:
-        return Accounting(**raw)
+        return raw
     return Accounting(
-        messages=raw["messages"],
-        sent=raw["sent"],
-        accepted=raw["accepted"],
-        rejected=raw["rejected"],
+        messages=raw.messages, sent=raw.sent, accepted=raw.accepted, rejected=raw.rejected
     )
 
 

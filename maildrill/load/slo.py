@@ -3,12 +3,12 @@
 Usage::
 
     verdict = evaluate(load, target.slo)
-    verdict["met"]                       # False when any measured figure misses its limit
-    verdict["smtp_p99_ms"]               # {"limit": 1000.0, "measured": 312.4, "met": True}
+    verdict.met                          # False when any measured figure misses its limit
+    verdict.checks["smtp_p99_ms"]        # SloCheck(limit=1000.0, measured=312.4, met=True)
 
 Only figures the run measured are judged: an smtp_inbound run has no delivery latency, so
 ``delivery_p99_s`` is absent rather than passed. A latency that was attempted but never once
-succeeded is *missed*, not a met 0 ms: its check says ``"note": "no successful ..."``. The
+succeeded is *missed*, not a met 0 ms: its check's ``note`` says ``"no successful ..."``. The
 error rate is of arrivals (transactions, sessions; see ``LoadResult.requests``). A
 full-chain run that lost, duplicated, corrupted or misdelivered a message misses its SLO
 whatever the latencies (seed S3: every message accounted for), and so does one whose
@@ -18,9 +18,7 @@ watchers could not look for some of them (``unobserved_messages``). A distribute
 
 from __future__ import annotations
 
-from typing import Any
-
-from maildrill.results import LoadResult, PhaseStats
+from maildrill.results import LoadResult, PhaseStats, SloCheck, SloVerdict
 from maildrill.target import SLO
 
 __all__ = ["evaluate"]
@@ -30,16 +28,17 @@ __all__ = ["evaluate"]
 _IMAP_COMMANDS = frozenset({"login", "select", "fetch", "search", "store", "logout"})
 
 
-def evaluate(load: LoadResult, slo: SLO, *, distributed: bool = False) -> dict[str, Any]:
-    checks: dict[str, dict[str, Any]] = {}
+def evaluate(load: LoadResult, slo: SLO, *, distributed: bool = False) -> SloVerdict:
+    checks: dict[str, SloCheck] = {}
 
-    def judge(name: str, measured: float, limit: float) -> None:
-        checks[name] = {"limit": limit, "measured": round(measured, 3), "met": measured <= limit}
+    def judge(name: str, measured: float, limit: float, note: str | None = None) -> None:
+        met = measured <= limit and note is None
+        checks[name] = SloCheck(limit=limit, measured=round(measured, 3), met=met, note=note)
 
     def judge_latency(name: str, phases: list[PhaseStats], what: str, limit: float) -> None:
-        judge(name, max(p.latency.p99_us for p in phases) / 1000, limit)
-        if not any(p.count > p.failures for p in phases):
-            checks[name].update(met=False, note=f"no successful {what}")
+        served = any(p.count > p.failures for p in phases)
+        note = None if served else f"no successful {what}"
+        judge(name, max(p.latency.p99_us for p in phases) / 1000, limit, note)
 
     smtp = [
         p for p in load.phases if p.request_type in ("smtp", "smtps") and p.name == "transaction"
@@ -65,4 +64,4 @@ def evaluate(load: LoadResult, slo: SLO, *, distributed: bool = False) -> dict[s
         # a lost worker offered less load than asked for, which no latency or error
         # figure shows: a distributed run is judged on its workers too
         judge("workers_lost", len(load.workers_lost), 0)
-    return {"met": all(bool(c["met"]) for c in checks.values()), **checks}
+    return SloVerdict.of(checks)

@@ -13,9 +13,9 @@ blind::
 
 from __future__ import annotations
 
-from maildrill.clients.events import PhaseError
 from maildrill.clients.imap import ImapClient
 from maildrill.clients.pop3 import Pop3Client
+from maildrill.errors import PhaseError
 from maildrill.target import Endpoint
 
 __all__ = ["secure"]
@@ -24,7 +24,7 @@ __all__ = ["secure"]
 def secure(client: ImapClient | Pop3Client, endpoint: Endpoint) -> None:
     """STARTTLS (IMAP) or STLS (POP3) on a connection just opened, where offered.
 
-    Raises an already-reported :class:`~maildrill.clients.events.PhaseError` (phase
+    Raises an already-reported :class:`~maildrill.errors.PhaseError` (phase
     ``starttls``, kind ``tls``) when the server offers none and the endpoint requires it."""
     if endpoint.implicit_tls:
         return

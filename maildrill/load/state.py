@@ -8,56 +8,71 @@ figures are of *arrivals* (the paced transactions and sessions, whose events say
 protocol steps: ``arrivals`` counts them ``ok`` or ``failed``, and so do the per-second
 ``requests``, ``failures`` and ``achieved_rps``. An arrival the schedule had to skip
 (:meth:`State.arrival_dropped`) is a failed one whose wait so far is its latency. A worker
-empties everything into each :meth:`State.report`; the master :meth:`State.absorb`\\ s it.
+empties everything into each :meth:`State.report` (a
+:class:`~maildrill.load.figures.WorkerReport`); the master :meth:`State.absorb`\\ s it.
 Histograms travel encoded and are added bucket by bucket, so N workers report exactly what
 one process would::
 
     master, worker = State(), State(worker=True)
     worker.on_request("smtp", "data", 1234)
     master.absorb("w1", worker.report())
-    master.raw(final=True)["phases"]          # as if master had recorded the event itself
+    master.raw(final=True).phases             # as if master had recorded the event itself
+
+Each Locust process has one State, made by :mod:`maildrill.load.listeners` when Locust
+initialises and attached to its :class:`~locust.env.Environment`; users and listeners reach
+it through the environment they are given (:func:`state_of`), so no module holds a run's
+state::
+
+    state = state_of(self.environment)      # in a User
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from maildrill.clients import imap, pop3
 from maildrill.clients.events import UNFINISHED, Gauge, classify
+from maildrill.errors import ConfigError
+from maildrill.load.figures import Arrivals, RawFigures, RawPhase, SentRecord, WorkerReport
 from maildrill.load.hdr import CLASS_PREFIX, DELIVERY, NODE_PREFIX, Recorder
 from maildrill.load.interval import Intervals
 from maildrill.load.ledger import Ledger
 from maildrill.load.plan import LoadPlan
+from maildrill.load.roster import Roster
+from maildrill.results import PhasePercentiles, TimelineRow
 
 if TYPE_CHECKING:  # importing locust monkey-patches the process; the CLI must not
     from locust.env import Environment
 
 __all__ = [
     "DELIVERY",
-    "DROPPED_KEY",
     "END_LAG_S",
-    "UNACCOUNTED",
+    "IMAP_CONNECTIONS",
+    "POP3_CONNECTIONS",
     "WHOLE",
     "State",
-    "dropped_key",
+    "attach",
     "sending_midpoint",
     "settle_s",
+    "state_of",
     "timeline_rows",
 ]
 
 WHOLE = ("transaction", "session")  # the event names that cover a whole exchange
 IMAP_CONNECTIONS = "imap.connections"
 POP3_CONNECTIONS = "pop3.connections"
-UNACCOUNTED = "unaccounted"  # timeline: lost/duplicated/corrupted, by second of acceptance
-DROPPED_KEY = "error.dropped"  # timeline: arrivals skipped by the schedule, by second
+# per-second counters: a timeline row's own counts by its field's name, and a family's
+# members as "family:member"
+ERRORS = "errors:"  # failed arrivals by reply code or error kind ("errors:421")
+DROPPED = "dropped:"  # skipped arrivals by arrival type ("dropped:smtp.transaction")
 # an arrival due just before sending ends may wake a moment after it (gevent's scheduling);
 # it still starts within this lag, rather than be counted as not served on a healthy run
 END_LAG_S = 0.25
-PERCENTILES = (("p50_us", 50.0), ("p90_us", 90.0), ("p99_us", 99.0))
+_ATTRIBUTE = "maildrill_state"  # where the State sits on Locust's Environment
 
 
 class State:
@@ -82,20 +97,23 @@ class State:
         self.arrivals: Counter[str] = Counter()  # "ok" / "failed": transactions and sessions
         self.errors: Counter[str] = Counter()  # "smtp:550", "imap:timeout"
         self.timeline: dict[int, Counter[str]] = {}
-        # connections open at the start of each second, by gauge name (seed S22)
+        # connections open at the start of each second, by gauge name (seed S22): the
+        # clients of this process's users and watchers count theirs into these
         self.gauge_sources = (
             gauges
             if gauges is not None
-            else {IMAP_CONNECTIONS: imap.CONNECTIONS, POP3_CONNECTIONS: pop3.CONNECTIONS}
+            else {IMAP_CONNECTIONS: Gauge(clock), POP3_CONNECTIONS: Gauge(clock)}
         )
         self.gauges: dict[int, dict[str, int]] = {}  # this process's levels
         self.worker_gauges: dict[str, dict[int, dict[str, int]]] = {}
         self._gauges_seen: set[str] = set()
         self.ledger = Ledger(on_delivery=self._delivered)
-        self.outbox: list[list[Any]] = []  # worker: sent records not yet reported
+        self.outbox: list[SentRecord] = []  # worker: sent records not yet reported
         self.in_flight = 0
         self.worker_in_flight: dict[str, int] = {}
         self.final_reports: set[str] = set()  # master: workers whose last report is in
+        self.roster = Roster()  # master: the workers, and those lost
+        self.user_numbers = itertools.count()  # each user of this process its own number
         self.started = 0.0
         self.send_until = 0.0
         self.late = 0
@@ -151,7 +169,7 @@ class State:
             self.failures[key] += 1
             if whole:
                 self.errors[f"{request_type}:{code}"] += 1
-                self.tick(f"error.{code}", second=second)
+                self.tick(ERRORS + code, second=second)
         if arrival:
             self._arrival(second, ok=exception is None)
         if not whole:
@@ -177,8 +195,8 @@ class State:
         waited so far. It is in the error rate and in the percentiles, not only a count."""
         second = int(self.clock())
         self.dropped += 1
-        self.tick(DROPPED_KEY, second=second)
-        self.tick(dropped_key(request_type, name), second=second)
+        self.tick(ERRORS + "dropped", second=second)
+        self.tick(f"{DROPPED}{request_type}.{name}", second=second)
         self._arrival(second, ok=False)
         keys = [(request_type, name)]
         if traffic_class:
@@ -216,39 +234,40 @@ class State:
         failed) and the reply code or error kind of every other copy."""
         if accepted_at is not None and accepted:
             self.tick("accepted", len(accepted))
-        record = [message_id, digest, accepted_at, accepted, refused]
+        record = SentRecord(message_id, digest, accepted_at, accepted, refused)
         if self.is_worker:
             self.outbox.append(record)
         else:
             self._ledger_sent(record)
 
-    def _ledger_sent(self, record: list[Any]) -> None:
-        message_id, digest, accepted_at, accepted, refused = record
+    def _ledger_sent(self, record: SentRecord) -> None:
         self.ledger.transaction()
-        if accepted_at is not None and accepted:
-            self.ledger.accepted(message_id, digest, accepted_at, accepted)
-        if refused:  # rare on the raw-rate path: no Counter per message
-            for kind, copies in Counter(refused.values()).items():
+        if record.accepted_at is not None and record.accepted:
+            self.ledger.accepted(
+                record.message_id, record.digest, record.accepted_at, record.accepted
+            )
+        if record.refused:  # rare on the raw-rate path: no Counter per message
+            for kind, copies in Counter(record.refused.values()).items():
                 self.ledger.attempt_failed(kind, copies)
 
     # -- worker -> master --------------------------------------------------------------
 
-    def report(self) -> dict[str, Any]:
+    def report(self) -> WorkerReport:
         self.sample_gauges()
-        data = {
-            "hdr": self.recorder.encode(),
-            "intervals": self.intervals.encode(),
-            "counts": dict(self.counts),
-            "failures": dict(self.failures),
-            "arrivals": dict(self.arrivals),
-            "errors": dict(self.errors),
-            "timeline": {str(k): dict(v) for k, v in self.timeline.items()},
-            "gauges": {str(k): v for k, v in self.gauges.items()},
-            "sent": self.outbox,
-            "in_flight": self.in_flight,
-            "late": self.late,
-            "dropped": self.dropped,
-        }
+        report = WorkerReport(
+            hdr=self.recorder.encode(),
+            intervals=self.intervals.encode(),
+            counts=self.counts,
+            failures=self.failures,
+            arrivals=Arrivals(ok=self.arrivals["ok"], failed=self.arrivals["failed"]),
+            errors=self.errors,
+            timeline=self.timeline,
+            gauges=self.gauges,
+            sent=self.outbox,
+            in_flight=self.in_flight,
+            late=self.late,
+            dropped=self.dropped,
+        )
         self.recorder.reset()
         self.intervals.reset()
         mine = (NODE_PREFIX, CLASS_PREFIX)  # breakdowns of the same requests
@@ -257,44 +276,42 @@ class State:
         self.counts, self.failures, self.errors = Counter(), Counter(), Counter()
         self.arrivals = Counter()
         self.timeline, self.gauges, self.outbox, self.late, self.dropped = {}, {}, [], 0, 0
-        return data
+        return report
 
-    def absorb(self, client_id: str, data: dict[str, Any]) -> None:
-        self.recorder.merge(data.get("hdr", {}))
-        self.intervals.merge(data.get("intervals", {}))
-        self.counts.update(data.get("counts", {}))
-        self.failures.update(data.get("failures", {}))
-        self.arrivals.update(data.get("arrivals", {}))
-        self.errors.update(data.get("errors", {}))
-        for second, values in data.get("timeline", {}).items():
-            self.timeline.setdefault(int(second), Counter()).update(values)
+    def absorb(self, client_id: str, report: WorkerReport) -> None:
+        self.recorder.merge(report.hdr)
+        self.intervals.merge(report.intervals)
+        self.counts.update(report.counts)
+        self.failures.update(report.failures)
+        self.arrivals.update(ok=report.arrivals.ok, failed=report.arrivals.failed)
+        self.errors.update(report.errors)
+        for second, values in report.timeline.items():
+            self.timeline.setdefault(second, Counter()).update(values)
         mine = self.worker_gauges.setdefault(client_id, {})
-        for second, values in data.get("gauges", {}).items():
-            row = mine.setdefault(int(second), {})
-            for key, value in values.items():  # each second's level comes once
-                row[key] = int(value)
-        for record in data.get("sent", []):
+        for second, levels in report.gauges.items():
+            mine.setdefault(second, {}).update(levels)  # each second's level comes once
+        for record in report.sent:
             self._ledger_sent(record)
-        self.worker_in_flight[client_id] = int(data.get("in_flight", 0))
-        self.late += int(data.get("late", 0))
-        self.dropped += int(data.get("dropped", 0))
+        self.worker_in_flight[client_id] = report.in_flight
+        self.late += report.late
+        self.dropped += report.dropped
 
     # -- output ------------------------------------------------------------------------
 
-    def raw(self, *, final: bool) -> dict[str, Any]:
-        """The figures as JSON, read back by :mod:`maildrill.load.runner`."""
+    def raw(self, *, final: bool) -> RawFigures:
+        """The figures, written as JSON and read back by :mod:`maildrill.load.runner`."""
         self.sample_gauges()
         phases = []
         for key in sorted(set(self.counts) | set(self.failures)):
             rt, _, name = key.partition("\t")
             phases.append(
-                {
-                    "request_type": rt,
-                    "name": name,
-                    "count": self.counts[key],
-                    "failures": self.failures[key],
-                    "histogram": self.recorder.encoded(rt, name),
-                }
+                RawPhase(
+                    request_type=rt,
+                    name=name,
+                    count=self.counts[key],
+                    failures=self.failures[key],
+                    histogram=self.recorder.encoded(rt, name),
+                )
             )
         delivery = self.ledger.delivery
         blob = delivery.encode().decode("ascii") if delivery.get_total_count() else ""
@@ -302,28 +319,42 @@ class State:
             count = int(delivery.get_total_count())
             rt, name = DELIVERY
             phases.append(
-                {"request_type": rt, "name": name, "count": count, "failures": 0, "histogram": blob}
+                RawPhase(request_type=rt, name=name, count=count, failures=0, histogram=blob)
             )
-        return {
-            "started": self.started,
-            "ended": self.clock(),
-            "phases": phases,
-            "errors": dict(self.errors),
-            "arrivals": {"ok": self.arrivals["ok"], "failed": self.arrivals["failed"]},
-            "timeline": timeline_rows(self, final=final),
-            "intervals": self.intervals.encode(),
-            "accounting": self.ledger.accounting(final=final).model_dump(),
-            "delivery": blob,
-            "unmatched_sightings": len(self.ledger.orphans),
-            "late": self.late,
-            "dropped": self.dropped,
-            "complete": self.complete,
-        }
+        return RawFigures(
+            started=self.started,
+            ended=self.clock(),
+            phases=phases,
+            errors=self.errors,
+            arrivals=Arrivals(ok=self.arrivals["ok"], failed=self.arrivals["failed"]),
+            timeline=timeline_rows(self, final=final),
+            intervals=self.intervals.encode(),
+            accounting=self.ledger.accounting(final=final),
+            delivery=blob,
+            unmatched_sightings=len(self.ledger.orphans),
+            late=self.late,
+            dropped=self.dropped,
+            complete=self.complete,
+            workers_lost=self.roster.lost_workers(),
+        )
 
 
-def dropped_key(request_type: str, name: str) -> str:
-    """The timeline key counting one arrival type's skipped arrivals, second by second."""
-    return f"{request_type}.{name}.dropped"
+def attach(environment: Environment, state: State) -> State:
+    """Hand ``state`` to Locust's ``environment``: the init listener does, once a process."""
+    setattr(environment, _ATTRIBUTE, state)
+    state.environment = environment
+    return state
+
+
+def state_of(environment: Environment) -> State:
+    """The State of the Locust process ``environment`` belongs to."""
+    state = getattr(environment, _ATTRIBUTE, None)
+    if not isinstance(state, State):
+        raise ConfigError(
+            "this locustfile uses maildrill's users without maildrill's listeners: "
+            "add 'import maildrill.load.listeners' to it"
+        )
+    return state
 
 
 def settle_s(plan: LoadPlan) -> float:
@@ -341,7 +372,7 @@ def sending_midpoint(second: int, started: float, duration_s: float) -> float | 
     return (lo + hi) / 2 - started if hi > lo else None
 
 
-def timeline_rows(state: State, *, final: bool = False) -> list[dict[str, float]]:
+def timeline_rows(state: State, *, final: bool = False) -> list[TimelineRow]:
     """One row per second: counters, ``offered_rps``, per-phase percentiles, gauges, and
     (full chain) ``delivered`` by second seen, ``unaccounted`` by second accepted."""
     gauges: dict[int, Counter[str]] = {}
@@ -370,20 +401,39 @@ def timeline_rows(state: State, *, final: bool = False) -> list[dict[str, float]
         seconds = sorted(set(seconds) | set(range(start, last + 1)))
     rows = []
     for second in seconds:
-        row: dict[str, float] = {"t": float(second - start)}
-        row.update({k: float(v) for k, v in state.timeline.get(second, {}).items()})
-        row.update({k: float(v) for k, v in gauges.get(second, {}).items()})
+        counts: dict[str, int] = {}
+        families: dict[str, dict[str, int]] = {ERRORS: {}, DROPPED: {}}
+        for key, n in state.timeline.get(second, {}).items():
+            family, colon, member = key.partition(":")
+            if colon:
+                families[family + colon][member] = n
+            else:
+                counts[key] = n
+        offered = None
         if plan is not None and state.started:
             mid = sending_midpoint(second, state.started, plan.duration_s)
-            row["offered_rps"] = round(plan.rate_at(mid), 3) if mid is not None else 0.0
+            offered = round(plan.rate_at(mid), 3) if mid is not None else 0.0
+        latency = {}
         recorder = state.intervals.at(second)
         for rt, name in recorder.recorded():
             hist = recorder.histograms[(rt, name)]
-            for label, pct in PERCENTILES:
-                row[f"{rt}.{name}.{label}"] = float(hist.get_value_at_percentile(pct))
-        if delivered.get(second):
-            row["delivered"] = float(delivered[second])
-        if unaccounted.get(second):
-            row[UNACCOUNTED] = float(unaccounted[second])
-        rows.append(row)
+            p50, p90, p99 = (float(hist.get_value_at_percentile(p)) for p in (50.0, 90.0, 99.0))
+            latency[f"{rt}.{name}"] = PhasePercentiles(p50_us=p50, p90_us=p90, p99_us=p99)
+        achieved = counts.get("achieved_rps")
+        rows.append(
+            TimelineRow(
+                t=second - start,
+                offered_rps=offered,
+                requests=counts.get("requests"),
+                achieved_rps=None if achieved is None else float(achieved),
+                failures=counts.get("failures"),
+                accepted=counts.get("accepted"),
+                delivered=delivered.get(second) or None,
+                unaccounted=unaccounted.get(second) or None,
+                errors=families[ERRORS],
+                dropped=families[DROPPED],
+                latency=latency,
+                gauges=gauges.get(second, {}),
+            )
+        )
     return rows

@@ -10,20 +10,28 @@ full-chain run a step in which a message was lost, duplicated or corrupted misse
 each message counts against the step it was accepted in (the timeline's ``unaccounted``).
 The capacity is the rate of the highest step reached with every step below it holding::
 
-    steps = judge_steps(raw, plan, target.slo)
+    steps = judge_steps(raw, plan, target.slo)     # raw: the run's RawFigures
     capacity(steps)        # 30.0, or None when even the first step misses
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
+from maildrill.load.figures import RawFigures
 from maildrill.load.interval import Intervals
 from maildrill.load.plan import LoadPlan
 from maildrill.load.slo import evaluate
-from maildrill.load.state import DELIVERY, UNACCOUNTED, dropped_key, sending_midpoint
-from maildrill.results import LoadResult, PhaseStats, StepResult
+from maildrill.load.state import DELIVERY, sending_midpoint
+from maildrill.results import (
+    LoadResult,
+    PhaseStats,
+    SloCheck,
+    SloVerdict,
+    StepResult,
+    TimelineRow,
+)
 from maildrill.target import SLO
 
 __all__ = ["MIN_ACHIEVED", "STEPS", "capacity", "judge_steps"]
@@ -32,14 +40,14 @@ STEPS = 4  # as LoadPlan.rate_at draws the step shape
 MIN_ACHIEVED = 0.9
 
 
-def judge_steps(raw: dict[str, Any], plan: LoadPlan, slo: SLO) -> list[StepResult]:
-    started = float(raw.get("started") or 0.0)
+def judge_steps(raw: RawFigures, plan: LoadPlan, slo: SLO) -> list[StepResult]:
+    started = raw.started
     if plan.shape != "step" or not started:
         return []
     intervals = Intervals()
-    intervals.merge(raw.get("intervals", {}))
+    intervals.merge(raw.intervals)
     base = int(started)
-    rows = {int(r["t"]) + base: r for r in raw.get("timeline", [])}
+    rows = {row.t + base: row for row in raw.timeline}
     width = plan.duration_s / STEPS
     span = range(base, base + int(plan.duration_s) + 2)
     mids = {s: sending_midpoint(s, started, plan.duration_s) for s in span}
@@ -56,13 +64,20 @@ def _judge(
     lo: float,
     hi: float,
     seconds: list[int],
-    rows: dict[int, dict[str, float]],
+    rows: dict[int, TimelineRow],
     intervals: Intervals,
     plan: LoadPlan,
     slo: SLO,
 ) -> StepResult:
     rate = plan.rate_at(lo + 0.001)
     recorder = intervals.window(seconds)
+
+    def total(count: Callable[[TimelineRow], float | None]) -> float:
+        return sum(count(rows[s]) or 0 for s in seconds if s in rows)
+
+    def skipped(arrival: str) -> int:
+        return int(total(lambda row: row.dropped.get(arrival)))
+
     # a whole transaction's histogram holds its skipped arrivals' waits too: they are its
     # failures here, so a step that served none of them misses its latency SLO
     phases = [
@@ -70,16 +85,16 @@ def _judge(
             request_type=rt,
             name=name,
             count=int(recorder.histograms[(rt, name)].get_total_count()),
-            failures=int(sum(rows.get(s, {}).get(dropped_key(rt, name), 0.0) for s in seconds)),
+            failures=skipped(f"{rt}.{name}"),
             latency=recorder.summary(rt, name),
         )
         for rt, name in recorder.recorded()
         if (rt, name) != DELIVERY
     ]
     delivery = recorder.summary(*DELIVERY) if DELIVERY in recorder.histograms else None
-    requests = int(sum(rows.get(s, {}).get("requests", 0.0) for s in seconds))
-    failures = int(sum(rows.get(s, {}).get("failures", 0.0) for s in seconds))
-    achieved = sum(rows.get(s, {}).get("achieved_rps", 0.0) for s in seconds) / max(1, len(seconds))
+    requests = int(total(lambda row: row.requests))
+    failures = int(total(lambda row: row.failures))
+    achieved = total(lambda row: row.achieved_rps) / max(1, len(seconds))
     now = datetime.now(UTC)
     step = LoadResult(
         scenario=plan.scenario,
@@ -91,18 +106,15 @@ def _judge(
         phases=phases,
         delivery=delivery if delivery is None or delivery.count else None,
     )
-    verdict = evaluate(step, slo)
+    checks = dict(evaluate(step, slo).checks)
     floor = round(MIN_ACHIEVED * rate, 3)
-    verdict["achieved_rps_min"] = {
-        "limit": floor,
-        "measured": round(achieved, 3),
-        "met": achieved >= floor,
-    }
+    checks["achieved_rps_min"] = SloCheck(
+        limit=floor, measured=round(achieved, 3), met=achieved >= floor
+    )
     if plan.scenario == "full_chain":
         # the step's own messages: a loss is judged where it was sent, not at the end
-        bad = int(sum(rows.get(s, {}).get(UNACCOUNTED, 0.0) for s in seconds))
-        verdict["unaccounted_messages"] = {"limit": 0, "measured": bad, "met": bad == 0}
-    verdict["met"] = all(bool(v["met"]) for v in verdict.values() if isinstance(v, dict))
+        bad = int(total(lambda row: row.unaccounted))
+        checks["unaccounted_messages"] = SloCheck(limit=0, measured=bad, met=bad == 0)
     return StepResult(
         rate=round(rate, 3),
         start_s=round(lo, 3),
@@ -110,7 +122,7 @@ def _judge(
         achieved_rps=round(achieved, 3),
         requests=requests,
         failures=failures,
-        slo=verdict,
+        slo=SloVerdict.of(checks),
     )
 
 
@@ -118,7 +130,7 @@ def capacity(steps: list[StepResult]) -> float | None:
     """The highest step rate with every step up to it meeting the SLO."""
     best = None
     for step in steps:
-        if not step.slo.get("met"):
+        if not step.slo.met:
             break
         best = step.rate
     return best

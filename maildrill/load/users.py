@@ -19,7 +19,6 @@ senders are capped at ``safety.max_rate`` all the same.
 
 from __future__ import annotations
 
-import itertools
 import random
 import time
 from collections.abc import Callable
@@ -29,16 +28,15 @@ from typing import Any
 
 from locust import User
 
-from maildrill.clients.events import PhaseError
 from maildrill.clients.imap import ImapClient
 from maildrill.clients.nodes import NodeCycle
 from maildrill.clients.pop3 import Pop3Client
 from maildrill.clients.smtp import SmtpClient
-from maildrill.load.listeners import STATE
+from maildrill.errors import PhaseError
 from maildrill.load.message import MessageFactory
 from maildrill.load.plan import LoadPlan
 from maildrill.load.starttls import secure
-from maildrill.load.state import END_LAG_S
+from maildrill.load.state import END_LAG_S, IMAP_CONNECTIONS, POP3_CONNECTIONS, state_of
 from maildrill.target import Account, Endpoint, Role, Target, load_target
 from maildrill.tls.context import tls_context
 
@@ -49,7 +47,6 @@ IDLE_S = 0.2  # how often a user with no arrival left looks again
 EXTERNAL_DOMAIN = "maildrill.test"  # envelope sender of inbound relay traffic
 _IMAP = (Role.IMAP, Role.IMAPS)
 _POP3 = (Role.POP3, Role.POP3S)
-_user_numbers = itertools.count()
 
 
 @lru_cache(maxsize=4)
@@ -67,10 +64,12 @@ class Paced(User):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        plan = STATE.plan
+        # this process's State, which the user measures into
+        self.load_state = state_of(environment)
+        plan = self.load_state.plan
         assert plan is not None
         self.plan: LoadPlan = plan
-        self.number = next(_user_numbers)
+        self.number = next(self.load_state.user_numbers)
         self.arrival: tuple[str, str] = ("", "transaction")
         self.traffic_class = ""
         # a shaped run starts at the shape's first rate, not the full one
@@ -83,7 +82,7 @@ class Paced(User):
         From the wait on the user counts as in flight: the run must not end while it sleeps
         towards an arrival and then starts work nobody is left to measure (a message sent
         after the watchers stopped would be counted lost)."""
-        STATE.in_flight += 1
+        self.load_state.in_flight += 1
         intended = None
         try:
             intended = self._wait_turn()
@@ -91,20 +90,20 @@ class Paced(User):
                 work(intended)
         finally:
             # also when Locust stops this user mid-work: what it never started is counted
-            if not STATE.sending():
+            if not self.load_state.sending():
                 self._drop_due(time.perf_counter_ns(), self._end_ns())
-            STATE.in_flight -= 1
+            self.load_state.in_flight -= 1
         if intended is None:
             time.sleep(IDLE_S)
 
     def _end_ns(self) -> int:
         """The end of the sending period on the ``perf_counter_ns`` clock."""
-        return time.perf_counter_ns() + int((STATE.send_until - time.time()) * 1e9)
+        return time.perf_counter_ns() + int((self.load_state.send_until - time.time()) * 1e9)
 
     def _wait_turn(self) -> int | None:
         """The intended start of the arrival to run now, or None if none is left."""
-        if self.plan.shape != "constant" and STATE.started:
-            rate = self.plan.rate_at(time.time() - STATE.started)
+        if self.plan.shape != "constant" and self.load_state.started:
+            rate = self.plan.rate_at(time.time() - self.load_state.started)
             self.interval_ns = int(1e9 * max(1, self.plan.users) / rate)
         end = self._end_ns()
         if self.next_ns >= end:
@@ -121,7 +120,7 @@ class Paced(User):
             # start the latest due arrival; the older ones are skipped, not started late
             self._drop_due(now, self.next_ns + (behind // self.interval_ns) * self.interval_ns)
         elif behind > self.interval_ns:
-            STATE.late += 1
+            self.load_state.late += 1
         intended = self.next_ns
         self.next_ns += self.interval_ns
         return intended
@@ -131,7 +130,9 @@ class Paced(User):
         request_type, name = self.arrival
         while self.next_ns < until:
             waited_us = max(0, now - self.next_ns) // 1000
-            STATE.arrival_dropped(request_type, name, waited_us, traffic_class=self.traffic_class)
+            self.load_state.arrival_dropped(
+                request_type, name, waited_us, traffic_class=self.traffic_class
+            )
             self.next_ns += self.interval_ns
 
 
@@ -185,7 +186,7 @@ class SmtpSender(Paced):
 
     def send_one(self) -> None:
         """One paced arrival: wait for its intended start, send, account for it."""
-        if not STATE.sending():
+        if not self.load_state.sending():
             self.client.close()
         self.paced(self._send)
 
@@ -195,13 +196,13 @@ class SmtpSender(Paced):
         outcome = self.client.send(message.raw, self.sender, rcpts, start_ns=intended)
         if outcome.ok and outcome.accepted_at is not None:
             accepted = [r for r in rcpts if r not in outcome.refused] if outcome.refused else rcpts
-            STATE.message_sent(
+            self.load_state.message_sent(
                 message.message_id, message.digest, outcome.accepted_at, accepted, outcome.refused
             )
         else:  # every copy shares the failure, unless a recipient had its own refusal
             kind = outcome.transaction.kind or "error"
             refused = {r: outcome.refused.get(r, kind) for r in rcpts}
-            STATE.message_sent(message.message_id, message.digest, None, [], refused)
+            self.load_state.message_sent(message.message_id, message.digest, None, [], refused)
 
     def _draw_recipients(self) -> list[str]:
         """Distinct recipients in turn; as many as the profile draws, at most all of them."""
@@ -236,8 +237,17 @@ class MailboxReader(Paced):
         self.endpoint = endpoint
         nodes = NodeCycle(endpoint.host, self.plan.nodes[str(role)])
         fire = environment.events.request.fire
-        self.imap = ImapClient(fire, nodes, **options) if role in _IMAP else None
-        self.pop3 = Pop3Client(fire, nodes, **options) if role in _POP3 else None
+        gauges = self.load_state.gauge_sources
+        self.imap = (
+            ImapClient(fire, nodes, gauge=gauges.get(IMAP_CONNECTIONS), **options)
+            if role in _IMAP
+            else None
+        )
+        self.pop3 = (
+            Pop3Client(fire, nodes, gauge=gauges.get(POP3_CONNECTIONS), **options)
+            if role in _POP3
+            else None
+        )
         client = self.imap or self.pop3
         self.arrival = (client.request_type if client is not None else str(role), "session")
 

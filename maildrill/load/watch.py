@@ -30,27 +30,30 @@ look succeeds again, its mailbox is *blind* in the ledger, with the failing phas
 server's answer as the reason (and ``watch:<phase>`` in the run's errors): a copy for a
 blind mailbox never seen by the end is *unobserved*, not lost::
 
-    greenlets = start_watchers(state)      # in the master, at test_start
+    greenlets = start_watchers(environment)      # in the master, at test_start
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import gevent
-from locust import events
 
-from maildrill.clients.events import Meter, PhaseError
+from maildrill.clients.events import Meter
 from maildrill.clients.imap import ImapClient
 from maildrill.clients.nodes import NodeCycle
 from maildrill.clients.pop3 import Pop3Client
+from maildrill.errors import PhaseError
 from maildrill.load.ledger import of_run, parse_message
 from maildrill.load.starttls import secure
-from maildrill.load.state import State
+from maildrill.load.state import IMAP_CONNECTIONS, POP3_CONNECTIONS, State, state_of
 from maildrill.target import Account, Endpoint, Role, load_target
 from maildrill.tls.context import tls_context
+
+if TYPE_CHECKING:
+    from locust.env import Environment
 
 __all__ = ["start_watchers"]
 
@@ -232,7 +235,9 @@ class _Pop3Watcher(_Watcher[Pop3Client]):
             self.client.quit()
 
 
-def start_watchers(state: State) -> list[gevent.Greenlet]:
+def start_watchers(environment: Environment) -> list[gevent.Greenlet]:
+    """One greenlet per watched account, measuring into the environment's State."""
+    state = state_of(environment)
     plan = state.plan
     assert plan is not None
     target = load_target(plan.target)
@@ -246,15 +251,18 @@ def start_watchers(state: State) -> list[gevent.Greenlet]:
         "timeout": plan.timeout_s,
     }
     poll_s = plan.poll_interval_s
+    fire = environment.events.request.fire
+    gauges = state.gauge_sources
     greenlets = []
     for index in range(plan.watch_accounts):
         account = target.account(index)
-        fire = events.request.fire
-        watcher: _Pop3Watcher | _ImapWatcher = (
-            _Pop3Watcher(Pop3Client(fire, nodes, **options), account, endpoint, poll_s)
-            if plan.watch == "pop3"
-            else _ImapWatcher(ImapClient(fire, nodes, **options), account, endpoint, poll_s)
-        )
+        watcher: _Pop3Watcher | _ImapWatcher
+        if plan.watch == "pop3":
+            pop3 = Pop3Client(fire, nodes, gauge=gauges.get(POP3_CONNECTIONS), **options)
+            watcher = _Pop3Watcher(pop3, account, endpoint, poll_s)
+        else:
+            imap = ImapClient(fire, nodes, gauge=gauges.get(IMAP_CONNECTIONS), **options)
+            watcher = _ImapWatcher(imap, account, endpoint, poll_s)
         # spread the polls over the interval rather than all at once
         first = poll_s * index / plan.watch_accounts
         greenlets.append(gevent.spawn_later(first, _watch, state, watcher, poll_s))

@@ -18,9 +18,9 @@ from contextlib import suppress
 from typing import Any
 from urllib.parse import urlsplit
 
-from maildrill.clients.events import PhaseError
 from maildrill.clients.nodes import NodeCycle
 from maildrill.clients.webmail import WebmailClient
+from maildrill.errors import PhaseError
 from maildrill.load.users import Paced, cached_target
 from maildrill.target import Role
 from maildrill.tls.context import tls_context

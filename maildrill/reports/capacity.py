@@ -1,24 +1,12 @@
 """The capacity report (``capacity.html``): what the load run achieved, for the quarterly
 stress test (seed S23), with the seed's four key metrics (S22) and a baseline comparison.
 
-It reads ``LoadResult`` only. The per-second ``timeline`` samples are dicts; these keys are
-read (any may be absent, and a missing one leaves its chart empty, never faked):
-
-=========================  ===============================================================
-``t``                      seconds since the load run started
-``offered_rps``            arrivals per second the load shape asked for
-``achieved_rps``           arrivals (transactions, sessions) served in that second (else
-                           ``requests``: arrivals with an outcome in that second)
-``failures``               failed arrivals in that second, the not served included
-``error.dropped``          arrivals skipped in that second: every user busy, or sending over
-``accepted``               messages accepted (SMTP 250) in that second
-``delivered``              messages found delivered (retrievable) in that second
-``<type>.<name>.p50_us``   that phase's percentiles in that second, µs (also ``p90_us``,
-                           ``p99_us``), e.g. ``smtp.data.p99_us``
-``error.<code>``           errors of that reply code or kind in that second (``error.421``)
-``imap.connections``       IMAP connections open at the start of that second (S22 peak)
-``spamd.cpu``              spam-filter CPU, cores busy, where the target exposes it (S22)
-=========================  ===============================================================
+It reads ``LoadResult`` only. Of each second's :class:`~maildrill.results.TimelineRow` it
+plots ``offered_rps``, ``achieved_rps`` (else ``accepted``, else ``requests``), ``failures``
+(``errors["dropped"]`` among the errors: arrivals skipped), ``delivered``, each phase's
+``latency`` percentiles, ``errors`` by code, and of its ``gauges`` ``imap.connections`` (the
+S22 peak) and ``spamd.cpu`` (S22, where the target exposes it). A figure absent from every
+row leaves its chart empty, never faked.
 
 ``LoadResult.requests``, ``failures`` and ``throughput_rps`` count arrivals, not protocol
 steps; ``not_served`` is shown on a row of its own, since an arrival the load generator
@@ -31,15 +19,22 @@ CDF, otherwise the CDF is drawn through ``LoadResult.delivery``'s percentiles.
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
 from markupsafe import Markup
 
-from maildrill.results import LatencySummary, LoadResult, PhaseStats, RunResults
+from maildrill.results import (
+    LatencySummary,
+    LoadResult,
+    PhaseStats,
+    RunResults,
+    SloVerdict,
+    TimelineRow,
+)
 
 from ._render import ms
 from .svg import Series, line_chart
@@ -51,7 +46,7 @@ TLS_PHASES = frozenset({"starttls", "tls", "handshake"})
 SMTP_TYPES = frozenset({"smtp", "smtps", "submission"})
 # aggregates and the TCP connect are not one server response: S22's P99 is per command
 NOT_A_RESPONSE = frozenset({"connect", "session", "transaction"})
-_PHASE_PCT = re.compile(r"^(?P<phase>.+)\.p(?P<pct>50|90|99|999)_us$")
+PERCENTILES = ("p50_us", "p90_us", "p99_us")  # of PhasePercentiles, one line each
 
 
 @dataclass(frozen=True)
@@ -64,14 +59,25 @@ class KeyMetric:
     lower_is_better: bool
 
 
+Pick = Callable[[TimelineRow], float | None]  # a row's figure, None where it has none
+
+
 def _series(
-    timeline: list[dict[str, float]], key: str, scale: float = 1.0
+    timeline: list[TimelineRow], pick: Pick, scale: float = 1.0
 ) -> list[tuple[float, float]]:
-    return [
-        (float(s.get("t", i)), s[key] * scale)
-        for i, s in enumerate(timeline)
-        if key in s and isinstance(s[key], int | float)
-    ]
+    return [(float(row.t), value * scale) for row in timeline if (value := pick(row)) is not None]
+
+
+def _gauge(name: str) -> Pick:
+    return lambda row: row.gauges.get(name)
+
+
+def _percentile(phase: str, label: str) -> Pick:
+    def pick(row: TimelineRow) -> float | None:
+        latency = row.latency.get(phase)
+        return None if latency is None else float(getattr(latency, label))
+
+    return pick
 
 
 def _phase_p99(phases: Iterable[PhaseStats]) -> PhaseStats | None:
@@ -101,7 +107,7 @@ def key_metrics(load: LoadResult) -> list[KeyMetric]:
     else:
         out.append(_absent("SMTP response latency P99", "no SMTP phase in this run", True))
 
-    peaks = [v for _, v in _series(load.timeline, "imap.connections")]
+    peaks = [v for _, v in _series(load.timeline, _gauge("imap.connections"))]
     if peaks:
         out.append(
             KeyMetric(
@@ -134,7 +140,7 @@ def key_metrics(load: LoadResult) -> list[KeyMetric]:
     else:
         out.append(_absent("TLS handshake failure rate", "no TLS handshake in this run", True))
 
-    cpu = [v for _, v in _series(load.timeline, "spamd.cpu")]
+    cpu = [v for _, v in _series(load.timeline, _gauge("spamd.cpu"))]
     if cpu:
         mean = sum(cpu) / len(cpu)
         out.append(
@@ -267,12 +273,12 @@ def _histogram_cdf(encoded: str) -> list[tuple[float, float]]:
 def _charts(load: LoadResult) -> dict[str, Any]:
     tl = load.timeline
     # offered and achieved in one unit: a message rate when the run paced messages
-    achieved, unit = _series(tl, "achieved_rps"), "achieved"
-    if not achieved and _series(tl, "accepted"):
-        achieved, unit = _series(tl, "accepted"), "achieved (accepted msg)"
+    achieved, unit = _series(tl, attrgetter("achieved_rps")), "achieved"
+    if not achieved and _series(tl, attrgetter("accepted")):
+        achieved, unit = _series(tl, attrgetter("accepted")), "achieved (accepted msg)"
     if not achieved:
-        achieved, unit = _series(tl, "requests"), "achieved (requests)"
-    offered = _series(tl, "offered_rps")
+        achieved, unit = _series(tl, attrgetter("requests")), "achieved (requests)"
+    offered = _series(tl, attrgetter("offered_rps"))
     if not offered and load.rate is not None and tl:
         # no per-second schedule recorded: the shape's constant target rate is what was asked
         end = max(load.duration_s, achieved[-1][0] if achieved else 0.0)
@@ -281,20 +287,20 @@ def _charts(load: LoadResult) -> dict[str, Any]:
         [
             Series("offered", offered, dashed=True),
             Series(unit, achieved),
-            Series("failed arrivals", _series(tl, "failures")),
-            Series("delivered msg", _series(tl, "delivered")),
+            Series("failed arrivals", _series(tl, attrgetter("failures"))),
+            Series("delivered msg", _series(tl, attrgetter("delivered"))),
         ],
         title="Offered vs achieved rate",
         x_label="time since start (s)",
         y_label="requests/s",
     )
-    by_phase: dict[str, list[Series]] = {}
-    for key in sorted({k for s in tl for k in s}):
-        m = _PHASE_PCT.match(key)
-        if m:
-            by_phase.setdefault(m["phase"], []).append(
-                Series(f"p{m['pct']}", _series(tl, key, 1 / 1000))
-            )
+    by_phase = {
+        phase: [
+            Series(label.removesuffix("_us"), _series(tl, _percentile(phase, label), 1 / 1000))
+            for label in PERCENTILES
+        ]
+        for phase in sorted({phase for row in tl for phase in row.latency})
+    }
     latency = [
         line_chart(
             series,
@@ -305,16 +311,12 @@ def _charts(load: LoadResult) -> dict[str, Any]:
         )
         for phase, series in by_phase.items()
     ]
-    error_keys = sorted({k for s in tl for k in s if k.startswith("error.")})
+    error_keys = sorted({code for row in tl for code in row.errors})
     # a second without an error code in it had none of that code: plot it as 0
     errors = line_chart(
         [
-            Series(
-                k.removeprefix("error."),
-                [(float(s.get("t", i)), float(s.get(k, 0.0))) for i, s in enumerate(tl)],
-                step=True,
-            )
-            for k in error_keys
+            Series(code, [(float(row.t), float(row.errors.get(code, 0))) for row in tl], step=True)
+            for code in error_keys
         ],
         title="Errors by code",
         x_label="time since start (s)",
@@ -335,7 +337,7 @@ def _charts(load: LoadResult) -> dict[str, Any]:
         log_x=True,
         y_max=1.0,
     )
-    imap = _series(tl, "imap.connections")
+    imap = _series(tl, _gauge("imap.connections"))
     return {
         "rate": rate,
         "latency": latency,
@@ -355,10 +357,10 @@ def _charts(load: LoadResult) -> dict[str, Any]:
     }
 
 
-def _slo_verdict(slo: dict[str, Any]) -> str:
-    if "met" not in slo:
+def _slo_verdict(slo: SloVerdict | None) -> str:
+    if slo is None:
         return "none"
-    return "met" if slo["met"] else "missed"
+    return "met" if slo.met else "missed"
 
 
 def capacity_context(
@@ -384,7 +386,7 @@ def capacity_context(
         charts=_charts(load),
         key_metrics=key_metrics(load),
         slo_verdict=_slo_verdict(load.slo),
-        slo_items=sorted((k, v) for k, v in load.slo.items() if k != "met"),
+        slo_items=sorted(load.slo.checks.items()) if load.slo is not None else [],
     )
     if baseline is not None:
         if baseline.load is None:

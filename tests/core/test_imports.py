@@ -187,7 +187,8 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 
 # The libraries (protocol probes and clients, the load engine, DNS records) work outside
 # pytest: none imports it, not even through another maildrill module. The control layer
-# (maildrill.checks, maildrill.plugin) turns their errors.NotApplicable into a verdict.
+# (maildrill.controls.api, maildrill.controls.pytest_plugin) turns their
+# errors.NotApplicable into a verdict.
 PYTEST_FREE = ("maildrill.probes", "maildrill.clients", "maildrill.load", "maildrill.dnsrecords")
 # modules of those packages that still import pytest, each with why
 PYTEST_ALLOWED: dict[str, str] = {}
@@ -268,3 +269,41 @@ def test_the_import_walk_sees_relative_and_from_imports() -> None:
     assert "maildrill.reports.auditor" in _graph()["maildrill.reports"]
     assert "maildrill.load.state" in _graph()["maildrill.load.watch"]
     assert "maildrill.load.listeners" not in _graph()["maildrill.load.watch"]
+
+
+def _load_engine_graph() -> dict[str, set[str]]:
+    """The load engine's modules and what each imports of them, inside functions too."""
+    engine = {m: p for m, p in MODULES_ON_DISK.items() if m.startswith("maildrill.load.")}
+    return {
+        module: {
+            target
+            for node in _every_import(_parse(path))
+            for target in _targets(module, node)
+            if target in engine and target != module
+        }
+        for module, path in engine.items()
+    }
+
+
+def test_no_import_cycle_in_the_load_engine_even_inside_functions() -> None:
+    """The load engine's modules import each other one way, deferred imports included: the
+    State is reached through Locust's environment, not re-exported through the listeners."""
+    graph = _load_engine_graph()
+    assert "maildrill.load.state" in graph["maildrill.load.users"]  # the walk sees them
+    assert _cycles(graph) == []
+
+
+def test_no_module_holds_a_load_run_state() -> None:
+    """Each Locust process's State (with its roster and connection gauges) sits on Locust's
+    environment (maildrill.load.state.attach); no module makes one of its own."""
+    run_state = {"State", "Roster", "Gauge"}
+    offenders = [
+        f"{module}:{node.lineno}"
+        for module, path in MODULES_ON_DISK.items()
+        if module.startswith(("maildrill.load", "maildrill.clients"))
+        for node in _parse(path).body
+        if isinstance(node, ast.Assign | ast.AnnAssign)
+        and isinstance(node.value, ast.Call)
+        and ast.unparse(node.value.func).rpartition(".")[2] in run_state
+    ]
+    assert offenders == []

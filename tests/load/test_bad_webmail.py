@@ -126,4 +126,4 @@ def test_each_fault_is_counted_by_kind_and_the_run_ends_on_time(tmp_path: Path) 
             if not k.startswith("schedule:") and not k.endswith(":unfinished")
         }
         assert failed == {f"webmail:{kind}": sessions.count - load.not_served}, evidence
-        assert load.slo["met"] is False, evidence
+        assert load.slo.met is False, evidence

@@ -5,6 +5,7 @@ Real sockets on loopback, as aiosmtpd's own tests do.
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -15,9 +16,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from maildrill.clients.events import Meter, PhaseError, ReplyError, classify
+from maildrill.clients.events import Meter, classify
 from maildrill.clients.nodes import NodeCycle
 from maildrill.clients.smtp import SmtpClient
+from maildrill.errors import PhaseError, ReplyError
 
 REJECTED = "nobody@example.test"
 
@@ -92,14 +94,32 @@ def test_meter_fires_one_event_per_phase_and_swallows_errors() -> None:
     assert all(isinstance(e["context"]["us"], int) for e in events.fired)
 
 
-def test_a_broken_listener_never_reaches_the_task() -> None:
-    def broken(**_: Any) -> None:
-        raise RuntimeError("listener bug")
+def _broken_listener(**_: Any) -> None:
+    raise RuntimeError("listener bug")
 
-    meter = Meter(broken, "imap")
-    with meter.transaction("session") as tx, meter.phase("login"):
+
+def test_a_broken_listener_is_locusts_to_report(caplog: pytest.LogCaptureFixture) -> None:
+    """Under Locust a failing listener never reaches the task: Locust's event hook logs it
+    (and fails the run's exit code)."""
+    from locust.event import EventHook
+
+    hook = EventHook()
+    hook.add_listener(_broken_listener)
+    meter = Meter(hook.fire, "imap")
+    with (
+        caplog.at_level(logging.ERROR),
+        meter.transaction("session") as tx,
+        meter.phase("login"),
+    ):
         pass
     assert tx.ok
+    assert "listener bug" in caplog.text
+
+
+def test_the_meter_hides_no_listener_failure() -> None:
+    """maildrill's own listener bugs must show: the Meter swallows nothing."""
+    with pytest.raises(RuntimeError, match="listener bug"):
+        Meter(_broken_listener, "imap").emit("login", 1000)
 
 
 def test_intended_start_counts_toward_latency() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from maildrill.results import read_results
+from maildrill.results import SloCheck, read_results
 from tests.load.servers import smtp_server
 
 embedded = pytest.importorskip("maildrill.embedded")
@@ -57,7 +57,7 @@ def test_full_chain_accounts_for_every_message(tmp_path: Path) -> None:
         assert ("imaps", name) in phases
     data = next(p for p in load.phases if p.name == "data")
     assert data.latency.count == acc.accepted and data.histogram
-    assert sum(row.get("accepted", 0) for row in load.timeline) == acc.accepted
+    assert sum(row.accepted or 0 for row in load.timeline) == acc.accepted
     assert json.loads((out / "load-plan.json").read_text())["scenario"] == "full_chain"
 
 
@@ -113,12 +113,15 @@ def test_mail_accepted_but_never_delivered_is_lost_and_fails_its_step(tmp_path: 
     acc = load.accounting
     assert acc.accepted == sink.messages >= 20, acc
     assert (acc.lost, acc.delivered, acc.pending) == (acc.accepted, 0, 0), acc
-    assert load.slo["unaccounted_messages"] == {"limit": 0, "measured": acc.lost, "met": False}
+    assert load.slo is not None
+    assert load.slo.checks["unaccounted_messages"] == SloCheck(
+        limit=0, measured=acc.lost, met=False
+    )
     assert f"lost {acc.lost}," in proc.stdout
     # each step is held to the messages accepted in it
     assert len(load.steps) == 4 and load.capacity is None, load.steps
-    per_step = [s.slo["unaccounted_messages"] for s in load.steps]
-    assert all(c["measured"] >= 1 and not c["met"] for c in per_step), per_step
-    assert sum(c["measured"] for c in per_step) == acc.lost, per_step
-    assert not any(s.slo["met"] for s in load.steps)
-    assert sum(r.get("unaccounted", 0) for r in load.timeline) == acc.lost
+    per_step = [s.slo.checks["unaccounted_messages"] for s in load.steps]
+    assert all(c.measured >= 1 and not c.met for c in per_step), per_step
+    assert sum(c.measured for c in per_step) == acc.lost, per_step
+    assert not any(s.slo.met for s in load.steps)
+    assert sum(r.unaccounted or 0 for r in load.timeline) == acc.lost

@@ -70,8 +70,8 @@ def test_a_trickled_greeting_times_out_and_the_run_ends_on_time(tmp_path: Path) 
     assert load.requests == tx.count >= _offered(rate, duration), evidence
     assert load.failures == load.requests == tx.failures, evidence
     assert load.errors["smtp:timeout"] + load.errors["schedule:dropped"] == load.requests
-    assert load.slo["smtp_p99_ms"]["met"] is False and load.slo["met"] is False, evidence
-    assert load.slo["error_rate_pct"]["measured"] == 100.0, evidence
+    assert load.slo.checks["smtp_p99_ms"].met is False and load.slo.met is False, evidence
+    assert load.slo.checks["error_rate_pct"].measured == 100.0, evidence
 
 
 def test_a_stall_shows_in_p99_and_the_error_rate(tmp_path: Path) -> None:
@@ -88,14 +88,14 @@ def test_a_stall_shows_in_p99_and_the_error_rate(tmp_path: Path) -> None:
     dropped = load.errors.get("schedule:dropped", 0)
     evidence = f"errors {load.errors}, {tx.count} transactions, p99 {tx.latency.p99_us} µs"
     assert tx.latency.p99_us >= 0.8 * stall * 1e6, evidence
-    assert load.slo["smtp_p99_ms"]["met"] is False, evidence
+    assert load.slo.checks["smtp_p99_ms"].met is False, evidence
     assert dropped >= 0.5 * stall * rate, evidence  # the stall's arrivals, not started
     assert load.failures == dropped, evidence  # the server failed none
-    assert load.slo["error_rate_pct"]["measured"] >= 20, evidence
+    assert load.slo.checks["error_rate_pct"].measured >= 20, evidence
     assert load.requests == tx.count == received + dropped >= _offered(rate, duration), evidence
     assert load.not_served == dropped, evidence
     rows = load.timeline  # and second by second, where the stall happened
-    assert sum(r.get("error.dropped", 0) for r in rows) == dropped, evidence
+    assert sum(r.errors.get("dropped", 0) for r in rows) == dropped, evidence
 
 
 def _fault_run(behaviour: str, folder: Path) -> tuple[LoadResult, int]:
@@ -129,14 +129,14 @@ def test_every_arrival_is_counted_and_rates_are_per_transaction(tmp_path: Path) 
     assert hang.requests == tx.count == hang.failures >= offered, evidence
     assert hang.errors["smtp:timeout"] + hang.errors["schedule:dropped"] == hang.requests
     assert hang.not_served == hang.errors["schedule:dropped"], evidence
-    assert hang.slo["smtp_p99_ms"]["met"] is False, evidence
+    assert hang.slo.checks["smtp_p99_ms"].met is False, evidence
 
     reset, _ = runs["reset_in_data"]
     evidence = f"reset: errors {reset.errors}, slo {reset.slo}"
     assert reset.errors.get("smtp:reset") == reset.requests >= offered, evidence
-    assert reset.slo["error_rate_pct"]["measured"] == 100.0, evidence
-    assert reset.slo["smtp_p99_ms"]["met"] is False, evidence
-    assert reset.slo["smtp_p99_ms"]["note"] == "no successful SMTP transaction", evidence
+    assert reset.slo.checks["error_rate_pct"].measured == 100.0, evidence
+    assert reset.slo.checks["smtp_p99_ms"].met is False, evidence
+    assert reset.slo.checks["smtp_p99_ms"].note == "no successful SMTP transaction", evidence
     assert reset.throughput_rps == 0.0, evidence
 
     sink, received = runs["sink"]
@@ -144,4 +144,4 @@ def test_every_arrival_is_counted_and_rates_are_per_transaction(tmp_path: Path) 
     assert sink.failures == sink.not_served == 0, evidence
     assert sink.requests == _transaction(sink).count == received >= offered, evidence
     assert 0.8 * 20 <= sink.throughput_rps <= 20 * 1.05, evidence
-    assert sink.slo["met"] is True, evidence
+    assert sink.slo.met is True, evidence

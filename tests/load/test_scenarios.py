@@ -55,8 +55,8 @@ def test_scenario(scenario: str, target_file: Path, tmp_path: Path) -> None:
     elif scenario.startswith("smtp"):
         assert len(classes) == 1
     rows = load.timeline
-    assert rows and all(r["offered_rps"] in (10.0, 0.0) for r in rows)
-    assert any(k.endswith(".transaction.p99_us") or k.endswith(".session.p99_us") for k in rows[1])
+    assert rows and all(r.offered_rps in (10.0, 0.0) for r in rows)
+    assert any(k.endswith((".transaction", ".session")) for k in rows[1].latency)
 
 
 def test_step_shape_judges_each_step_and_reports_a_capacity(
@@ -69,14 +69,14 @@ def test_step_shape_judges_each_step_and_reports_a_capacity(
     )
     assert [s.rate for s in load.steps] == [2, 4, 6, 8]
     assert [(s.start_s, s.end_s) for s in load.steps] == [(0, 1), (1, 2), (2, 3), (3, 4)]
-    assert all("smtp_p99_ms" in s.slo for s in load.steps if s.requests), load.steps
+    assert all("smtp_p99_ms" in s.slo.checks for s in load.steps if s.requests), load.steps
     holding = [s.rate for s in load.steps]
     for i, step in enumerate(load.steps):
-        if not step.slo["met"]:
+        if not step.slo.met:
             holding = holding[:i]
             break
     assert load.capacity == (holding[-1] if holding else None)
-    offered = [r["offered_rps"] for r in load.timeline if r["offered_rps"]]
+    offered = [r.offered_rps for r in load.timeline if r.offered_rps]
     # one row per wall-clock second; the run rarely starts on one, so a rate may repeat
     assert sorted(set(offered)) == [2, 4, 6, 8] and offered == sorted(offered), offered
     assert len(offered) in (4, 5), offered

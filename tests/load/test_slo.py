@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from maildrill.load.slo import evaluate
-from maildrill.results import Accounting, LatencySummary, LoadResult, PhaseStats
+from maildrill.results import Accounting, LatencySummary, LoadResult, PhaseStats, SloCheck
 from maildrill.target import SLO
 
 
@@ -45,22 +45,22 @@ def run(smtp_p99_us: int, *, lost: int = 0, failures: int = 0, chain: bool = Tru
 def test_met_and_missed() -> None:
     slo = SLO(smtp_p99_ms=500, delivery_p99_s=5, error_rate_pct=1)
     ok = evaluate(run(400_000), slo)
-    assert ok["met"] is True
-    assert ok["smtp_p99_ms"] == {"limit": 500, "measured": 400.0, "met": True}
-    assert "imap_p99_ms" not in ok  # idle is not a command
-    assert evaluate(run(600_000), slo)["met"] is False
-    assert evaluate(run(400_000, failures=2), slo)["error_rate_pct"]["met"] is False
+    assert ok.met is True
+    assert ok.checks["smtp_p99_ms"] == SloCheck(limit=500, measured=400.0, met=True)
+    assert "imap_p99_ms" not in ok.checks  # idle is not a command
+    assert evaluate(run(600_000), slo).met is False
+    assert evaluate(run(400_000, failures=2), slo).checks["error_rate_pct"].met is False
 
 
 def test_a_lost_message_misses_the_slo() -> None:
     verdict = evaluate(run(1_000, lost=1), SLO())
-    assert verdict["met"] is False
-    assert verdict["unaccounted_messages"]["measured"] == 1
+    assert verdict.met is False
+    assert verdict.checks["unaccounted_messages"].measured == 1
 
 
 def test_only_measured_figures_are_judged() -> None:
     verdict = evaluate(run(1_000, chain=False), SLO())
-    assert "delivery_p99_s" not in verdict and "unaccounted_messages" not in verdict
+    assert "delivery_p99_s" not in verdict.checks and "unaccounted_messages" not in verdict.checks
 
 
 def test_a_latency_never_once_achieved_is_missed_not_met() -> None:
@@ -84,12 +84,9 @@ def test_a_latency_never_once_achieved_is_missed_not_met() -> None:
         phases=failed,
     )
     verdict = evaluate(load, SLO(smtp_p99_ms=1000, imap_p99_ms=1000))
-    assert verdict["met"] is False
-    assert verdict["smtp_p99_ms"] == {
-        "limit": 1000,
-        "measured": 0.0,
-        "met": False,
-        "note": "no successful SMTP transaction",
-    }
-    assert verdict["imap_p99_ms"]["met"] is False
-    assert verdict["error_rate_pct"]["measured"] == 100.0
+    assert verdict.met is False
+    assert verdict.checks["smtp_p99_ms"] == SloCheck(
+        limit=1000, measured=0.0, met=False, note="no successful SMTP transaction"
+    )
+    assert verdict.checks["imap_p99_ms"].met is False
+    assert verdict.checks["error_rate_pct"].measured == 100.0

@@ -51,13 +51,13 @@ def test_full_chain_accounts_for_every_message(
     assert acc.sent == acc.accepted and not acc.rejected, evidence
     assert acc.delivered == acc.accepted == load.delivery.count, evidence
     assert (acc.lost, acc.duplicated, acc.corrupted, acc.pending) == (0, 0, 0, 0), evidence
-    assert not load.interrupted and load.slo["unaccounted_messages"]["met"], evidence
+    assert not load.interrupted and load.slo.checks["unaccounted_messages"].met, evidence
     phases = {(p.request_type, p.name) for p in load.phases}
     assert {("smtp", "data"), ("delivery", "message")} <= phases, phases
     assert load.watch == watch
     if watch == "imap":  # the IDLE sessions stay open: open at every second's start
         assert ("imaps", "idle") in phases, phases
-        assert max(r.get("imap.connections", 0) for r in load.timeline) >= 1
+        assert max(r.gauges.get("imap.connections", 0) for r in load.timeline) >= 1
     else:  # the stack's pop3s: one session per look, each message retrieved and deleted
         assert {("pop3s", "uidl"), ("pop3s", "retr"), ("pop3s", "dele")} <= phases, phases
         retr = next(p for p in load.phases if p.request_type == "pop3s" and p.name == "retr")

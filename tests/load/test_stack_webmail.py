@@ -69,7 +69,7 @@ def test_webmail_sessions_measure_every_phase(good_stack: RunningStack, tmp_path
     assert served >= 0.5 * DURATION_S * RATE, evidence  # most of them must have been served
     assert phases["show"].count == served, evidence  # every inbox had a message
     assert load.by_node and load.by_node[0].name.endswith(f":{Ports.webmail}"), load.by_node
-    assert load.slo["met"] is True or dropped, load.slo  # what was not served is a miss
+    assert load.slo.met is True or dropped, load.slo  # what was not served is a miss
 
 
 def test_wrong_password_fails_every_login_as_401(good_stack: RunningStack, tmp_path: Path) -> None:
@@ -93,4 +93,4 @@ def test_wrong_password_fails_every_login_as_401(good_stack: RunningStack, tmp_p
     assert phases["login"].failures == sessions.count, evidence
     failed = {k: v for k, v in load.errors.items() if not k.startswith("schedule:")}
     assert failed == {"webmail:401": sessions.count}, evidence
-    assert load.slo["met"] is False, load.slo
+    assert load.slo.met is False, load.slo

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from maildrill.clients.events import PhaseError
+from maildrill.errors import PhaseError
 from maildrill.load.state import State
 from maildrill.load.steps import capacity, judge_steps
 from maildrill.target import SLO
@@ -33,8 +33,8 @@ def test_capacity_is_the_highest_step_meeting_the_slo() -> None:
     state = run({0: 10, 1: 20, 2: 60, 3: 400})
     steps = judge_steps(state.raw(final=True), state.plan, SLO_100MS)  # type: ignore[arg-type]
     assert [s.rate for s in steps] == [10, 20, 30, 40]
-    assert [s.slo["met"] for s in steps] == [True, True, True, False]
-    assert steps[3].slo["smtp_p99_ms"]["measured"] == 400.127  # that step's own histogram
+    assert [s.slo.met for s in steps] == [True, True, True, False]
+    assert steps[3].slo.checks["smtp_p99_ms"].measured == 400.127  # that step's own histogram
     assert steps[0].achieved_rps == 10
     assert capacity(steps) == 30
 
@@ -42,14 +42,14 @@ def test_capacity_is_the_highest_step_meeting_the_slo() -> None:
 def test_a_step_the_server_did_not_carry_does_not_count() -> None:
     state = run({0: 10, 1: 10, 2: 10, 3: 10}, carried=0.5)
     steps = judge_steps(state.raw(final=True), state.plan, SLO_100MS)  # type: ignore[arg-type]
-    assert not steps[0].slo["met"] and steps[0].slo["achieved_rps_min"]["measured"] == 5
+    assert not steps[0].slo.met and steps[0].slo.checks["achieved_rps_min"].measured == 5
     assert capacity(steps) is None
 
 
 def test_errors_count_against_their_own_step() -> None:
     state = run({0: 10, 1: 10, 2: 10, 3: 10}, errors=1)  # 1 failure a second: 10 % at 10/s
     steps = judge_steps(state.raw(final=True), state.plan, SLO_100MS)  # type: ignore[arg-type]
-    assert steps[0].slo["error_rate_pct"]["measured"] == 10.0
+    assert steps[0].slo.checks["error_rate_pct"].measured == 10.0
     assert capacity(steps) is None
 
 
@@ -71,12 +71,12 @@ def test_a_step_that_lost_messages_misses_its_slo() -> None:
             if not (second == 3 and i < 3):
                 state.ledger.sighting(message_id, "h", seen_at=T0 + second + 0.5)
     steps = judge_steps(state.raw(final=True), state.plan, SLO_100MS)
-    assert [s.slo["unaccounted_messages"]["measured"] for s in steps] == [0, 3, 0, 0]
-    assert [s.slo["met"] for s in steps] == [True, False, True, True]
+    assert [s.slo.checks["unaccounted_messages"].measured for s in steps] == [0, 3, 0, 0]
+    assert [s.slo.met for s in steps] == [True, False, True, True]
     assert capacity(steps) == 10
     # before the grace period is over the unseen messages are pending, not lost
     pending = judge_steps(state.raw(final=False), state.plan, SLO_100MS)
-    assert all(s.slo["met"] for s in pending)
+    assert all(s.slo.met for s in pending)
 
 
 def test_a_step_whose_arrivals_were_skipped_misses_its_slo() -> None:
@@ -92,7 +92,7 @@ def test_a_step_whose_arrivals_were_skipped_misses_its_slo() -> None:
             state.arrival_dropped("smtp", "transaction", 3_000_000 - i * 100_000)
     steps = judge_steps(state.raw(final=True), state.plan, SLO_100MS)
     third = steps[2].slo
-    assert third["smtp_p99_ms"]["met"] is False and third["smtp_p99_ms"]["measured"] > 2_000
-    assert third["error_rate_pct"]["measured"] == 50.0  # 60 of 120 arrivals not served
-    assert [s.slo["met"] for s in steps] == [True, True, False, True]
+    assert third.checks["smtp_p99_ms"].met is False and third.checks["smtp_p99_ms"].measured > 2_000
+    assert third.checks["error_rate_pct"].measured == 50.0  # 60 of 120 arrivals not served
+    assert [s.slo.met for s in steps] == [True, True, False, True]
     assert capacity(steps) == 20

@@ -160,7 +160,7 @@ def test_sigterm_stops_the_processes_workers_and_loses_none(tmp_path: Path) -> N
     load = read_results(tmp_path / "out" / "results.json").load
     assert load is not None and load.interrupted, evidence
     # they stopped because they were told to: not lost
-    assert load.workers_lost == [] and load.slo["workers_lost"]["met"], evidence
+    assert load.workers_lost == [] and load.slo.checks["workers_lost"].met, evidence
 
 
 def test_kill_9_of_maildrill_stops_locust_and_its_workers(tmp_path: Path) -> None:
@@ -200,7 +200,7 @@ def test_a_worker_killed_mid_run_is_reported_and_fails_the_run(tmp_path: Path) -
     assert [w.pid for w in load.workers_lost] == [victim.pid], evidence
     lost = load.workers_lost[0]
     assert "heartbeat" in lost.reason and lost.lost_s < 8 + 2, evidence
-    assert load.slo["met"] is False and load.slo["workers_lost"]["measured"] == 1, evidence
+    assert load.slo.met is False and load.slo.checks["workers_lost"].measured == 1, evidence
     said = [ln for ln in stdout.splitlines() if "LOST" in ln and f"pid {victim.pid}" in ln]
     assert said, evidence  # live, when noticed, and in the summary
     assert "SLO MISSED" in stdout and "SLO met" not in stdout, evidence
@@ -274,7 +274,7 @@ def test_a_remote_worker_stopped_by_sigterm_is_reported_by_its_master(tmp_path: 
     load = read_results(tmp_path / "out" / "results.json").load
     assert load is not None and len(load.workers_lost) == 1, evidence
     assert load.workers_lost[0].reason == "left before the end of the run", evidence
-    assert load.slo["met"] is False and "LOST" in stdout, evidence
+    assert load.slo.met is False and "LOST" in stdout, evidence
 
 
 def test_a_remote_worker_stops_when_its_master_is_killed(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from maildrill.clients.imap import ImapClient
 from maildrill.clients.nodes import NodeCycle
 from maildrill.load.ledger import Ledger
 from maildrill.load.slo import evaluate
-from maildrill.results import Accounting, LatencySummary, LoadResult
+from maildrill.results import Accounting, LatencySummary, LoadResult, SloCheck
 from maildrill.target import SLO
 
 
@@ -68,13 +68,13 @@ def _run(acc: Accounting) -> LoadResult:
 
 def test_unobserved_and_misdelivered_copies_miss_the_slo() -> None:
     clean = evaluate(_run(Accounting(sent=3, accepted=3, delivered=3)), SLO())
-    assert clean["met"] and clean["unobserved_messages"]["met"]
+    assert clean.met and clean.checks["unobserved_messages"].met
     blind = evaluate(_run(Accounting(sent=3, accepted=3, delivered=1, unobserved=2)), SLO())
-    assert blind["met"] is False
-    assert blind["unobserved_messages"] == {"limit": 0, "measured": 2, "met": False}
-    assert blind["unaccounted_messages"]["met"]  # the server did nothing wrong that we saw
+    assert blind.met is False
+    assert blind.checks["unobserved_messages"] == SloCheck(limit=0, measured=2, met=False)
+    assert blind.checks["unaccounted_messages"].met  # the server did nothing wrong that we saw
     stray = evaluate(_run(Accounting(sent=3, accepted=3, delivered=3, misdelivered=1)), SLO())
-    assert stray["met"] is False and stray["unaccounted_messages"]["measured"] == 1
+    assert stray.met is False and stray.checks["unaccounted_messages"].measured == 1
 
 
 class _Server:

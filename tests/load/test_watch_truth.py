@@ -31,7 +31,7 @@ from aiosmtpd.controller import Controller
 from maildrill.embedded.maildir import Store
 from maildrill.load.message import DEFAULT_PROFILE
 from maildrill.load.prepopulate import prepopulate
-from maildrill.results import LoadResult, read_results
+from maildrill.results import LoadResult, SloCheck, read_results
 from maildrill.target import load_target
 
 embedded = pytest.importorskip("maildrill.embedded")
@@ -127,7 +127,7 @@ def test_mailboxes_without_starttls_are_watched_in_plain_text(
     phases = {(p.request_type, p.name): p for p in load.phases}
     assert phases[(watch, "login")].failures == 0
     assert (watch, "starttls") not in phases  # none offered, none asked for
-    assert load.slo["unobserved_messages"]["met"] is True
+    assert load.slo.checks["unobserved_messages"].met is True
 
 
 @pytest.mark.parametrize("scenario", ["imap_session", "pop3_session"])
@@ -185,8 +185,8 @@ def test_a_refused_login_leaves_its_messages_unobserved_not_lost(lab: Path, tmp_
     # retried with a doubling pause (0.5, 1, 2, 4 s…), not twice a second: a lockout
     # policy (seed S17, maxretry = 3) must not be fed by the harness all run long
     assert 1 <= load.errors.get("watch:login", 0) <= 6, load.errors
-    assert load.slo["unobserved_messages"] == {"limit": 0, "measured": blind, "met": False}
-    assert load.slo["unaccounted_messages"]["met"] is True  # nothing the server did wrong
+    assert load.slo.checks["unobserved_messages"] == SloCheck(limit=0, measured=blind, met=False)
+    assert load.slo.checks["unaccounted_messages"].met is True  # nothing the server did wrong
     assert "unobserved_messages" in proc.stdout and "MISSED" in proc.stdout
 
 
@@ -273,8 +273,8 @@ def test_a_copy_in_the_wrong_mailbox_is_misdelivered_and_foreign_mail_stays(
     assert acc is not None and acc.accepted == mx.messages >= 20, acc
     assert len(mx.strays) >= 5 and acc.misdelivered == len(mx.strays), (acc, mx.strays)
     assert acc.delivered == acc.accepted and (acc.lost, acc.unobserved) == (0, 0), acc
-    unaccounted = load.slo["unaccounted_messages"]
-    assert unaccounted == {"limit": 0, "measured": len(mx.strays), "met": False}
+    unaccounted = load.slo.checks["unaccounted_messages"]
+    assert unaccounted == SloCheck(limit=0, measured=len(mx.strays), met=False)
     # the strays are still where the server put them; the right copies were deleted
     for message_id, wrong in mx.strays:
         there = [m for m in held(lab, wrong) if message_id.encode() in m]

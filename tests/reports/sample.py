@@ -16,10 +16,14 @@ from maildrill.results import (
     EvidenceItem,
     LatencySummary,
     LoadResult,
+    PhasePercentiles,
     PhaseStats,
     RunResults,
     Severity,
+    SloCheck,
+    SloVerdict,
     TargetInfo,
+    TimelineRow,
     ToolInfo,
     Verdict,
 )
@@ -213,21 +217,26 @@ def load(seed: int = 7, slow_data: float = 1.0) -> LoadResult:
     for t in range(duration):
         offered = min(50.0, 10 + t)  # a ramp to 50 msg/s
         achieved = offered if offered < 45 else 45 + rng.uniform(-2, 1)
-        sample = {
-            "t": float(t),
-            "offered_rps": offered,
-            "achieved_rps": round(achieved, 2),
-            "failures": float(rng.randint(0, 1) if t < 40 else rng.randint(0, 3)),
-            "imap.connections": float(min(400, 8 * t + rng.randint(0, 5))),
-            "smtp.data.p50_us": 4000 * slow_data * (1 + t / 120),
-            "smtp.data.p99_us": 9000 * slow_data * (1 + t / 60),
-            "imap.fetch.p50_us": 800.0,
-            "imap.fetch.p99_us": 2100.0 + 10 * t,
-        }
-        if t > 40:
-            sample["error.421"] = float(rng.randint(0, 3))
-            sample["error.timeout"] = float(rng.randint(0, 1))
-        timeline.append(sample)
+        failures = rng.randint(0, 1) if t < 40 else rng.randint(0, 3)
+        connections = float(min(400, 8 * t + rng.randint(0, 5)))
+        errors = {"421": rng.randint(0, 3), "timeout": rng.randint(0, 1)} if t > 40 else {}
+        smtp_data = PhasePercentiles(
+            p50_us=4000 * slow_data * (1 + t / 120),
+            p90_us=6500 * slow_data * (1 + t / 80),
+            p99_us=9000 * slow_data * (1 + t / 60),
+        )
+        imap_fetch = PhasePercentiles(p50_us=800.0, p90_us=1500.0 + 5 * t, p99_us=2100.0 + 10 * t)
+        timeline.append(
+            TimelineRow(
+                t=t,
+                offered_rps=offered,
+                achieved_rps=round(achieved, 2),
+                failures=failures,
+                errors=errors,
+                latency={"smtp.data": smtp_data, "imap.fetch": imap_fetch},
+                gauges={"imap.connections": connections},
+            )
+        )
     return LoadResult(
         scenario="full-chain",
         started=STARTED + timedelta(seconds=30),
@@ -270,7 +279,13 @@ def load(seed: int = 7, slow_data: float = 1.0) -> LoadResult:
             pending=50,
         ),
         capacity=44.0,
-        slo={"met": True, "objective": "SMTP p99 < 50 ms and < 1 % failures", "p99_ms": 31.2},
+        slo=SloVerdict.of(
+            {
+                "smtp_p99_ms": SloCheck(limit=50.0, measured=31.2, met=True),
+                "error_rate_pct": SloCheck(limit=1.0, measured=0.1, met=True),
+                "unaccounted_messages": SloCheck(limit=0, measured=0, met=True),
+            }
+        ),
     )
 
 

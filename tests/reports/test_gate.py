@@ -6,7 +6,7 @@ from datetime import date
 
 from maildrill.controls.gate import decide
 from maildrill.controls.waivers import Waiver, Waivers
-from maildrill.results import RunResults
+from maildrill.results import RunResults, SloCheck, SloVerdict
 from tests.reports import sample
 
 TODAY = date(2025, 4, 1)
@@ -46,5 +46,6 @@ def test_an_expired_waiver_fails_the_gate_even_on_a_clean_run() -> None:
 def test_a_missed_slo_fails_the_gate_even_when_every_control_passed() -> None:
     run = _passing()
     assert run.load is not None
-    missed = run.load.model_copy(update={"slo": {**run.load.slo, "met": False}})
+    slow = SloCheck(limit=50.0, measured=80.0, met=False)
+    missed = run.load.model_copy(update={"slo": SloVerdict.of({"smtp_p99_ms": slow})})
     assert decide(run.model_copy(update={"load": missed}), None, TODAY) == 1

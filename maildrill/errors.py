@@ -10,12 +10,14 @@
     │   ├── ProtocolError           an answer that breaks the protocol
     │   ├── TLSFailure              the TLS handshake or certificate failed
     │   └── Blocked                 an earlier finding on this endpoint stops the check
+    ├── NotApplicable               what a check asks about does not arise on this target
     └── PolicyViolation             a safety rule refused the action (e.g. load outside
                                     the allowed networks)
 
 Checks do not raise these for a weak server: a weakness is a failed control with evidence.
 These are for the harness's own failures and the user's mistakes; a TargetError escaping a
-conformance check makes its verdict ``error`` (the check could not find out).
+conformance check makes its verdict ``error`` (the check could not find out), a
+NotApplicable makes it ``not-applicable``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ __all__ = [
     "Blocked",
     "ConfigError",
     "MaildrillError",
+    "NotApplicable",
     "PolicyViolation",
     "ProtocolError",
     "TLSFailure",
@@ -43,6 +46,13 @@ class ConfigError(MaildrillError):
     """A target file, waiver file or option is wrong; the message names the field."""
 
     exit_code = 2
+
+
+class NotApplicable(MaildrillError):
+    """What a check needs does not exist on this target (no mailbox to read delivered mail
+    from, no submission port). The probes raise it, free of pytest; the control layer
+    (:mod:`maildrill.controls.pytest_plugin`) makes it the check's verdict
+    ``not-applicable``, with the message as the reason."""
 
 
 class PolicyViolation(MaildrillError):

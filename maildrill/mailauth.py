@@ -1,4 +1,4 @@
-"""Mail authentication as a receiver applies it: DMARC (RFC 7489) and dkimpy's DNS hook.
+"""Mail authentication as a receiver applies it: DKIM (RFC 6376) and DMARC (RFC 7489).
 
 The one home of these policies for the embedded target, the reference stack's DMARC milter
 and the behavioural probes:
@@ -6,8 +6,8 @@ and the behavioural probes:
 - DMARC records parsed by checkdmarc (:func:`parse_dmarc`), found the way RFC 7489 §6.6.3
   says (:func:`find_dmarc_policy`), and evaluated (:func:`dmarc_result`);
 - identifier alignment (RFC 7489 §3.1) on the public-suffix list (:func:`aligned`);
-- the ``dnsfunc`` dkimpy verifies with, answered by a lookup of our choosing
-  (:func:`dkim_dnsfunc`).
+- each DKIM signature of a message verified by dkimpy (:func:`dkim_results`), through the
+  ``dnsfunc`` it verifies with, answered by a lookup of our choosing (:func:`dkim_dnsfunc`).
 
 DNS comes in as a :data:`TxtLookup` (a name's TXT strings), so each caller keeps its own
 resolver: the lab's cached one, Knot's, the target's.
@@ -18,13 +18,14 @@ Usage::
     policy = find_dmarc_policy(txt, "mail.example.co.uk")   # DMARCPolicy(policy="quarantine", …)
     aligned("bounce.example.co.uk", "mail.example.co.uk")     # True: one Organizational Domain
     dmarc_result(policy, "mail.example.co.uk", ("pass", "example.co.uk"), [])   # "pass"
-    dkim.DKIM(raw).verify(dnsfunc=dkim_dnsfunc(txt))
+    [r.result for r in dkim_results(raw, txt)]          # ["pass"]: one signature, verified
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from email.utils import getaddresses
 from functools import cache, lru_cache
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import checkdmarc.dmarc
 import checkdmarc.utils
+import dkim
 import dns.exception
 import dns.resolver
 from publicsuffixlist import PublicSuffixList
@@ -41,11 +43,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DKIMDnsFunc",
+    "DKIMResult",
     "DMARCPolicy",
     "TxtLookup",
     "aligned",
     "clear_checkdmarc_cache",
     "dkim_dnsfunc",
+    "dkim_results",
+    "dkim_signature_count",
     "dmarc_result",
     "find_dmarc_policy",
     "header_from_domain",
@@ -94,6 +99,61 @@ def dkim_dnsfunc(txt: TxtLookup) -> DKIMDnsFunc:
         return records[0].encode() if records else None
 
     return dnsfunc
+
+
+# -- DKIM signatures --------------------------------------------------------------------------
+
+# a DKIM-Signature field's name at the start of a header line (continuations start with WSP)
+_SIGNATURE_FIELD = re.compile(rb"^dkim-signature[ \t]*:", re.IGNORECASE | re.MULTILINE)
+_END_OF_HEADER = re.compile(rb"\r?\n\r?\n")
+
+
+@dataclass(frozen=True)
+class DKIMResult:
+    """One DKIM-Signature verified (RFC 6376 §6), its result named as RFC 8601 §2.7.1 does."""
+
+    result: str  # pass, fail, or permerror: dkimpy refused the signature or the message
+    domain: str | None  # d=, once dkimpy has read the signature
+    selector: str | None  # s=, likewise
+    detail: str  # what dkimpy said, for evidence and logs
+
+
+def dkim_signature_count(message: bytes) -> int:
+    """How many DKIM-Signature fields the message's header carries."""
+    head = _END_OF_HEADER.split(message, maxsplit=1)[0]
+    return len(_SIGNATURE_FIELD.findall(head))
+
+
+def dkim_results(message: bytes, txt: TxtLookup, *, minkey: int = 1024) -> Iterator[DKIMResult]:
+    """Each DKIM-Signature of ``message`` verified by dkimpy in turn, the first first;
+    nothing when it carries none. Keys come from ``txt``; one shorter than ``minkey`` bits
+    is refused (permerror; dkimpy's default, RFC 8301 §3.2).
+
+    Lazy, so a receiver stops at the first signature that settles its question (DMARC:
+    one aligned pass). Example::
+
+        first = next(dkim_results(raw, txt), None)    # None: the message is not signed
+    """
+    dnsfunc = dkim_dnsfunc(txt)
+    for idx in range(dkim_signature_count(message)):
+        verifier = None
+        try:
+            verifier = dkim.DKIM(message, minkey=minkey)
+            ok = bool(verifier.verify(idx=idx, dnsfunc=dnsfunc))
+        except dkim.DKIMException as exc:
+            log.info("DKIM signature %d: permerror: %s", idx + 1, exc)
+            result, detail = "permerror", f"dkimpy: {exc}"
+        else:
+            result = "pass" if ok else "fail"
+            detail = "signature verifies" if ok else "signature does not verify"
+        # dkimpy sets d= and s= together once it has read the signature's tags
+        domain = _text(getattr(verifier, "domain", None))
+        selector = _text(getattr(verifier, "selector", None)) if domain else None
+        yield DKIMResult(result, domain, selector, detail)
+
+
+def _text(value: object) -> str | None:
+    return value.decode("ascii", "replace") if isinstance(value, bytes) else None
 
 
 # -- DMARC records ----------------------------------------------------------------------------

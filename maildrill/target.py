@@ -16,12 +16,11 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import os
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -33,9 +32,11 @@ from pydantic import (
     model_validator,
 )
 
+from maildrill.config_files import Location, fields_at, first_error, read_toml
 from maildrill.errors import ConfigError
 
 __all__ = [
+    "POLICIES",
     "ROLES",
     "Account",
     "Endpoint",
@@ -241,6 +242,7 @@ class Expect(_Model):
 
 
 Policy = Literal["seed", "mozilla-intermediate", "mozilla-modern", "ncsc"]
+POLICIES: tuple[str, ...] = get_args(Policy)  # the policy profiles' names, in this order
 
 
 class Target(_Model):
@@ -356,73 +358,23 @@ def _password_from_file(path: Path, local: str) -> str:
 def load_target(path: str | os.PathLike[str]) -> Target:
     """Read and validate a target file; :class:`ConfigError` names what is wrong."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: target file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read target file: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse_target(data, source=path)
+    return parse_target(read_toml(path, "target file"), source=path)
 
 
 def parse_target(data: dict[str, Any], source: Path | None = None) -> Target:
     try:
         target = Target.model_validate({**data, "source": source})
     except ValidationError as exc:
-        raise ConfigError(f"{source or '<target>'}: {_first_error(exc)}") from None
+        problem = first_error(exc, expected=_expected, key="endpoint role")
+        raise ConfigError(f"{source or '<target>'}: {problem}") from None
     return target
 
 
-def _first_error(exc: ValidationError) -> str:
-    # a misspelled field also makes the real one "missing"; name the misspelling first
-    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
-    err = errors[0]
-    # pydantic adds union-member and dict-key markers to the location; users never wrote those
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or "(" in p)))
-    field = ".".join(str(p) for p in loc)
-    kind = err["type"]
-    if "[key]" in err["loc"]:
-        return f"{field}: unknown endpoint role (expected one of: {', '.join(ROLES)})"
-    if not field:  # a whole-model rule; its message names the field itself
-        return str(err["msg"]).removeprefix("Value error, ")
-    if kind == "extra_forbidden":
-        parent = _model_at(loc[:-1])
-        expected = ", ".join(sorted(parent)) if parent else "no such field"
-        return f"{field}: unknown field (expected one of: {expected})"
-    if kind == "missing":
-        return f"{field}: required field is missing"
-    if kind == "value_error":
-        return f"{field}: {err['msg'].removeprefix('Value error, ')}"
-    if kind == "enum" or kind == "literal_error":
-        return f"{field}: {err['msg'].lower()}, got {err.get('input')!r}"
-    return f"{field}: {err['msg'].lower()} (got {err.get('input')!r})"
-
-
-Fields = Annotated[dict[str, Any], "field name -> info"]
-
-
-def _model_at(loc: tuple[int | str, ...]) -> Fields | None:
-    """The fields of the model at ``loc`` in a Target, for listing valid names."""
-    model: type[BaseModel] = Target
-    i = 0
-    while i < len(loc):
-        key = loc[i]
-        info = model.model_fields.get(str(key))
-        if info is None:
-            return None
-        annotation = info.annotation
-        if key == "endpoints":
-            model = Endpoint
-            i += 2  # skip the role key
-            continue
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            model = annotation
-        else:
-            return None
-        i += 1
-    return {k: v for k, v in model.model_fields.items() if k not in ("source", "role")}
+def _expected(loc: Location) -> str:
+    """The names valid where an unknown one was written in a target file."""
+    if loc[:-1] == ("endpoints",):
+        return ", ".join(ROLES)
+    return fields_at(Target, loc, hidden=frozenset({"source", "role"}))
 
 
 def field_reference() -> str:

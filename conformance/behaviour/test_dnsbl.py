@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from maildrill.controls.api import Evidence, control, expect, not_applicable
 from maildrill.errors import TargetError
+from maildrill.greetings import smtp_greeting_problem
 from maildrill.probes.auth import dnsbl_listed
 from maildrill.probes.smtp import foreign_sender, is_loopback_endpoint, transaction
-from maildrill.smtp_protocol import EHLO_NAME, OK, SERVICE_READY
+from maildrill.smtp_protocol import EHLO_NAME, OK
 from maildrill.target import Endpoint, Role, Target
 from maildrill.wire import Wire
 
@@ -19,9 +20,9 @@ def _attempt(target: Target, endpoint: Endpoint, source: str, evidence: Evidence
     try:
         with Wire.open(target, endpoint, source=source) as wire:
             evidence.transcript(f"session from {source}", wire.transcript)
-            greeting = wire.read_smtp()
-            if greeting.code != SERVICE_READY:
-                return f"refused: greeting {greeting.code} {greeting.text}"
+            problem = smtp_greeting_problem(wire.read_smtp())
+            if problem is not None:
+                return f"refused: {problem}"
             ehlo = wire.smtp(f"EHLO {EHLO_NAME}")
             if ehlo.code != OK:
                 return f"refused: EHLO {ehlo.code} {ehlo.text}"

@@ -8,6 +8,7 @@ import secrets
 
 from maildrill.controls.api import Evidence, control, expect, not_applicable
 from maildrill.errors import TargetError, TargetTimeout
+from maildrill.greetings import imap_greeting_problem
 from maildrill.probes.smtp import is_loopback_endpoint
 from maildrill.target import Endpoint, Role, Target
 from maildrill.wire import Wire
@@ -29,9 +30,9 @@ def _login(
         with Wire.open(target, endpoint, source=source, timeout=wait) as wire:
             connected = True
             try:
-                greeting = wire.read_line()
-                if not greeting.upper().startswith("* OK"):
-                    return f"refused: greeting {greeting!r}"
+                problem = imap_greeting_problem(wire.read_line())
+                if problem is not None:
+                    return f"refused: {problem}"
                 quoted = password.replace("\\", "\\\\").replace('"', '\\"')
                 status, lines = wire.imap(f'LOGIN "{user}" "{quoted}"')
                 if status == "OK":

@@ -9,6 +9,8 @@ in ``enforce`` mode, and cover every MX: a broken MTA-STS is worse than none.
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 import checkdmarc.mta_sts
 
 from maildrill.controls.api import Evidence, control, expect, not_applicable, subject
@@ -44,7 +46,7 @@ def test_mta_sts(target: Target, evidence: Evidence) -> None:
     with subject("the MTA-STS policy"):  # a published record must be fetchable: the finding
         status, body = fetch_policy(target, dns, target.domain)
     transcript += [f"HTTP {status}", *body.splitlines()]
-    expect(status == 200, f"the MTA-STS policy answered HTTP {status} (RFC 8461 §3.3)")
+    expect(status == HTTPStatus.OK, f"the MTA-STS policy answered HTTP {status} (RFC 8461 §3.3)")
     try:
         parsed = checkdmarc.mta_sts.parse_mta_sts_policy(body)["policy"]
     except checkdmarc.mta_sts.MTASTSError as exc:

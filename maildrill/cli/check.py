@@ -22,6 +22,7 @@ from maildrill.controls.session import ChecksInterrupted, run_checks
 from maildrill.controls.waivers import Waivers
 from maildrill.reports import render_all
 from maildrill.results import RunResults, TargetInfo, write_results
+from maildrill.target import POLICIES
 
 HELP = """Verify a mail system's conformance: reachability, TLS policy, DNS records, filtering.
 
@@ -44,7 +45,7 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--policy", metavar="NAME",
-        choices=["seed", "mozilla-intermediate", "mozilla-modern", "ncsc"],
+        choices=POLICIES,
         help="policy profile to verify (default: the target file's)",
     )  # fmt: skip
     parser.add_argument("--waivers", type=Path, metavar="FILE", help="waiver file (TOML)")

@@ -11,7 +11,7 @@ events are silenced and nothing is reported twice::
     http.open()
     with http.meter.phase("login"):
         page = http.request("GET", "?_task=login")
-        http.request("POST", "?_task=login", data={...}, ok=(302,))
+        http.request("POST", "?_task=login", data={...}, ok=(HTTPStatus.FOUND,))
 
 Failures become what :func:`~maildrill.clients.events.classify` already sorts: an unexpected
 status is a :class:`~maildrill.clients.events.ReplyError` (kind ``"401"``, ``"500"``), a
@@ -24,6 +24,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode
 
@@ -129,7 +130,7 @@ class HttpClient:
         *,
         data: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
-        ok: tuple[int, ...] = (200,),
+        ok: tuple[int, ...] = (HTTPStatus.OK,),
     ) -> HttpReply:
         """One exchange; ``path`` is relative to the endpoint's path. Redirects are returned,
         not followed: a webmail's redirects are part of what a flavour checks."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+from http import HTTPStatus
 from urllib.parse import quote, urlsplit
 
 from maildrill.clients.events import BadReply
@@ -63,7 +64,7 @@ class Roundcube:
                 "_token": form.group(1), "_task": "login", "_action": "login",
                 "_timezone": "UTC", "_url": "", "_user": user, "_pass": password,
             },
-            ok=(302,),  # a failed login is 401: a ReplyError, counted as "401"
+            ok=(HTTPStatus.FOUND,),  # a failed login is 401: a ReplyError, counted as "401"
         )  # fmt: skip
         self._token = _env(
             self.http.request("GET", "?_task=mail&_mbox=INBOX").text, "request_token"
@@ -92,7 +93,7 @@ class Roundcube:
         return len(page.text)
 
     def send(self, to: str, subject: str, body: str) -> None:
-        start = self.http.request("GET", "?_task=mail&_action=compose", ok=(302,))
+        start = self.http.request("GET", "?_task=mail&_action=compose", ok=(HTTPStatus.FOUND,))
         location = start.headers.get("location", "")
         query = urlsplit(location).query
         if "_id=" not in query:
@@ -116,5 +117,6 @@ class Roundcube:
             raise BadReply(f"send not confirmed: {said.group(1) if said else reply.text[:80]!r}")
 
     def logout(self) -> None:
-        self.http.request("GET", f"?_task=logout&_token={self._token}", ok=(200, 302))
+        done = (HTTPStatus.OK, HTTPStatus.FOUND)
+        self.http.request("GET", f"?_task=logout&_token={self._token}", ok=done)
         self._token = ""

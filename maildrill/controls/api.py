@@ -17,7 +17,8 @@ One check is one pytest test function carrying a control marker::
 The plugin (:mod:`maildrill.controls.pytest_plugin`) turns the outcome into a
 :class:`~maildrill.results.ControlResult`: a passed test is ``pass``; a failed assertion
 (:func:`expect`) is ``fail`` — the server was seen doing the wrong thing;
-:func:`not_applicable` is ``not-applicable``; and anything else is ``error`` — the check
+:func:`not_applicable` (or a :class:`~maildrill.errors.NotApplicable` from the probes) is
+``not-applicable``; and anything else is ``error`` — the check
 could not find out: a :class:`~maildrill.errors.TargetError` on the way to what it tests
 (refused, timed out, not the protocol, TLS failed), :func:`blocked` by another control's
 finding, or a bug in the check. A check whose *subject* is such a failure (reachability,
@@ -32,13 +33,11 @@ from typing import Any, NoReturn
 
 import pytest
 
-from maildrill.errors import Blocked, TargetError
+from maildrill.errors import Blocked, NotApplicable, TargetError
 from maildrill.results import EvidenceItem, Severity
 from maildrill.target import Role
 
 __all__ = ["Evidence", "blocked", "control", "expect", "not_applicable", "subject"]
-
-NA_PREFIX = "not applicable: "
 
 
 def control(
@@ -64,8 +63,12 @@ def control(
 
 
 def not_applicable(reason: str) -> NoReturn:
-    """End the check with verdict not-applicable; the reason goes into the report."""
-    pytest.skip(NA_PREFIX + reason)
+    """End the check with verdict not-applicable; the reason goes into the report.
+
+    The same as raising :class:`~maildrill.errors.NotApplicable`, which code outside the
+    checks (the probes) does: the plugin turns either into the verdict.
+    """
+    raise NotApplicable(reason)
 
 
 def blocked(reason: str) -> NoReturn:

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 from maildrill.dnsrecords.resolver import endpoint_addresses
 from maildrill.errors import TargetError, TargetUnreachable, TLSFailure
-from maildrill.smtp_protocol import EHLO_NAME, SERVICE_READY
+from maildrill.greetings import imap_greeting_problem, pop3_greeting_problem, smtp_greeting_problem
+from maildrill.smtp_protocol import EHLO_NAME
 from maildrill.target import Endpoint, Role, Target
 from maildrill.tls.context import tls_context
 from maildrill.wire import Wire
@@ -153,22 +154,14 @@ def _probe(target: Target, role: Role, endpoint: Endpoint, timeout: float) -> Bl
 
 
 def _greeting(role: Role, wire: Wire) -> str | None:
-    """Why the greeting refuses service (RFC 5321 §3.1 554, IMAP BYE, POP3 -ERR), or None;
-    :class:`TargetError` when there is none or it is not the protocol's."""
-    if _GREETING_OWNER[role] == "GREET-SMTP":
-        reply = wire.read_smtp()
-        return None if reply.code == SERVICE_READY else f"greeting was {reply.code} {reply.text!r}"
-    line = wire.read_line()
-    if _GREETING_OWNER[role] == "GREET-IMAP":
-        word = line.split(" ", 2)[1].upper() if line.startswith("* ") and " " in line[2:] else ""
-        if word == "BYE":
-            return f"greeting was {line[:80]!r}"
-        if not line.startswith("* "):
-            return f"not an IMAP greeting: {line[:80]!r}"
-        return None
-    if line.startswith("-ERR"):
-        return f"greeting was {line[:80]!r}"
-    return None if line.startswith("+OK") else f"not a POP3 greeting: {line[:80]!r}"
+    """Why the greeting opens no session (:mod:`maildrill.greetings`' rule, as the GREET-*
+    controls apply it; PREAUTH opens one), or None; :class:`TargetError` when none comes."""
+    owner = _GREETING_OWNER[role]
+    if owner == "GREET-SMTP":
+        return smtp_greeting_problem(wire.read_smtp())
+    if owner == "GREET-IMAP":
+        return imap_greeting_problem(wire.read_line(), preauth=True)
+    return pop3_greeting_problem(wire.read_line())
 
 
 _COMMAND_NAME = {

@@ -27,20 +27,21 @@ import re
 import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
-from maildrill.controls.api import NA_PREFIX, Evidence
+from maildrill.controls.api import Evidence
 from maildrill.controls.preflight import Blocker, health
-from maildrill.errors import Blocked, ConfigError, TargetError
+from maildrill.errors import Blocked, ConfigError, NotApplicable, TargetError
 from maildrill.results import ControlResult, Severity, Verdict
-from maildrill.target import Endpoint, Role, Target, load_target
+from maildrill.target import POLICIES, Endpoint, Role, Target, load_target
 from maildrill.wire import blocked_endpoints
 
 EVIDENCE = pytest.StashKey[Evidence]()
 RESULTS = pytest.StashKey[list[ControlResult]]()
 STARTED = pytest.StashKey[float]()
+NA_PREFIX = "not applicable: "  # marks the skips that are the verdict not-applicable
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -49,8 +50,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--policy",
         metavar="NAME",
-        help="policy profile to verify (seed, mozilla-intermediate, mozilla-modern, ncsc); "
-        "default: the target file's",
+        help=f"policy profile to verify ({', '.join(POLICIES)}); default: the target file's",
     )
     group.addoption("--results", metavar="FILE", help="write the controls' results as JSON")
     group.addoption(
@@ -137,7 +137,7 @@ def endpoint(request: pytest.FixtureRequest, target: Target) -> Endpoint:
     role = Role(request.param)
     found = target.endpoint(role)
     if found is None:
-        pytest.skip(f"{NA_PREFIX}the target configures no {role} endpoint")
+        raise NotApplicable(f"the target configures no {role} endpoint")
     return found
 
 
@@ -172,12 +172,32 @@ def evidence(request: pytest.FixtureRequest) -> Evidence:
     return recorder
 
 
-def pytest_runtest_setup(item: pytest.Item) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     item.stash[STARTED] = time.perf_counter()
     marker = item.get_closest_marker("control")
     if marker is not None:
         item.user_properties.append(("control_id", control_id(item)))
         item.user_properties.append(("severity", str(marker.kwargs["severity"])))
+    try:  # a fixture found that the check does not apply
+        return (yield)
+    except NotApplicable as exc:
+        _skip_as_not_applicable(exc)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    try:
+        return (yield)
+    except NotApplicable as exc:
+        _skip_as_not_applicable(exc)
+
+
+def _skip_as_not_applicable(exc: NotApplicable) -> NoReturn:
+    """A skip to pytest (so it counts the check as skipped, not failed), read back as the
+    verdict not-applicable by :func:`_verdict`."""
+    __tracebackhide__ = True
+    pytest.skip(f"{NA_PREFIX}{exc}")
 
 
 def control_id(item: pytest.Item) -> str:

@@ -23,14 +23,15 @@ Usage::
 from __future__ import annotations
 
 import os
-import tomllib
 from datetime import date
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from maildrill.config_files import Location, fields_at, first_error, read_toml
 from maildrill.errors import ConfigError
 from maildrill.results import ControlResult, Verdict
 
@@ -111,25 +112,17 @@ def load_waivers(path: str | os.PathLike[str]) -> Waivers:
     'mail-ops@example.test'
     """
     source = Path(path)
-    try:
-        data = tomllib.loads(source.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{source}: cannot read the waiver file ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{source}: the waiver file is not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    data = read_toml(source, "waiver file")
     try:
         return Waivers.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{source}: {_first_error(exc, data)}") from None
+        field = partial(_field, data=data)
+        problem = first_error(exc, field=field, expected=partial(fields_at, Waivers))
+        raise ConfigError(f"{source}: {problem}") from None
 
 
-def _first_error(exc: ValidationError, data: dict[str, Any]) -> str:
-    errors = exc.errors()
-    # a misspelt field also makes the right one "missing": name the misspelling first
-    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    loc = err["loc"]
+def _field(loc: Location, data: dict[str, Any]) -> str:
+    """``waiver[1] (SPF-ALL).owner``: the waiver's index and control, as a user finds it."""
     parts: list[str] = []
     for i, item in enumerate(loc):
         if isinstance(item, int):
@@ -140,12 +133,7 @@ def _first_error(exc: ValidationError, data: dict[str, Any]) -> str:
             control = _control_at(data, item)
             if control:
                 parts[-1] += f" ({control})"
-    field = ".".join(parts) or "(top level)"
-    if err["type"] == "extra_forbidden":
-        return f"{field}: unknown field; a waiver has control, justification, owner, expires"
-    if err["type"] == "missing":
-        return f"{field}: missing"
-    return f"{field}: {err['msg'].lower()} (got {err.get('input')!r})"
+    return ".".join(parts) or "(top level)"
 
 
 def _control_at(data: dict[str, Any], index: int) -> str:

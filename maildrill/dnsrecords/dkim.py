@@ -1,9 +1,13 @@
 """DKIM key records (RFC 6376 §3.6.1): tags, key type and size, test mode.
 
+One parser of key records for the DNS audit (``conformance/dns``) and the behavioural probe
+that reports the size of the key a signature was made with.
+
 Usage::
 
-    key = dkim_key(lookups, "mail", "example.test")
+    key = dkim_keys(lookups, "mail", "example.test")[0]
     key.bits, key.testing        # 2048, False
+    dkim_key("mail._domainkey.example.test", "v=DKIM1; k=rsa; p=MIIB…").bits    # 2048
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from maildrill.dnsrecords.lookups import Lookups
 
-__all__ = ["DKIMKey", "dkim_keys", "parse_tags"]
+__all__ = ["DKIMKey", "dkim_key", "dkim_keys", "parse_tags"]
 
 
 @dataclass(frozen=True)
@@ -46,10 +50,11 @@ def parse_tags(record: str) -> dict[str, str]:
 def dkim_keys(lookups: Lookups, selector: str, domain: str) -> list[DKIMKey]:
     """Every key record at ``<selector>._domainkey.<domain>`` (normally exactly one)."""
     name = f"{selector}._domainkey.{domain}"
-    return [_key(name, record) for record in lookups.txt(name)]
+    return [dkim_key(name, record) for record in lookups.txt(name)]
 
 
-def _key(name: str, record: str) -> DKIMKey:
+def dkim_key(name: str, record: str) -> DKIMKey:
+    """The key record ``record`` published at ``name``, read and judged."""
     tags = parse_tags(record)
     key_type = tags.get("k", "rsa").lower()
     testing = "y" in tags.get("t", "").lower().split(":")

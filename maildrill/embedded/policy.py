@@ -9,14 +9,14 @@ Usage::
                     dnsbl_zones=["dnsbl.example.test"], selector="mail", dkim_key=pem)
     policy.dnsbl("127.0.0.2")                 # "dnsbl.example.test" (listed)
     policy.spf("127.0.0.5", "a@example.test", "helo")[0]   # "fail"
-    verdict = policy.inbound(raw, "127.0.0.1", "a@example.test", "helo", "mx1.example.test")
+    verdict = policy.inbound(raw, "127.0.0.1", "a@example.test", "helo", "mx1.example.test",
+                             "pass")     # the SPF result of RCPT time
     verdict.quarantine, verdict.header
 """
 
 from __future__ import annotations
 
 import email.parser
-import logging
 from dataclasses import dataclass
 
 import dkim
@@ -26,7 +26,8 @@ import spf
 
 from maildrill.dnsrecords.pyspf_adapter import pyspf_lookup
 from maildrill.mailauth import (
-    dkim_dnsfunc,
+    DKIMResult,
+    dkim_results,
     dmarc_result,
     find_dmarc_policy,
     header_from_domain,
@@ -34,8 +35,6 @@ from maildrill.mailauth import (
 )
 
 __all__ = ["GTUBE", "Policy", "Verdict"]
-
-log = logging.getLogger(__name__)
 
 # the Generic Test for Unsolicited Bulk Email (SpamAssassin's GTUBE string)
 GTUBE = b"XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
@@ -49,8 +48,7 @@ class Verdict:
     """What the inbound filters decided about one message."""
 
     spf: str
-    dkim: str
-    dkim_domain: str | None
+    dkim: tuple[DKIMResult, ...]  # one per signature, the first first
     dmarc: str
     dmarc_policy: str | None
     header_from: str | None
@@ -116,44 +114,28 @@ class Policy:
         result, explanation = spf.check2(i=ip, s=sender, h=helo)
         return str(result), str(explanation)
 
-    def dkim_verify(self, message: bytes) -> tuple[str, str | None]:
-        """(result, signing domain) of the first DKIM signature: pass, fail, none, permerror."""
-        if b"dkim-signature:" not in message[: message.find(b"\r\n\r\n") + 2].lower():
-            return "none", None
-        try:
-            d = dkim.DKIM(message, minkey=1024)
-            ok = d.verify(dnsfunc=dkim_dnsfunc(self._txt))
-        except dkim.DKIMException as exc:
-            log.info("DKIM permerror: %s", exc)
-            return "permerror", None
-        domain = d.domain.decode() if isinstance(d.domain, bytes) else None
-        return ("pass" if ok else "fail"), domain
-
     def inbound(
         self, message: bytes, ip: str, mail_from: str, helo: str, authserv: str, spf_result: str
     ) -> Verdict:
         """DKIM and DMARC for a received message, and the Authentication-Results header."""
-        dkim_result, dkim_domain = self.dkim_verify(message)
+        signatures = tuple(dkim_results(message, self._txt))
         header_from = header_from_domain(_HEADER_PARSER.parsebytes(message).get_all("From", []))
         mf_domain = (mail_from.rpartition("@")[2] or helo).lower()
         dmarc, policy = "none", None
         found = find_dmarc_policy(self._txt, header_from) if header_from else None
         if header_from and found is not None:
             policy = found.policy
-            dmarc = dmarc_result(
-                found, header_from, (spf_result, mf_domain), [(dkim_result, dkim_domain)]
-            )
+            dkim_ids = [(s.result, s.domain) for s in signatures]
+            dmarc = dmarc_result(found, header_from, (spf_result, mf_domain), dkim_ids)
         parts = [
             f"spf={spf_result} smtp.mailfrom={mail_from or '<>'}",
-            f"dkim={dkim_result}" + (f" header.d={dkim_domain}" if dkim_domain else ""),
+            *([_dkim_part(s) for s in signatures] or ["dkim=none"]),
             f"dmarc={dmarc}"
             + (f" (p={policy})" if policy else "")
             + (f" header.from={header_from}" if header_from else ""),
         ]
         header = f"Authentication-Results: {authserv};\r\n\t" + ";\r\n\t".join(parts) + "\r\n"
-        return Verdict(
-            spf_result, dkim_result, dkim_domain, dmarc, policy, header_from, header.encode()
-        )
+        return Verdict(spf_result, signatures, dmarc, policy, header_from, header.encode())
 
     def dkim_sign(self, message: bytes) -> bytes:
         """``message`` with a DKIM-Signature (rsa-sha256, relaxed/relaxed) prepended."""
@@ -166,6 +148,12 @@ class Policy:
             include_headers=SIGNED_HEADERS,
         )
         return bytes(signature) + message
+
+
+def _dkim_part(signature: DKIMResult) -> str:
+    """One signature's result in Authentication-Results (RFC 8601 §2.7.1)."""
+    domain = f" header.d={signature.domain}" if signature.domain else ""
+    return f"dkim={signature.result}{domain}"
 
 
 def is_gtube(message: bytes) -> bool:

@@ -39,13 +39,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import random
-import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from maildrill.config_files import read_toml
 from maildrill.errors import ConfigError
 from maildrill.load.ledger import body_hash, header_date, make_message, unique_token
 
@@ -174,12 +174,7 @@ def load_profile(
 
 def _read_file(path: Path) -> MessageProfile:
     where = f"--message-profile {path}"
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{where}: cannot read ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{where}: not TOML ({exc})") from None
+    data = read_toml(path, "message profile", where=where)
     sizes = []
     for i, row in enumerate(_rows(data, "sizes", where)):
         low, high = (_size(row, key, f"{where}: sizes[{i}].{key}") for key in ("min", "max"))

@@ -14,21 +14,18 @@ Usage::
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import dkim
 import dns.exception
 import spf
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import load_der_public_key
 
+from maildrill.dnsrecords.dkim import dkim_key
 from maildrill.dnsrecords.pyspf_adapter import pyspf_lookup
 from maildrill.dnsrecords.resolver import resolver_for
-from maildrill.mailauth import dkim_dnsfunc, find_dmarc_policy, resolver_txt
+from maildrill.mailauth import dkim_results, find_dmarc_policy, resolver_txt
 from maildrill.smtp_protocol import EHLO_NAME
 from maildrill.target import Target
 
@@ -120,44 +117,13 @@ class DKIMCheck:
 
 def verify_dkim(target: Target, message: bytes) -> DKIMCheck:
     """Verify the first DKIM-Signature with dkimpy against the key the target's DNS serves."""
-    head = message[: message.find(b"\r\n\r\n") + 2].lower()
-    if b"dkim-signature:" not in head:
-        return DKIMCheck(False, False, None, None, None, "no DKIM-Signature header")
-
     # minkey=512: this check reports the size itself instead of refusing a short key
-    verifier = dkim.DKIM(message, minkey=512)
-    try:
-        ok = bool(verifier.verify(dnsfunc=dkim_dnsfunc(lambda name: txt(target, name))))
-        detail = "signature verifies" if ok else "signature does not verify"
-    except dkim.DKIMException as exc:
-        ok, detail = False, f"dkimpy: {exc}"
-    domain = _text(getattr(verifier, "domain", None))
-    selector = _text(getattr(verifier, "selector", None))
+    first = next(dkim_results(message, lambda name: txt(target, name), minkey=512), None)
+    if first is None:
+        return DKIMCheck(False, False, None, None, None, "no DKIM-Signature header")
     bits = None
-    if domain and selector:
-        bits = _key_bits(txt(target, f"{selector}._domainkey.{domain}"))
-    return DKIMCheck(True, ok, domain, selector, bits, detail)
-
-
-def _text(value: object) -> str | None:
-    if isinstance(value, bytes):
-        return value.decode("ascii", "replace")
-    return value if isinstance(value, str) else None
-
-
-def _key_bits(records: list[str]) -> int | None:
-    for record in records:
-        tags = dict(
-            (k.strip(), v.strip())
-            for k, _, v in (t.partition("=") for t in record.split(";"))
-            if k.strip()
-        )
-        if "p" not in tags:
-            continue
-        try:
-            key = load_der_public_key(base64.b64decode("".join(tags["p"].split())))
-        except ValueError:
-            continue
-        if isinstance(key, rsa.RSAPublicKey):
-            return key.key_size
-    return None
+    if first.domain and first.selector:
+        name = f"{first.selector}._domainkey.{first.domain}"
+        sizes = (dkim_key(name, record).bits for record in txt(target, name))
+        bits = next((b for b in sizes if b is not None), None)
+    return DKIMCheck(True, first.result == "pass", first.domain, first.selector, bits, first.detail)

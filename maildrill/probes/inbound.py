@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from types import TracebackType
 
-from maildrill.controls.api import not_applicable
+from maildrill.errors import NotApplicable
 from maildrill.probes.mailbox import JUNK, Found, Mailbox
 from maildrill.probes.messages import TestMessage
 from maildrill.probes.smtp import (
@@ -41,10 +41,10 @@ def has_mailbox(target: Target) -> bool:
 
 
 def require_mailbox(target: Target) -> None:
-    """End a check as not applicable when the target gives no IMAP endpoint to read the
-    delivered mail from (the check could only guess at what arrived)."""
+    """:class:`~maildrill.errors.NotApplicable` when the target gives no IMAP endpoint to
+    read the delivered mail from (a check could only guess at what arrived)."""
     if not has_mailbox(target):
-        not_applicable("the target configures no imap or imaps endpoint to read mail from")
+        raise NotApplicable("the target configures no imap or imaps endpoint to read mail from")
 
 
 class Inbound:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from maildrill.dnsrecords.resolver import endpoint_addresses
 from maildrill.errors import ProtocolError
+from maildrill.greetings import smtp_greeting_problem
 from maildrill.smtp_protocol import (
     EHLO_NAME,
     OK,
@@ -54,9 +55,9 @@ def open_session(wire: Wire, target: Target, *, starttls: bool = False) -> SMTPR
     """
 
     def up_to_starttls(wire: Wire) -> SMTPReply:
-        greeting = wire.read_smtp()
-        if greeting.code != SERVICE_READY:
-            raise ProtocolError(f"{wire.host}: greeting was {greeting.code} {greeting.text!r}")
+        problem = smtp_greeting_problem(wire.read_smtp())
+        if problem is not None:
+            raise ProtocolError(f"{wire.host}: {problem}")
         ehlo = wire.smtp(f"EHLO {EHLO_NAME}")
         if ehlo.code != OK:
             raise ProtocolError(f"{wire.host}: EHLO answered {ehlo.code} {ehlo.text!r}")

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from maildrill.config_files import dotted, first_error
 from maildrill.controls.gate import Cause, causes, exit_code
 from maildrill.controls.waivers import Waivers
 from maildrill.errors import ConfigError
@@ -78,9 +79,8 @@ def load_run(path: Path, what: str = "results") -> RunResults:
     try:
         return RunResults.model_validate_json(text)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise ConfigError(f"{path}: not a maildrill results file: {field}: {err['msg']}") from None
+        problem = first_error(exc, field=lambda loc: dotted(loc) or "(top level)")
+        raise ConfigError(f"{path}: not a maildrill results file: {problem}") from None
 
 
 def _schema_version(text: str) -> object:

@@ -10,7 +10,8 @@ domain's published policy and adds ``Authentication-Results: …; dmarc=…``. A
 ``p=quarantine`` is quarantined (Postfix's hold queue, RFC 7489 §6.6.2), under ``p=reject``
 refused with 550 5.7.1; ``p=none`` only records the result. ``pct`` is read as 100.
 Anything it cannot evaluate is let through, as a filter that fails open. Finding the policy,
-alignment and the result are :mod:`maildrill.mailauth`'s, shared with the embedded target.
+alignment, verifying the DKIM signatures and the result are :mod:`maildrill.mailauth`'s,
+shared with the embedded target.
 """
 
 from __future__ import annotations
@@ -18,15 +19,13 @@ from __future__ import annotations
 import socket
 import socketserver
 import struct
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import dkim
 import dns.resolver
 import spf
 
 from maildrill.mailauth import (
-    dkim_dnsfunc,
+    dkim_results,
     dmarc_result,
     find_dmarc_policy,
     header_from_domain,
@@ -74,23 +73,11 @@ def evaluate(msg: Message) -> tuple[str, str, str]:
         return "none", "none", f"dmarc=none header.from={from_domain}"
     spf_result, _ = spf.check2(i=msg.client, s=msg.mail_from, h=msg.helo)
     spf_domain = (msg.mail_from.rpartition("@")[2] if "@" in msg.mail_from else msg.helo).lower()
-    result = dmarc_result(policy, from_domain, (spf_result, spf_domain), _dkim_results(msg))
+    # lazily: verifying stops at the first aligned pass
+    dkim = ((r.result, r.domain) for r in dkim_results(msg.raw(), _txt))
+    result = dmarc_result(policy, from_domain, (spf_result, spf_domain), dkim)
     text = f"dmarc={result} (p={policy.policy}) header.from={from_domain}"
     return result, policy.policy, text
-
-
-def _dkim_results(msg: Message) -> Iterator[tuple[str, str | None]]:
-    """(result, d=) of each DKIM signature in turn; one dkimpy cannot check is a fail."""
-    raw = msg.raw()
-    signatures = sum(1 for n, _ in msg.headers if n.lower() == "dkim-signature")
-    for idx in range(signatures):
-        verifier = dkim.DKIM(raw)
-        try:
-            ok = verifier.verify(idx=idx, dnsfunc=dkim_dnsfunc(_txt))
-        except dkim.DKIMException:
-            ok = False
-        domain = verifier.domain.decode() if verifier.domain else None
-        yield ("pass" if ok else "fail", domain)
 
 
 def _packet(command: bytes, data: bytes = b"") -> bytes:

@@ -54,6 +54,8 @@ STRONG_CIPHERS = (
 # TLS 1.0/1.1 cannot use AEAD suites; OpenSSL 3 needs security level 0 for them
 LEGACY_CIPHERS = "ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA:AES128-SHA:AES256-SHA"
 ANON_CIPHERS = "aNULL:!eNULL"
+# finite-field DHE (the group comes from the DH parameter file, dh_param_file)
+DHE_CIPHERS = "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384"
 
 
 def default_block(profile: Profile) -> str:
@@ -202,6 +204,8 @@ class Layout:
             suites.append(LEGACY_CIPHERS)
         if "tls-anonymous-ciphers" in self.weak:
             suites.append(ANON_CIPHERS)
+        if "tls-dhe-1024" in self.weak:
+            suites.append(DHE_CIPHERS)
         if len(suites) > 1:
             suites.append("@SECLEVEL=0")
         elif "cert-rsa-1024" in self.weak:
@@ -216,6 +220,17 @@ class Layout:
         if "cert-names-missing" in self.weak:
             return [f"oldmail.{DOMAIN}"]  # a host the mail services no longer go by
         return service_names(DOMAIN)
+
+    @property
+    def mail_cert_revocation(self) -> bool:
+        """Whether the mail services' leaf names an OCSP responder and a CRL."""
+        return "cert-revocation-missing" not in self.weak
+
+    @property
+    def dh_param_file(self) -> Path:
+        """The DH parameters Postfix and Dovecot load: the 1024-bit RFC 2409 Oakley group 2
+        when weak, else RFC 7919 ffdhe2048 (only used if a DHE suite is ever offered)."""
+        return self.dirs.pki / ("dh1024.pem" if "tls-dhe-1024" in self.weak else "dh.pem")
 
     @property
     def mail_cert_bits(self) -> int:

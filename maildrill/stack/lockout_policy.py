@@ -17,6 +17,7 @@ import argparse
 import json
 import threading
 import time
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -68,7 +69,7 @@ def _handler(lockout: Lockout) -> type[BaseHTTPRequestHandler]:
             elif command == "report":
                 lockout.report(address, bool(request.get("success")))
             body = json.dumps({"status": status, "msg": msg}).encode()
-            self.send_response(200)
+            self.send_response(HTTPStatus.OK)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

@@ -33,6 +33,7 @@ from maildrill.stack.layout import (
     Layout,
 )
 from maildrill.stack.roundcube import render_webmail
+from maildrill.tls.dhgroups import ffdhe, modp, parameters_pem
 from maildrill.tls.testpki import make_ca, make_dkim_key, service_names
 
 __all__ = ["render", "user_name"]
@@ -78,7 +79,14 @@ def render(layout: Layout) -> None:
     # the webmail's certificate is the same in both profiles; the mail services' carries
     # the certificate weaknesses (weaknesses.toml: cert-*)
     pki = ca.issue(service_names(DOMAIN))
-    mail_pki = ca.issue(layout.mail_cert_names, stem="mail", key_bits=layout.mail_cert_bits)
+    mail_pki = ca.issue(
+        layout.mail_cert_names,
+        stem="mail",
+        key_bits=layout.mail_cert_bits,
+        revocation=layout.mail_cert_revocation,
+    )
+    weak_dh = "tls-dhe-1024" in layout.weak
+    layout.dh_param_file.write_bytes(parameters_pem(modp(1024) if weak_dh else ffdhe(2048)))
     dkim_txt = make_dkim_key(d.opendkim / f"{SELECTOR}.private", layout.dkim_bits).txt
     password = secrets.token_urlsafe(12)
     context: dict[str, Any] = {
@@ -91,6 +99,7 @@ def render(layout: Layout) -> None:
         "mail_pki": mail_pki,
         "mail_cert_names": layout.mail_cert_names,
         "mail_cert_bits": layout.mail_cert_bits,
+        "dh_param_file": layout.dh_param_file,
         "domain": DOMAIN,
         "dnsbl_zone": DNSBL_ZONE,
         "selector": SELECTOR,

@@ -22,6 +22,9 @@ class Weakness:
     seed: str
     roles: tuple[str, ...]
     controls: tuple[str, ...]
+    # what those controls give under the stack's own policy (seed): "fail", or "warning"
+    # where seed does not require the thing (they fail under a stricter profile)
+    verdict: str = "fail"
 
 
 def load_weaknesses() -> tuple[Weakness, ...]:
@@ -34,6 +37,7 @@ def load_weaknesses() -> tuple[Weakness, ...]:
             seed=str(item["seed"]),
             roles=tuple(item["roles"]),
             controls=tuple(item["controls"]),
+            verdict=str(item.get("verdict", "fail")),
         )
         for item in tomllib.loads(text)["weakness"]
     )

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.x509.oid import AuthorityInformationAccessOID
 
 __all__ = [
     "CHAIN_HEADER",
@@ -28,6 +29,7 @@ __all__ = [
     "host_matches",
     "is_self_signed",
     "public_key_info",
+    "revocation_urls",
     "san_names",
     "signature_hash",
     "subject",
@@ -62,6 +64,36 @@ def san_names(cert: x509.Certificate) -> list[str]:
     names: list[str] = list(ext.value.get_values_for_type(x509.DNSName))
     names += [str(ip) for ip in ext.value.get_values_for_type(x509.IPAddress)]
     return names
+
+
+def revocation_urls(cert: x509.Certificate) -> tuple[list[str], list[str]]:
+    """(OCSP responders from the AIA extension, CRL distribution points), URIs only.
+
+    Example: ``revocation_urls(leaf)`` → ``(["http://ocsp.ca.test"], ["http://ca.test/ca.crl"])``
+    """
+    ocsp: list[str] = []
+    crl: list[str] = []
+    try:
+        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+        ocsp = [
+            d.access_location.value
+            for d in aia
+            if d.access_method == AuthorityInformationAccessOID.OCSP
+            and isinstance(d.access_location, x509.UniformResourceIdentifier)
+        ]
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+        crl = [
+            name.value
+            for point in points
+            for name in point.full_name or ()
+            if isinstance(name, x509.UniformResourceIdentifier)
+        ]
+    except x509.ExtensionNotFound:
+        pass
+    return ocsp, crl
 
 
 def host_matches(host: str, names: list[str]) -> bool:

@@ -33,10 +33,10 @@ from sslyze.mozilla_tls_profile.tls_config_checker import (
 )
 
 __all__ = [
-    "PROFILES",
     "VERSIONS",
     "Profile",
     "forward_secret",
+    "is_cbc",
     "profile_for",
     "weaknesses",
 ]
@@ -56,6 +56,10 @@ class Profile:
     ciphers: str  # the profile's cipher rule, as written in its source
     reference: str
     _suite_rule: Callable[[str, str], bool]
+    # the server must enforce its own suite order (TLS-CIPHER-ORDER fails, else warns)
+    server_order: bool = False
+    # the profile allows CBC suites at all (TLS-CBC warns; where it allows none, fails)
+    cbc_allowed: bool = True
 
     def version_allowed(self, version: str) -> bool:
         return version in self.versions
@@ -92,6 +96,9 @@ def _mozilla(name: str, which: TlsConfigurationEnum) -> Profile:
         ciphers=" ".join(sorted(allowed)),
         reference=f"Mozilla Server Side TLS 5.7, {which.value} configuration",
         _suite_rule=lambda iana, _openssl: iana in allowed,
+        # 5.7 lets the client choose under intermediate and modern: every suite is strong
+        server_order=bool(config.server_preferred_order),
+        cbc_allowed=any(is_cbc(suite) for suite in allowed),
     )
 
 
@@ -132,11 +139,10 @@ def _profiles() -> dict[str, Profile]:
             "AES-GCM, ChaCha20-Poly1305, AES-CBC",
             reference="NCSC-NL TLS guidelines v2.1 (2021), tables 2 and 4 (good + sufficient)",
             _suite_rule=_ncsc_suite,
+            server_order=True,  # v2.1: the server enforces its order, good suites first
+            cbc_allowed=True,  # AES-CBC is "sufficient" (table 4)
         ),
     }
-
-
-PROFILES = ("seed", "mozilla-intermediate", "mozilla-modern", "ncsc")
 
 
 def profile_for(name: str) -> Profile:
@@ -163,6 +169,11 @@ def weaknesses(iana_name: str, *, anonymous: bool = False) -> list[str]:
     if anonymous and "anonymous" not in found:
         found.append("anonymous")
     return found
+
+
+def is_cbc(iana_name: str) -> bool:
+    """Whether a suite encrypts in CBC mode (MAC-then-encrypt: Lucky13; TLS 1.0: BEAST)."""
+    return "_CBC_" in iana_name
 
 
 def forward_secret(iana_name: str, version: str) -> bool:

@@ -97,12 +97,12 @@ _BASE_COMMANDS = frozenset(
         ScanCommand.HEARTBLEED,
         ScanCommand.ROBOT,
         ScanCommand.OPENSSL_CCS_INJECTION,
+        ScanCommand.ELLIPTIC_CURVES,  # TLS-DH-PARAMS (and sslyze's Mozilla checker)
     }
 )
 # sslyze's Mozilla checker also reads these (SCAN_COMMANDS_NEEDED_BY_MOZILLA_CHECKER)
 _MOZILLA_COMMANDS = frozenset(
     {
-        ScanCommand.ELLIPTIC_CURVES,
         ScanCommand.TLS_FALLBACK_SCSV,
         ScanCommand.TLS_EXTENDED_MASTER_SECRET,
     }
@@ -507,6 +507,7 @@ class AcceptedSuite:
     anonymous: bool
     key_size: int
     ephemeral: str  # the negotiated (EC)DH group, e.g. "ECDH X25519 253 bits", or ""
+    dh_prime: int | None = None  # the finite-field DHE prime the server sent, if any
 
 
 def accepted_versions(scan: EndpointScan) -> list[tuple[NodeScan, str, bool]]:
@@ -534,6 +535,7 @@ def accepted_suites(scan: EndpointScan) -> list[AcceptedSuite]:
                         anonymous=bool(suite.is_anonymous),
                         key_size=int(suite.key_size),
                         ephemeral=_ephemeral(accepted.ephemeral_key),
+                        dh_prime=_dh_prime(accepted.ephemeral_key),
                     )
                 )
     return suites
@@ -545,6 +547,11 @@ def _ephemeral(key: Any) -> str:
     curve = getattr(key, "curve_name", None)
     kind = "ECDH" if curve else "DH"
     return f"{kind} {curve or ''} {key.size} bits".replace("  ", " ")
+
+
+def _dh_prime(key: Any) -> int | None:
+    prime = getattr(key, "prime", None)
+    return int.from_bytes(prime, "big") if prime else None
 
 
 def suites_table(suites: list[AcceptedSuite]) -> list[list[str]]:

@@ -25,7 +25,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 __all__ = [
     "CA",
@@ -78,15 +78,24 @@ class CA:
     cert: x509.Certificate
     key: rsa.RSAPrivateKey
 
-    def issue(self, names: list[str], *, stem: str = "server", key_bits: int = KEY_BITS) -> PKI:
+    def issue(
+        self,
+        names: list[str],
+        *,
+        stem: str = "server",
+        key_bits: int = KEY_BITS,
+        revocation: bool = True,
+    ) -> PKI:
         """A server certificate whose SAN lists ``names`` (``names[0]`` is the subject CN),
         written as ``<stem>.pem`` (with the CA: the chain to send) and ``<stem>.key``.
+        With ``revocation`` the leaf names an OCSP responder and a CRL (RFC 5280
+        §4.2.2.1, §4.2.1.13) at ``pki.<parent domain of names[0]>``; nothing serves them.
 
         Example: ``ca.issue(["mx1.example.test"], stem="mail", key_bits=1024)``
         """
         now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)  # tolerate small clock skew
         key = _key(key_bits)
-        cert = (
+        builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
             .issuer_name(self.cert.subject)
@@ -114,8 +123,10 @@ class CA:
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), False
             )
-            .sign(self.key, hashes.SHA256())
         )
+        if revocation:
+            builder = _with_revocation(builder, names[0].partition(".")[2] or names[0])
+        cert = builder.sign(self.key, hashes.SHA256())
         directory = self.file.parent
         pki = PKI(self.file, directory / f"{stem}.pem", directory / f"{stem}.key")
         pki.cert_file.write_bytes(
@@ -124,6 +135,23 @@ class CA:
         )
         _write_private(pki.key_file, _pem(key, serialization.PrivateFormat.PKCS8))
         return pki
+
+
+def _with_revocation(builder: x509.CertificateBuilder, domain: str) -> x509.CertificateBuilder:
+    """Where a client would learn that the leaf was revoked (CA/B Forum BR §7.1.2.3)."""
+    base = f"http://pki.{domain}"
+    ocsp = x509.AccessDescription(
+        AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(f"{base}/ocsp")
+    )
+    crl = x509.DistributionPoint(
+        full_name=[x509.UniformResourceIdentifier(f"{base}/ca.crl")],
+        relative_name=None,
+        reasons=None,
+        crl_issuer=None,
+    )
+    return builder.add_extension(x509.AuthorityInformationAccess([ocsp]), False).add_extension(
+        x509.CRLDistributionPoints([crl]), False
+    )
 
 
 def make_ca(directory: Path, name: str = "maildrill lab CA") -> CA:

@@ -185,6 +185,85 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     assert _cycles(graph) == [["a", "b", "c"]]
 
 
+# The libraries (protocol probes and clients, the load engine, DNS records) work outside
+# pytest: none imports it, not even through another maildrill module. The control layer
+# (maildrill.checks, maildrill.plugin) turns their errors.NotApplicable into a verdict.
+PYTEST_FREE = ("maildrill.probes", "maildrill.clients", "maildrill.load", "maildrill.dnsrecords")
+# modules of those packages that still import pytest, each with why
+PYTEST_ALLOWED: dict[str, str] = {}
+
+
+def _runtime_imports(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import that can run: at module level or in a function, not those under
+    ``if TYPE_CHECKING:``."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield node
+        elif isinstance(node, ast.If) and _is_type_checking(node.test):
+            todo.extend(node.orelse)
+        else:
+            todo.extend(ast.iter_child_nodes(node))
+
+
+def _imports_pytest(module: str, seen: dict[str, list[str] | None]) -> list[str] | None:
+    """The chain of maildrill modules by which ``module`` comes to import pytest, or None."""
+    if module in seen:
+        return seen[module]
+    seen[module] = None  # a cycle imports nothing new
+    found: list[str] | None = None
+    for node in _runtime_imports(_parse(MODULES_ON_DISK[module])):
+        for target in _targets(module, node):
+            if target.split(".")[0] in ("pytest", "_pytest"):
+                found = [module, target]
+            elif target in MODULES_ON_DISK and target != module:
+                chain = _imports_pytest(target, seen)
+                found = [module, *chain] if chain else None
+            if found:
+                seen[module] = found
+                return found
+    return None
+
+
+def test_libraries_do_not_import_pytest() -> None:
+    assert set(PYTEST_ALLOWED) <= set(MODULES_ON_DISK), "an allowed module is gone: drop it"
+    seen: dict[str, list[str] | None] = {}
+    offenders = [
+        " -> ".join(chain)
+        for module in MODULES_ON_DISK
+        if module.startswith(PYTEST_FREE) and module not in PYTEST_ALLOWED
+        if (chain := _imports_pytest(module, seen))
+    ]
+    assert offenders == []
+
+
+def test_the_pytest_rule_sees_a_chain() -> None:
+    # the rule above must be able to fail: the control API imports pytest, the plugin too
+    assert _imports_pytest("maildrill.controls.api", {}) == ["maildrill.controls.api", "pytest"]
+    chain = _imports_pytest("maildrill.cli.check", {})
+    assert chain is not None and chain[-1] == "pytest", chain
+
+
+TESTS = PACKAGE.parent / "tests"
+
+
+def test_tests_never_import_the_suites_or_the_scenarios_as_packages() -> None:
+    # conformance/ and loadtests/ are folders pytest and Locust run; tests read them as data
+    # (tests/conformance/declared.py parses the checks' markers)
+    offenders = [
+        f"{path.relative_to(TESTS.parent)}:{node.lineno}"
+        for path in sorted(TESTS.rglob("*.py"))
+        for node in _every_import(_parse(path))
+        for name in (
+            [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+        )
+        if name.split(".")[0] in ("conformance", "loadtests")
+        and not (isinstance(node, ast.ImportFrom) and node.level)
+    ]
+    assert offenders == []
+
+
 def test_the_import_walk_sees_relative_and_from_imports() -> None:
     assert "maildrill.reports.auditor" in _graph()["maildrill.reports"]
     assert "maildrill.load.state" in _graph()["maildrill.load.watch"]

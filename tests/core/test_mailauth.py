@@ -1,5 +1,6 @@
 """maildrill.mailauth: DMARC parsing, policy discovery, alignment on the public-suffix list,
-the DMARC result, and the dkimpy DNS adapter — and the stack's milter applying them.
+the DMARC result, verifying each DKIM signature through the dkimpy DNS adapter — and the
+stack's milter applying them.
 
 The alignment cases are the ones the two replaced copies got wrong: the milter took the last
 two labels as the Organizational Domain (so every ``*.co.uk`` aligned with every other), the
@@ -23,6 +24,8 @@ from maildrill.mailauth import (
     DMARCPolicy,
     aligned,
     dkim_dnsfunc,
+    dkim_results,
+    dkim_signature_count,
     dmarc_result,
     find_dmarc_policy,
     header_from_domain,
@@ -220,6 +223,38 @@ def test_dkim_dnsfunc_verifies_against_the_lookup() -> None:
     wrong = zone({"mail._domainkey.example.co.uk": [other]})
     assert not dkim.verify(signed + MESSAGE, dnsfunc=dkim_dnsfunc(wrong))
     assert not dkim.verify(signed + MESSAGE, dnsfunc=dkim_dnsfunc(zone({})))
+
+
+def test_dkim_results_verify_every_signature_in_turn() -> None:
+    # RFC 7489 §4.2: any aligned passing signature counts, so a receiver must see past a
+    # first one that fails (here: signed by a key the DNS no longer serves)
+    pem, record = _key_pair()
+    stale, _ = _key_pair()
+    good = dkim.sign(MESSAGE, b"mail", b"example.co.uk", pem, include_headers=[b"from"])
+    old = dkim.sign(MESSAGE, b"mail", b"example.co.uk", stale, include_headers=[b"from"])
+    txt = zone({"mail._domainkey.example.co.uk": [record]})
+    signed = old + good + MESSAGE
+    assert dkim_signature_count(signed) == 2
+    found = list(dkim_results(signed, txt))
+    assert [(r.result, r.domain, r.selector) for r in found] == [
+        ("fail", "example.co.uk", "mail"),
+        ("pass", "example.co.uk", "mail"),
+    ]
+    assert found[1].detail == "signature verifies"
+
+
+def test_dkim_results_of_an_unsigned_and_a_broken_message() -> None:
+    assert list(dkim_results(MESSAGE, zone({}))) == []
+    # a signature without the tags RFC 6376 §3.5 requires: dkimpy refuses it
+    broken = b"DKIM-Signature: v=1; a=rsa-sha256; d=example.co.uk\r\n" + MESSAGE
+    (result,) = dkim_results(broken, zone({}))
+    assert result.result == "permerror" and result.detail.startswith("dkimpy: "), result
+    # a key shorter than minkey is refused (RFC 8301 §3.2: verifiers reject < 1024 bits)
+    pem, record = _key_pair()  # 1024 bits
+    signed = dkim.sign(MESSAGE, b"mail", b"example.co.uk", pem, include_headers=[b"from"])
+    txt = zone({"mail._domainkey.example.co.uk": [record]})
+    assert [r.result for r in dkim_results(signed + MESSAGE, txt)] == ["pass"]
+    assert [r.result for r in dkim_results(signed + MESSAGE, txt, minkey=2048)] == ["permerror"]
 
 
 # -- the stack's DMARC milter applies them ---------------------------------------------------

@@ -7,9 +7,16 @@ import json
 import pytest
 
 CHECKS = """
+import pytest
+
 from maildrill.controls.api import control, expect, not_applicable
-from maildrill.errors import TargetUnreachable
+from maildrill.errors import NotApplicable, TargetUnreachable
+from maildrill.probes.inbound import require_mailbox
 from maildrill.target import Role
+
+@pytest.fixture
+def needs_what_is_not_there():
+    raise NotApplicable("nothing to stand on")
 
 @control("T-PASS", "passes", severity="low", reference="RFC 0 §1")
 def test_pass(target, evidence):
@@ -25,6 +32,14 @@ def test_fail(target, evidence):
 @control("T-NA", "not applicable", severity="info", reference="S5")
 def test_na(target):
     not_applicable("out of reach on one machine")
+
+@control("T-NA-PROBE", "a probe finds it does not apply", severity="high", reference="S11")
+def test_na_from_a_probe(target):
+    require_mailbox(target)  # no imap endpoint: the probe raises NotApplicable
+
+@control("T-NA-FIXTURE", "a fixture finds it does not apply", severity="high", reference="-")
+def test_na_from_a_fixture(target, needs_what_is_not_there):
+    pass
 
 @control("T-UNREACH", "target misbehaves", severity="critical", reference="S9")
 def test_unreachable(target):
@@ -59,6 +74,8 @@ def test_verdicts_and_evidence(pytester: pytest.Pytester) -> None:
         "T-PASS": "pass",
         "T-FAIL": "fail",
         "T-NA": "not-applicable",
+        "T-NA-PROBE": "not-applicable",
+        "T-NA-FIXTURE": "not-applicable",
         "T-UNREACH": "error",  # could not find out: not the server seen doing wrong
         "T-BUG": "error",
         "T-ROLE[smtp]": "pass",
@@ -68,6 +85,9 @@ def test_verdicts_and_evidence(pytester: pytest.Pytester) -> None:
     assert controls["T-FAIL"]["evidence"][0]["data"] == ["S: 554 go away", "C: QUIT"]
     assert controls["T-FAIL"]["severity"] == "high" and controls["T-FAIL"]["reference"] == "S9"
     assert controls["T-NA"]["reason"] == "out of reach on one machine"
+    assert controls["T-NA-PROBE"]["reason"].startswith("the target configures no imap")
+    assert controls["T-NA-FIXTURE"]["reason"] == "nothing to stand on"
+    result.assert_outcomes(passed=3, failed=3, skipped=4)  # not-applicable: skipped, not error
     assert "mx1 refused" in controls["T-UNREACH"]["reason"]
     assert "KeyError" in controls["T-BUG"]["reason"]
     assert controls["T-ROLE[pop3]"]["reason"] == "the target configures no pop3 endpoint"

@@ -176,7 +176,7 @@ max = 3
         ("[[sizes]]\nmin = 4000\nweight = 0\n", "sizes[0].weight"),
         ("name = 'x'\n", "needs at least one [[sizes]]"),
         ("[[sizes]]\nmin = 4000\n[[recipients]]\nmin = 0\n", "recipients[0]"),
-        ("sizes = [", "not TOML"),
+        ("sizes = [", "not valid TOML"),
     ],
 )
 def test_a_bad_profile_file_is_one_line_naming_the_field(
@@ -192,7 +192,7 @@ def test_a_bad_profile_file_is_one_line_naming_the_field(
 def test_option_mistakes_are_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--message-size: only with"):
         load_profile("default", message_size=4096)
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(ConfigError, match="message profile not found"):
         load_profile(str(tmp_path / "missing.toml"))
     assert parse_recipients("2-5") == (Band(1, 2, 5),)
     for bad in ("0", "5-2", "x", "1-"):

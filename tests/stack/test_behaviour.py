@@ -11,14 +11,12 @@ from __future__ import annotations
 import pytest
 
 from maildrill.stack import load_weaknesses
-from tests.conformance.behaviour.suite import (
-    CONTROLS,
-    SuiteRun,
-    probe_messages_left,
-    run_behaviour,
-    transcripts,
-)
+from tests.conformance.behaviour.evidence import probe_messages_left, transcripts
+from tests.conformance.declared import declared
+from tests.conformance.suite import SuiteRun, run_suites
 from tests.stack.conftest import RunningStack, bring_up
+
+CONTROLS = frozenset(declared("behaviour"))
 
 # The good profile fails no behavioural control. Its findings, reported to the stack's
 # owner during issue 6, are fixed: SPF and S18 in f64b3dc, S17 lockout in 09016c7, DMARC
@@ -35,12 +33,16 @@ def _expected_weak_failures() -> set[str]:
 
 @pytest.fixture(scope="module")
 def good_run(good_stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> SuiteRun:
-    return run_behaviour(good_stack.root / "target.toml", tmp_path_factory.mktemp("bh-good"))
+    return run_suites(
+        good_stack.root / "target.toml", tmp_path_factory.mktemp("bh-good"), "behaviour"
+    )
 
 
 @pytest.fixture(scope="module")
 def weak_run(weak_stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> SuiteRun:
-    return run_behaviour(weak_stack.root / "target.toml", tmp_path_factory.mktemp("bh-weak"))
+    return run_suites(
+        weak_stack.root / "target.toml", tmp_path_factory.mktemp("bh-weak"), "behaviour"
+    )
 
 
 def test_good_profile_passes(good_run: SuiteRun) -> None:
@@ -96,7 +98,7 @@ def test_declared_antivirus_fails_where_missing(
     assert original.count("[expect]\n") == 1
     claimed = good_stack.root / "target-claims.toml"  # beside it: relative paths still hold
     claimed.write_text(original.replace("[expect]\n", "[expect]\nantivirus = true\n"))
-    run = run_behaviour(claimed, tmp_path_factory.mktemp("bh-claims"), keyword="eicar")
+    run = run_suites(claimed, tmp_path_factory.mktemp("bh-claims"), "behaviour", keyword="eicar")
     assert run.verdicts("fail") == {"FILTER-EICAR[smtp]"}, run.describe(set(run.controls))
     assert "EICAR accepted" in run.controls["FILTER-EICAR[smtp]"]["reason"]
 
@@ -112,9 +114,10 @@ def test_gtube_policy_follows_spam_action(
     declaring spam_action = "tag", wrong for one declaring "junk"."""
     original = (weak_stack.root / "target.toml").read_text()
     assert 'spam_action = "reject"' in original
-    declared = weak_stack.root / f"target-{action}.toml"
-    declared.write_text(original.replace('spam_action = "reject"', f'spam_action = "{action}"'))
-    run = run_behaviour(declared, tmp_path_factory.mktemp(f"bh-{action}"), keyword="gtube")
+    declaring = weak_stack.root / f"target-{action}.toml"
+    declaring.write_text(original.replace('spam_action = "reject"', f'spam_action = "{action}"'))
+    out = tmp_path_factory.mktemp(f"bh-{action}")
+    run = run_suites(declaring, out, "behaviour", keyword="gtube")
     control = run.controls["FILTER-GTUBE[smtp]"]
     assert control["verdict"] == verdict, run.describe({"FILTER-GTUBE[smtp]"})
     delivered = [e["data"] for e in control["evidence"] if e["label"] == "delivered headers"]
@@ -130,9 +133,8 @@ def test_a_false_positive_alone_fails_only_filter_clean(
     stacks = bring_up("weak", "spam-false-positive")
     stack = next(stacks)
     try:
-        run = run_behaviour(
-            stack.root / "target.toml", tmp_path_factory.mktemp("bh-fp"), keyword="FILTER"
-        )
+        out = tmp_path_factory.mktemp("bh-fp")
+        run = run_suites(stack.root / "target.toml", out, "behaviour", keyword="FILTER")
     finally:
         stacks.close()
     assert run.verdicts("fail") == {"FILTER-CLEAN[smtp]"}, run.describe(set(run.controls))

@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 
 from maildrill.stack import load_weaknesses
-from tests.conformance.dnschecks.suite import ALL_CONTROLS
-from tests.conformance.tls.suite import SuiteRun, describe, run_suites
+from tests.conformance.dnschecks.controls import ALL_CONTROLS
+from tests.conformance.suite import SuiteRun, run_suites
 from tests.stack.conftest import RunningStack
 
 pytestmark = pytest.mark.stack
@@ -34,7 +34,7 @@ def test_good_stack_passes_every_dns_control(
     run = _run(good_stack, tmp_path_factory)
     assert set(run.controls) == ALL_CONTROLS, run.output
     bad = run.verdicts("fail") | run.verdicts("error")
-    assert not bad, describe(run, bad)
+    assert not bad, run.describe(bad)
     for cid in run.verdicts("not-applicable"):
         assert run.controls[cid]["reason"], cid  # N/A always says why
 
@@ -45,7 +45,7 @@ def test_weak_stack_fails_exactly_its_dns_weaknesses(
     run = _run(weak_stack, tmp_path_factory)
     expected = _weak_controls()
     assert expected == {"DKIM-KEY-SIZE", "SPF-ALL", "DMARC-POLICY"}  # dkim-weak-key, …
-    assert run.verdicts("error") == set(), describe(run, run.verdicts("error"))
-    assert run.verdicts("fail") == expected, describe(run, run.verdicts("fail") | expected)
+    assert run.verdicts("error") == set(), run.describe(run.verdicts("error"))
+    assert run.verdicts("fail") == expected, run.describe(run.verdicts("fail") | expected)
     for cid in expected:
         assert any(e["kind"] == "dns" for e in run.controls[cid]["evidence"]), cid

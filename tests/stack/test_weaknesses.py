@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from maildrill.stack import load_weaknesses
+from maildrill.tls.certificates import revocation_urls
 from tests.stack.conftest import RunningStack, bring_up
 
 # SpamAssassin's Generic Test for Unsolicited Bulk Email
@@ -175,6 +176,53 @@ def cert_rsa_1024(stack: RunningStack) -> bool:
         bits[role] = key.key_size
     assert set(bits.values()) <= {1024, 2048} and len(set(bits.values())) == 1, bits
     return bits[next(iter(bits))] == 1024
+
+
+def _picked(stack: RunningStack, role: str, ciphers: str) -> str:
+    """The TLS 1.2 suite the endpoint of ``role`` picks from ``ciphers``, offered in order."""
+    with _tls(stack, role, _legacy_context(ciphers, ssl.TLSVersion.TLSv1_2)) as tls:
+        cipher = tls.cipher()
+        assert cipher is not None
+        return cipher[0]
+
+
+@probe("tls-client-cipher-order")
+def tls_client_cipher_order(stack: RunningStack) -> bool:
+    both = ("ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES256-GCM-SHA384")
+    follows = {
+        role: [_picked(stack, role, ":".join(order)) for order in (both, both[::-1])]
+        == [both[0], both[1]]
+        for role in _tls_roles("tls-client-cipher-order")
+    }
+    assert len(set(follows.values())) == 1, follows
+    return all(follows.values())
+
+
+@probe("tls-dhe-1024")
+def tls_dhe_1024(stack: RunningStack) -> bool:
+    dhe = "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384"
+    small = {}
+    for role in _tls_roles("tls-dhe-1024"):
+        # OpenSSL's security level 2 refuses a DH group under 2048 bits, level 0 takes any
+        anything = _handshake(
+            stack, role, _legacy_context(f"{dhe}:@SECLEVEL=0", ssl.TLSVersion.TLSv1_2)
+        )
+        strong = _handshake(
+            stack, role, _legacy_context(f"{dhe}:@SECLEVEL=2", ssl.TLSVersion.TLSv1_2)
+        )
+        small[role] = anything and not strong
+    assert len(set(small.values())) == 1, small
+    return all(small.values())
+
+
+@probe("cert-revocation-missing")
+def cert_revocation_missing(stack: RunningStack) -> bool:
+    lacking = {
+        role: revocation_urls(cert) == ([], [])
+        for role, cert in _leaves(stack, "cert-revocation-missing").items()
+    }
+    assert len(set(lacking.values())) == 1, lacking
+    return all(lacking.values())
 
 
 @probe("dkim-weak-key")

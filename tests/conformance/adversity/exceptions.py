@@ -1,7 +1,8 @@
 """Every exception a probe can meet on the way to what it tests, built from a message.
 
 The maildrill error tree (walked, so a new class is covered the day it is added) and what
-the standard library raises under a socket, a TLS layer or a decoder.
+the standard library raises under a socket, a TLS layer or a decoder. Not NotApplicable: a
+probe raises that on purpose, and it is the verdict not-applicable (tests/core/test_plugin.py).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import socket
 import ssl
 from collections.abc import Callable
 
-from maildrill.errors import MaildrillError
+from maildrill.errors import MaildrillError, NotApplicable
 
 __all__ = ["MAKERS"]
 
@@ -23,7 +24,7 @@ def _tree(base: type[BaseException]) -> list[type[BaseException]]:
 
 
 MAKERS: dict[str, Callable[[str], BaseException]] = {
-    **{cls.__name__: cls for cls in _tree(MaildrillError)},
+    **{cls.__name__: cls for cls in _tree(MaildrillError) if cls is not NotApplicable},
     "OSError": lambda m: OSError(104, m),
     "ConnectionResetError": lambda m: ConnectionResetError(104, m),
     "ConnectionRefusedError": lambda m: ConnectionRefusedError(111, m),

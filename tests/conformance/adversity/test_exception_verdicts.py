@@ -20,7 +20,7 @@ import pytest
 from maildrill.controls.pytest_plugin import _verdict
 from maildrill.results import Verdict
 from tests.conformance.adversity.exceptions import MAKERS
-from tests.conformance.tls.suite import ROOT, SUITES
+from tests.conformance.suite import ROOT, SUITES
 
 
 def _raise(exc: BaseException) -> None:

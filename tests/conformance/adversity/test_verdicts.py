@@ -25,8 +25,8 @@ from maildrill.target import Role, load_target
 from maildrill.tls.scan import scan_target
 from tests.conformance.adversity.servers import misbehaving
 from tests.conformance.reachability.servers import serve
+from tests.conformance.suite import ROOT, run_suites
 from tests.conformance.tls.pki import Leaf
-from tests.conformance.tls.suite import ROOT, describe, run_suites
 
 # -- case 5: one certificate flaw ----------------------------------------------------------
 
@@ -52,10 +52,10 @@ def test_one_certificate_flaw_fails_only_the_certificate_controls(
         run = run_suites(target, tmp_path, "reachability", "tls")
     expected = {f"{control}[{role}]" for control in owners for role in TLS_PORTS}
     bad = run.verdicts("fail") | run.verdicts("error")
-    assert bad == expected, describe(run, bad ^ expected)
+    assert bad == expected, run.describe(bad ^ expected)
     # the probes that met the certificate say so in their evidence, and went on
     greeting = run.controls["GREET-SMTP[smtps]"]
-    assert greeting["verdict"] == "pass", describe(run, {"GREET-SMTP[smtps]"})
+    assert greeting["verdict"] == "pass", run.describe({"GREET-SMTP[smtps]"})
     transcript = "\n".join(
         line for e in greeting["evidence"] if e["kind"] == "transcript" for line in e["data"]
     )

@@ -10,13 +10,11 @@ import pytest
 
 from maildrill.embedded import launch
 from maildrill.target import Target, load_target
-from tests.conformance.behaviour.suite import (
-    CONTROLS,
-    SuiteRun,
-    probe_messages_left,
-    run_behaviour,
-    transcripts,
-)
+from tests.conformance.behaviour.evidence import probe_messages_left, transcripts
+from tests.conformance.declared import declared
+from tests.conformance.suite import SuiteRun, run_suites
+
+CONTROLS = frozenset(declared("behaviour"))
 
 # not applicable on the embedded target, and why: it declares no anti-virus (issue 6 asks
 # for not-applicable then); HYG-LOCKOUT only where the lab declares no lockout
@@ -28,7 +26,7 @@ RUN_BUDGET_S = 120.0
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Target, SuiteRun]]:
     root = tmp_path_factory.mktemp("behaviour-lab")
     with launch(root, accounts=3) as target_file:
-        yield load_target(target_file), run_behaviour(target_file, root)
+        yield load_target(target_file), run_suites(target_file, root, "behaviour")
 
 
 def test_every_control_passes_or_is_not_applicable(lab: tuple[Target, SuiteRun]) -> None:

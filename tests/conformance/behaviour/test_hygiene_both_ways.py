@@ -26,8 +26,8 @@ from tests.conformance.behaviour.mailsystem import (
     mail_system,
     server_pki,
 )
-from tests.conformance.behaviour.suite import run_behaviour
 from tests.conformance.declared import declared
+from tests.conformance.suite import run_suites
 
 SUITE = declared("behaviour")
 SCRIPTED = (  # the controls the scripted system can answer
@@ -234,7 +234,7 @@ def test_hygiene_control_both_ways(
     case = CASES[name]
     keyword = " or ".join(SUITE[control].check for control in case.controls)
     with mail_system(tmp_path / name, pki, case.flaws, case.roles) as (target, system):
-        run = run_behaviour(target, tmp_path, keyword=keyword)
+        run = run_suites(target, tmp_path, "behaviour", keyword=keyword)
     expected = case.expected()
     verdicts = {cid: run.controls.get(cid, {}).get("verdict", "not run") for cid in expected}
     assert verdicts == expected, run.describe(set(expected)) + "\n" + run.output

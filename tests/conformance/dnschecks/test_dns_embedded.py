@@ -14,8 +14,8 @@ from maildrill.dnsrecords.tlsa import association, served_certificate
 from maildrill.embedded import launch
 from maildrill.target import Role, Target, load_target
 from tests.conformance.dnschecks import zones
-from tests.conformance.dnschecks.suite import ALL_CONTROLS, OPTIONAL_CONTROLS, SEED_CONTROLS
-from tests.conformance.dnschecks.test_dns_variants import run_suite, verdicts
+from tests.conformance.dnschecks.controls import assert_good_domain
+from tests.conformance.suite import run_suites
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +26,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
 
 def test_embedded_passes_every_dns_control(lab: Target, tmp_path: Path) -> None:
     assert lab.source is not None
-    results = run_suite(tmp_path, lab.source)
-    assert set(results) == ALL_CONTROLS
-    bad = {k: v["reason"] for k, v in results.items() if v["verdict"] in ("fail", "error")}
-    assert not bad
-    assert verdicts(results, "pass") >= SEED_CONTROLS
-    for cid in verdicts(results, "not-applicable"):
-        assert cid in OPTIONAL_CONTROLS and results[cid]["reason"], cid
+    run = run_suites(lab.source, tmp_path, "dns")
+    assert_good_domain(run)
 
 
 def _tlsa(line: str) -> zones.Change:
@@ -73,11 +68,12 @@ def test_dane_both_ways_on_the_embedded_mx(lab: Target, tmp_path: Path) -> None:
                 smtp_url=f"smtp://127.0.0.1:{smtp.port}",
                 ca_file=lab.ca_path,
             )
-            results = run_suite(tmp_path, target)
-            assert results["DANE-TLSA"]["verdict"] == wanted, (label, results["DANE-TLSA"])
-            others = verdicts(results, "fail") - {"DANE-TLSA"}
-            assert not others and not verdicts(results, "error"), (label, others)
-            kinds = {e["kind"] for e in results["DANE-TLSA"]["evidence"]}
+            run = run_suites(target, tmp_path, "dns")
+            dane = run.controls["DANE-TLSA"]
+            assert dane["verdict"] == wanted, (label, run.describe({"DANE-TLSA"}))
+            others = run.verdicts("fail", "error") - {"DANE-TLSA"}
+            assert not others, (label, run.describe(others))
+            kinds = {e["kind"] for e in dane["evidence"]}
             assert {"dns", "transcript", "table"} <= kinds
     finally:
         server.stop()

@@ -16,7 +16,7 @@ import pytest
 
 from maildrill.tls.testpki import make_pki
 from tests.conformance.dnschecks import zones
-from tests.conformance.dnschecks.test_dns_variants import run_suite, verdicts
+from tests.conformance.suite import run_suites
 
 POLICY = "version: STSv1\r\nmode: {mode}\r\n{mx}max_age: 86400\r\n"
 # variant → (mode, MX patterns served, HTTP status, the MTA-STS verdict it must get)
@@ -105,9 +105,9 @@ def test_mta_sts_both_ways(policy_host: tuple[str, Path], tmp_path: Path) -> Non
     try:
         for label, (*_served, wanted) in VARIANTS.items():
             target = zones.target_file(tmp_path, label, f"127.0.0.1:{server.port}", ca_file=ca_file)
-            results = run_suite(tmp_path, target)
-            assert results["MTA-STS"]["verdict"] == wanted, (label, results["MTA-STS"])
-            others = verdicts(results, "fail") - {"MTA-STS"}
-            assert not others and not verdicts(results, "error"), (label, others)
+            run = run_suites(target, tmp_path, "dns")
+            assert run.controls["MTA-STS"]["verdict"] == wanted, (label, run.describe({"MTA-STS"}))
+            others = run.verdicts("fail", "error") - {"MTA-STS"}
+            assert not others, (label, run.describe(others))
     finally:
         server.stop()

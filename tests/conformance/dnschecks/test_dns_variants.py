@@ -7,21 +7,17 @@ package and shadow dnspython.)"""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.conformance.dnschecks import zones
-from tests.conformance.dnschecks.suite import ALL_CONTROLS, OPTIONAL_CONTROLS, SEED_CONTROLS
+from tests.conformance.dnschecks.controls import ALL_CONTROLS, assert_good_domain
+from tests.conformance.suite import SuiteRun, run_suites
 
-SUITE = Path(__file__).resolve().parents[3] / "conformance" / "dns"
 # some 25 DNS suite runs and a resolver left unanswered; test_dns_embedded is the quick one
 pytestmark = pytest.mark.slow
 
@@ -35,92 +31,50 @@ def resolver() -> Iterator[str]:
     server.stop()
 
 
-Results = dict[str, dict[str, Any]]  # control ID -> its ControlResult as JSON
-
-
-def run_suite(directory: Path, target: Path, *args: str) -> Results:
-    """Run conformance/dns as ``maildrill check`` would (the plugin, a results file), in a
-    child process: each run starts clean, as a user's does."""
-    out = target.with_suffix(".json")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            str(SUITE),
-            "-c",
-            str(SUITE.parent / "pytest.ini"),
-            "--target",
-            str(target),
-            "--results",
-            str(out),
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            *args,
-        ],
-        cwd=directory,
-        capture_output=True,
-        check=False,
-        timeout=120,
-    )
-    return {c["id"]: c for c in json.loads(out.read_text())["controls"]}
-
-
 @pytest.fixture(scope="module")
-def runs(resolver: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Results]:
+def runs(resolver: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, SuiteRun]:
     """Every variant's results; the runs are independent, so four go at a time."""
     directory = tmp_path_factory.mktemp("dns-variants")
     labels = [*zones.WEAK, *zones.GOOD_TOO]
     with ThreadPoolExecutor(max_workers=4) as pool:
         futures = {
-            label: pool.submit(run_suite, directory, zones.target_file(directory, label, resolver))
+            label: pool.submit(
+                run_suites, zones.target_file(directory, label, resolver), directory, "dns"
+            )
             for label in labels
         }
     return {label: future.result() for label, future in futures.items()}
 
 
-def verdicts(results: dict[str, dict[str, str]], wanted: str) -> set[str]:
-    return {cid for cid, c in results.items() if c["verdict"] == wanted}
-
-
 @pytest.mark.parametrize("label", sorted(zones.GOOD_TOO))
-def test_good_domain_passes(runs: dict[str, Results], label: str) -> None:
-    results = runs[label]
-    assert set(results) == ALL_CONTROLS
-    bad = {k: v["reason"] for k, v in results.items() if v["verdict"] in ("fail", "error")}
-    assert not bad
-    assert verdicts(results, "pass") >= SEED_CONTROLS
-    for cid in verdicts(results, "not-applicable"):
-        assert cid in OPTIONAL_CONTROLS and results[cid]["reason"], cid
+def test_good_domain_passes(runs: dict[str, SuiteRun], label: str) -> None:
+    run = runs[label]
+    assert_good_domain(run)
 
 
 def test_optional_records_are_required_under_ncsc(tmp_path: Path, resolver: str) -> None:
     # under seed the good domain's missing MTA-STS/TLS-RPT/DNSSEC are not applicable; under
     # a policy that asks for them they fail (DANE stays not applicable: no TLSA published)
     target = zones.target_file(tmp_path, "good", resolver, policy="ncsc")
-    results = run_suite(tmp_path, target)
-    assert verdicts(results, "fail") == {"MTA-STS", "TLSRPT", "DNSSEC"}
-    assert verdicts(results, "not-applicable") == {"DANE-TLSA"}
+    run = run_suites(target, tmp_path, "dns")
+    assert run.verdicts("fail") == {"MTA-STS", "TLSRPT", "DNSSEC"}, run.describe(set(run.controls))
+    assert run.verdicts("not-applicable") == {"DANE-TLSA"}
 
 
 @pytest.mark.parametrize("label", sorted(zones.WEAK))
-def test_weak_variant_fails_exactly_its_control(runs: dict[str, Results], label: str) -> None:
+def test_weak_variant_fails_exactly_its_control(runs: dict[str, SuiteRun], label: str) -> None:
     control, _change = zones.WEAK[label]
-    results = runs[label]
-    assert verdicts(results, "error") == set(), {
-        k: results[k]["reason"] for k in verdicts(results, "error")
-    }
-    assert verdicts(results, "fail") == {control}
-    failed = results[control]
+    run = runs[label]
+    assert run.verdicts("error") == set(), run.describe(run.verdicts("error"))
+    assert run.verdicts("fail") == {control}, run.describe(run.verdicts("fail") | {control})
+    failed = run.controls[control]
     assert failed["reason"]
     assert any(e["kind"] == "dns" and len(e["data"]) > 1 for e in failed["evidence"])
 
 
-def test_pct_evidence_reports_dmarcbis(runs: dict[str, Results]) -> None:
+def test_pct_evidence_reports_dmarcbis(runs: dict[str, SuiteRun]) -> None:
     # seed S13 requires pct=100; RFC 9989 removed pct: the result must say both
-    results = runs["dmarc-pct50"]
-    pct = results["DMARC-PCT"]
+    pct = runs["dmarc-pct50"].controls["DMARC-PCT"]
     assert "pct=50" in pct["reason"] and "RFC 9989" in pct["reason"]
     texts = [e["data"] for e in pct["evidence"] if e["kind"] == "text"]
     assert any("RFC 9989" in t and "S13" in t for t in texts)
@@ -131,7 +85,7 @@ def test_unanswered_dns_is_an_error_after_one_retry(tmp_path: Path) -> None:
     try:
         target = zones.target_file(tmp_path, "silent", f"127.0.0.1:{hole.port}", timeout=0.3)
         started = time.perf_counter()
-        results = run_suite(tmp_path, target)
+        results = run_suites(target, tmp_path, "dns").controls
         elapsed = time.perf_counter() - started
     finally:
         hole.close()

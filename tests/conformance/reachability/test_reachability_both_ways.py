@@ -15,7 +15,7 @@ import pytest
 from maildrill.target import Role
 from tests.conformance.declared import declared
 from tests.conformance.reachability.servers import serve
-from tests.conformance.tls.suite import SuiteRun, describe, run_suites
+from tests.conformance.suite import SuiteRun, run_suites
 
 # every control the reachability suite declares, read from its markers: each needs a proof
 CONTROLS = frozenset(declared("reachability"))
@@ -86,7 +86,7 @@ def test_good_servers_pass_every_control_on_every_role(runs: dict[str, SuiteRun]
     run = runs["good"]
     assert {cid.split("[", 1)[0] for cid in run.controls} == CONTROLS, run.output
     not_passed = set(run.controls) - run.verdicts("pass")
-    assert not not_passed, describe(run, not_passed)
+    assert not not_passed, run.describe(not_passed)
     # the other half of each proof: the same control on the same role, on a good server
     assert {proof.id for proof in PROOFS} <= run.verdicts("pass")
 
@@ -102,5 +102,5 @@ def test_weak_server_fails_its_control(
     run = runs[target]
     assert proof.id in run.controls, run.output
     result = run.controls[proof.id]
-    assert result["verdict"] == "fail", describe(run, {proof.id})
-    assert proof.reason in result["reason"], describe(run, {proof.id})
+    assert result["verdict"] == "fail", run.describe({proof.id})
+    assert proof.reason in result["reason"], run.describe({proof.id})

@@ -17,9 +17,13 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
-__all__ = ["Leaf", "https_target", "make_pki"]
+from maildrill.tls.dhgroups import parameters_pem
+
+__all__ = ["Leaf", "TlsServer", "https_target", "make_pki"]
+
+_PKI = "http://pki.example.test"  # where the leaf says revocation is published; nothing serves it
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class Leaf:
     dns_names: tuple[str, ...] = ()
     ip: str | None = "127.0.0.1"
     trusted: bool = True  # False: signed by a CA the target's ca_file does not hold
+    revocation: bool = True  # False: no OCSP responder, no CRL distribution point
 
 
 def _name(cn: str) -> x509.Name:
@@ -102,7 +107,7 @@ def _build(
     names: list[x509.GeneralName],
     now: datetime,
 ) -> x509.Certificate:
-    return (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(_name(leaf.dns_names[0] if leaf.dns_names else leaf.ip or "server"))
         .issuer_name(issuer.subject)
@@ -118,8 +123,17 @@ def _build(
         )
         .add_extension(_key_usage(cert_sign=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(issuer_key, hashes.SHA256())
     )
+    if leaf.revocation:
+        ocsp = x509.AccessDescription(
+            AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(f"{_PKI}/ocsp")
+        )
+        crl = x509.DistributionPoint(
+            [x509.UniformResourceIdentifier(f"{_PKI}/ca.crl")], None, None, None
+        )
+        builder = builder.add_extension(x509.AuthorityInformationAccess([ocsp]), critical=False)
+        builder = builder.add_extension(x509.CRLDistributionPoints([crl]), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
 
 
 def _sign_sha1(
@@ -149,7 +163,9 @@ def _sign_sha1(
         f"subjectAltName = IP:{leaf.ip}\n"
         "keyUsage = critical, digitalSignature, keyEncipherment\n"
         "extendedKeyUsage = serverAuth\n"
-        "authorityKeyIdentifier = keyid\n",
+        "authorityKeyIdentifier = keyid\n"
+        f"authorityInfoAccess = OCSP;URI:{_PKI}/ocsp\n"
+        f"crlDistributionPoints = URI:{_PKI}/ca.crl\n",
         encoding="ascii",
     )
     subprocess.run(
@@ -181,17 +197,39 @@ class _Server(ThreadingHTTPServer):
         pass  # sslyze's probes fail handshakes on purpose
 
 
+@dataclass(frozen=True)
+class TlsServer:
+    """How the TLS server is configured; the defaults are a good one."""
+
+    ciphers: str = "ECDHE+AESGCM:ECDHE+CHACHA20"  # OpenSSL's order: AES-256-GCM first
+    client_order: bool = False  # True: follow the client's suite order
+    policy: str = "seed"
+    dh_prime: int | None = None  # DHE suites use this group (maildrill.tls.dhgroups)
+
+
 @contextmanager
-def https_target(directory: Path, leaf: Leaf = Leaf()) -> Iterator[Path]:
+def https_target(
+    directory: Path, leaf: Leaf = Leaf(), tls: TlsServer = TlsServer()
+) -> Iterator[Path]:
     """A target file whose only endpoint is HTTPS webmail on loopback serving ``leaf``.
 
-    The server offers TLS 1.2+ with forward-secret suites only; for a weak key or a SHA-1
-    signature OpenSSL's security level is lowered so that it agrees to serve them at all."""
+    The server offers TLS 1.2+ with forward-secret suites only (or ``tls.ciphers``); for
+    a weak key or a SHA-1 signature OpenSSL's security level is lowered so that it agrees to
+    serve them at all."""
     directory.mkdir(parents=True, exist_ok=True)
     ca, cert, key = make_pki(directory, leaf)
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     if leaf.key_bits < 2048 or leaf.digest == "sha1":
-        ctx.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20:@SECLEVEL=0")
+        ctx.set_ciphers(f"{tls.ciphers}:@SECLEVEL=0")
+    else:
+        ctx.set_ciphers(tls.ciphers)
+    if tls.client_order:
+        ctx.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
+    if tls.dh_prime is not None:
+        params = directory / "dh.pem"
+        params.write_bytes(parameters_pem(tls.dh_prime))
+        ctx.load_dh_params(params)
     ctx.load_cert_chain(cert, key)
     server = _Server(("127.0.0.1", 0), _Hello)
     # handshakes in the handler threads, so a failed one is closed like any request
@@ -199,7 +237,8 @@ def https_target(directory: Path, leaf: Leaf = Leaf()) -> Iterator[Path]:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     path = directory / "target.toml"
     path.write_text(
-        f'name = "webmail"\ndomain = "example.test"\nca_file = "{ca}"\n\n'
+        f'name = "webmail"\ndomain = "example.test"\nca_file = "{ca}"\n'
+        f'policy = "{tls.policy}"\n\n'
         f'[endpoints.webmail]\nurl = "https://127.0.0.1:{server.server_address[1]}"\n',
         encoding="utf-8",
     )

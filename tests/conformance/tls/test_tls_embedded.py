@@ -15,8 +15,11 @@ from sslyze.plugins.scan_commands import ScanCommand
 from maildrill.embedded import launch
 from maildrill.target import load_target
 from maildrill.tls.scan import scan_target
+from tests.conformance.declared import declared
+from tests.conformance.suite import SuiteRun, run_suites
 from tests.conformance.tls.pki import https_target
-from tests.conformance.tls.suite import CONTROLS, SuiteRun, describe, run_suites
+
+CONTROLS = frozenset(declared("tls"))
 
 # Findings of this suite on the embedded target, reported to its owner, go here so the
 # proof stays exact (a fixed one makes this test fail until it is removed). The first two,
@@ -56,7 +59,7 @@ def test_embedded_passes_every_tls_control(embedded_run: SuiteRun) -> None:
     run = embedded_run
     assert {cid.split("[", 1)[0] for cid in run.controls} == CONTROLS, run.output
     failed = run.verdicts("fail") | run.verdicts("error")
-    assert failed == KNOWN_EMBEDDED_FINDINGS, describe(run, failed | KNOWN_EMBEDDED_FINDINGS)
+    assert failed == KNOWN_EMBEDDED_FINDINGS, run.describe(failed | KNOWN_EMBEDDED_FINDINGS)
     assert run.verdicts("pass"), run.output
 
 
@@ -77,11 +80,11 @@ def test_embedded_not_applicable_has_reasons(embedded_run: SuiteRun) -> None:
 def test_policy_override_fails_what_the_stricter_profile_forbids(lab: Path) -> None:
     # --policy mozilla-modern: TLS 1.3 only; the lab also accepts TLS 1.2 (fine under seed)
     run = run_suites(lab, lab.parent, policy="mozilla-modern")
-    assert not run.verdicts("error"), describe(run, run.verdicts("error"))
+    assert not run.verdicts("error"), run.describe(run.verdicts("error"))
     roles = ("smtp", "submission", "smtps", "imap", "imaps", "pop3", "pop3s")
     for control in ("TLS-VERSIONS", "TLS-CIPHERS-POLICY", "TLS-MOZILLA"):
-        assert {f"{control}[{r}]" for r in roles} <= run.verdicts("fail"), describe(
-            run, {f"{control}[{r}]" for r in roles}
+        assert {f"{control}[{r}]" for r in roles} <= run.verdicts("fail"), run.describe(
+            {f"{control}[{r}]" for r in roles}
         )
     assert "TLSv1.2" in run.controls["TLS-VERSIONS[smtp]"]["reason"]
     # what the profile does not change still passes
@@ -183,7 +186,7 @@ def test_bad_endpoints_error_with_reasons_in_bounded_time(bad_target: Path) -> N
         # TLS-BEFORE-AUTH needs no TLS (it fails or does not apply for its own reasons);
         # TLS-MOZILLA does not apply under this target's default policy (seed)
         scanned = {cid for cid in mine if not cid.startswith(("TLS-BEFORE-AUTH", "TLS-MOZILLA"))}
-        assert scanned <= run.verdicts("error"), describe(run, scanned)
+        assert scanned <= run.verdicts("error"), run.describe(scanned)
         assert all(run.controls[cid]["reason"] for cid in scanned)
     reasons = " ".join(c["reason"] for c in run.controls.values())
     assert "blocked by REACH-CONNECT[smtp]" in reasons  # refused
@@ -211,7 +214,7 @@ def test_https_webmail_is_scanned_like_the_mail_ports(webmail_target: Path) -> N
         "TLS-MOZILLA[webmail]",
     }
     assert webmail == scanned | {"TLS-MOZILLA[webmail]"}, sorted(webmail)
-    assert scanned <= run.verdicts("pass"), describe(run, scanned)
+    assert scanned <= run.verdicts("pass"), run.describe(scanned)
 
 
 def test_plain_http_webmail_is_not_applicable(tmp_path: Path) -> None:
@@ -222,6 +225,6 @@ def test_plain_http_webmail_is_not_applicable(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     run = run_suites(path, tmp_path)
-    assert run.verdicts("not-applicable") == set(run.controls), describe(run, set(run.controls))
+    assert run.verdicts("not-applicable") == set(run.controls), run.describe(set(run.controls))
     reason = run.controls["TLS-VERSIONS[webmail]"]["reason"]
     assert "plaintext-only" in reason

@@ -17,8 +17,10 @@ import pytest
 from sslyze.plugins.robot.implementation import RobotScanResultEnum
 from sslyze.plugins.scan_commands import ScanCommand
 
-from conformance.tls import test_vulnerabilities as flaws
 from maildrill.controls.api import Evidence
+from tests.conformance.suite import check_module
+
+flaws = check_module("tls/test_vulnerabilities.py")
 
 NODE = SimpleNamespace(label="192.0.2.7:465")
 

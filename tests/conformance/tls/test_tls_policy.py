@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-import pytest
+import subprocess
 
+import pytest
+from cryptography.hazmat.primitives.serialization import load_pem_parameters
+
+from maildrill.target import POLICIES
 from maildrill.tls.certificates import host_matches
+from maildrill.tls.dhgroups import FFDHE, MODP, ffdhe, is_ffdhe, known_group, modp
 from maildrill.tls.policy import forward_secret, profile_for, weaknesses
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_every_policy_a_target_may_name_has_its_profile(policy: str) -> None:
+    # target.POLICIES is the one list of names (target files, --policy); each has a profile
+    assert profile_for(policy).name == policy
 
 
 @pytest.mark.parametrize(
@@ -71,3 +82,27 @@ def test_forward_secrecy_by_key_exchange() -> None:
 )
 def test_san_matching(host: str, names: list[str], covered: bool) -> None:
     assert host_matches(host, names) is covered
+
+
+@pytest.mark.parametrize(
+    ("group", "prime"),
+    [(f"ffdhe{n}", lambda n=n: ffdhe(n)) for n in FFDHE]
+    + [(f"modp_{n}", lambda n=n: modp(n)) for n in MODP if n >= 1536],
+)
+def test_dh_groups_are_openssls(group: str, prime: object) -> None:
+    """The primes built from the RFC formulas are the ones OpenSSL knows by name."""
+    pem = subprocess.run(
+        ["openssl", "genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt", f"group:{group}"],
+        capture_output=True, check=True, timeout=30,
+    ).stdout  # fmt: skip
+    expected = load_pem_parameters(pem).parameter_numbers().p  # type: ignore[attr-defined]
+    assert callable(prime) and prime() == expected
+    assert known_group(expected) is not None
+    assert is_ffdhe(expected) is group.startswith("ffdhe")
+
+
+def test_oakley_groups_and_own_primes() -> None:
+    # RFC 2409 §6.2: the 1024-bit Oakley group 2 begins with π's bits after 64 ones
+    assert f"{modp(1024):x}".startswith("ffffffffffffffffc90fdaa22168c234")
+    assert known_group(modp(768)) == "RFC 2409 Oakley group 1 (768 bits)"
+    assert known_group(modp(2048) + 2) is None

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.conformance.scripted import Connection, Listener
+from tests.conformance.suite import run_suites
 from tests.conformance.tls.pki import make_pki
-from tests.conformance.tls.suite import describe, run_suites
 
 # the fixed replies; any other command but EHLO and STARTTLS gets 502
 _CANNED = {"NOOP": "250 2.0.0 ok", "RSET": "250 2.0.0 ok", "QUIT": "221 2.0.0 bye"}
@@ -62,6 +62,6 @@ def test_starttls_injection_both_ways(tmp_path: Path, vulnerable: bool, verdict:
     with smtp_target(tmp_path / f"vulnerable-{vulnerable}", vulnerable=vulnerable) as target:
         run = run_suites(target, tmp_path)
     control = "STARTTLS-INJECTION[smtp]"
-    assert run.controls[control]["verdict"] == verdict, describe(run, {control})
+    assert run.controls[control]["verdict"] == verdict, run.describe({control})
     if vulnerable:
-        assert "NOOP" in run.controls[control]["reason"], describe(run, {control})
+        assert "NOOP" in run.controls[control]["reason"], run.describe({control})

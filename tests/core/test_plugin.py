@@ -125,8 +125,9 @@ def _selected(pytester: pytest.Pytester, *selection: str) -> tuple[int, list[str
         ("T-FAIL", ["T-FAIL"]),  # the test is test_fail: before, no test name matched
         ("T-ROLE[pop3]", ["T-ROLE[pop3]"]),
         ("T-ROLE", ["T-ROLE[smtp]", "T-ROLE[pop3]"]),
-        ("t-pass or T-NA", ["T-PASS", "T-NA"]),  # as pytest's -k: any case, any expression
-        ("not T-ROLE and not T-BUG and not T-UNREACH", ["T-PASS", "T-FAIL", "T-NA"]),
+        # as pytest's -k: a part of the ID (T-NA-PROBE too), any case, any expression
+        ("t-pass or T-NA", ["T-PASS", "T-NA", "T-NA-PROBE", "T-NA-FIXTURE"]),
+        ("not T-ROLE and not T-BUG and not T-UNREACH and not T-NA-", ["T-PASS", "T-FAIL", "T-NA"]),
     ],
 )
 def test_k_matches_the_control_ids_the_report_shows(
@@ -141,7 +142,8 @@ def test_k_matches_the_control_ids_the_report_shows(
     [
         (["T-ROLE[pop3]"], ["T-ROLE[pop3]"]),  # brackets are the ID's, not a glob's set
         (["T-ROLE"], ["T-ROLE[smtp]", "T-ROLE[pop3]"]),  # a base ID: every subject
-        (["T-*A*"], ["T-PASS", "T-FAIL", "T-NA", "T-UNREACH"]),
+        (["T-NA"], ["T-NA"]),  # the whole ID, not a part of it as -k
+        (["T-*A*"], ["T-PASS", "T-FAIL", "T-NA", "T-NA-PROBE", "T-NA-FIXTURE", "T-UNREACH"]),
         (["t-pass", "T-ROLE[*p]"], ["T-PASS", "T-ROLE[smtp]"]),  # repeatable; any case
         (["T-?A"], ["T-NA"]),
     ],

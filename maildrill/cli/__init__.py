@@ -1,9 +1,9 @@
 """The ``maildrill`` command: one subcommand per job, each in its own module.
 
 Exit codes (documented in ``--help`` and the README):
-0 every control passed, 1 a control failed, 2 usage or configuration error,
-3 target unreachable, 130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP (partial results
-are kept; :mod:`maildrill.interrupt`).
+0 every control passed, 1 the gate failed (stderr names each cause), 2 usage or
+configuration error (found before the first probe), 3 target unreachable, 130/143/129
+interrupted by SIGINT/SIGTERM/SIGHUP (partial results are kept; :mod:`maildrill.interrupt`).
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ from maildrill.errors import MaildrillError
 EXIT_CODES = """\
 exit codes:
   0  every control passed (and the load run met its SLO where one was asked)
-  1  a control failed, or the load run missed its SLO
-  2  usage or configuration error (bad target file, bad option)
+  1  the gate failed: a control failed or errored, a waiver expired, the load run
+     missed its SLO; stderr says 'gate: FAIL' and one line per cause
+  2  usage or configuration error, found before the first probe (bad target file,
+     password, safety rule, option, --out, waiver file; a selection of no control)
   3  target unreachable (refused, timed out, name not found)
   130 interrupted with Ctrl-C (SIGINT); partial results are kept on disk
   143 interrupted by SIGTERM; load stopped, partial results kept as for 130

@@ -3,7 +3,9 @@
 Runs ``pytest conformance --target FILE`` in this process, collects one result per
 control, writes ``results.json`` and the reports into ``--out``, and exits 0 when every
 control passed (or is waived, or not applicable), 1 when one failed or could not be checked
-(``error``: the gate does not pass what it could not see).
+(``error``: the gate does not pass what it could not see), printing each cause on stderr.
+What can be known before the first probe (:mod:`maildrill.cli.ready`) and a selection of
+no control are exit 2.
 """
 
 from __future__ import annotations
@@ -14,18 +16,21 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from maildrill.controls.gate import decide
+from maildrill.cli.ready import ready
+from maildrill.controls.gate import Cause, causes, console_lines, exit_code
 from maildrill.controls.session import ChecksInterrupted, run_checks
-from maildrill.controls.waivers import Waivers, load_waivers
+from maildrill.controls.waivers import Waivers
 from maildrill.reports import render_all
 from maildrill.results import RunResults, TargetInfo, write_results
-from maildrill.target import POLICIES, load_target
+from maildrill.target import POLICIES
 
 HELP = """Verify a mail system's conformance: reachability, TLS policy, DNS records, filtering.
 
 Each check is a pytest test in the conformance/ suites; this runs them against --target and
 writes results.json, report.html and junit.xml into --out. Equivalent to
-'pytest conformance --target FILE' plus the reports."""
+'pytest conformance --target FILE' plus the reports. -k and --control select checks by the
+control IDs the report shows; a selection of no control is exit 2. When the gate fails,
+stderr says why: 'gate: FAIL' and one line per cause."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,13 +50,15 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--waivers", type=Path, metavar="FILE", help="waiver file (TOML)")
     parser.add_argument(
-        "-k", dest="keyword", metavar="EXPR", help="only the checks matching EXPR (pytest -k)"
-    )
-
-
-def load_waivers_early(path: Path | None) -> Waivers | None:
-    """Read the waiver file before any check, so a malformed one stops the run (exit 2)."""
-    return None if path is None else load_waivers(path)
+        "-k", dest="keyword", metavar="EXPR",
+        help="only the controls whose ID (as the report shows it: TLS-VERSIONS[smtp]) or test name "
+        "matches EXPR, as pytest -k matches: a part of it, any case, with and/or/not",
+    )  # fmt: skip
+    parser.add_argument(
+        "--control", action="append", default=[], metavar="ID",
+        help="only this control: its full ID (REACH-CONNECT[imap]), or its base ID for every "
+        "subject (TLS-VERSIONS); * and ? match any characters ('TLS-*'); repeatable",
+    )  # fmt: skip
 
 
 def finish(
@@ -62,20 +69,30 @@ def finish(
     baseline: Path | None = None,
     say: Callable[[str], None] = print,
 ) -> int:
-    """Write results.json and the reports; print the summary; return the gate's exit code."""
+    """Write results.json and the reports; print the gate and its causes on stderr; return
+    the gate's exit code."""
     results_path = write_results(run, out / "results.json")
     say(f"results: {results_path}")
     today = datetime.now(UTC).date()
-    code = decide(run, waivers, today)
+    found = causes(run, waivers, today)
     outcome = render_all(
-        results_path, out, baseline=baseline, waivers=waivers, today=today, gate=code
+        results_path, out, baseline=baseline, waivers=waivers, today=today, gate=found
     )
     for path in outcome.paths:
         say(f"report: {path}")
-    return code
+    print_gate(found)
+    return exit_code(found)
+
+
+def print_gate(found: list[Cause]) -> None:
+    """``gate: pass``, or ``gate: FAIL`` and one line per cause, on stderr."""
+    for line in console_lines(found):
+        print(line, file=sys.stderr, flush=True)
 
 
 def print_summary(run: RunResults, say: Callable[[str], None] = print) -> None:
+    """The verdicts counted, and the warnings of controls that passed; the failures and
+    errors are the gate's causes, which :func:`finish` lists (after waivers) on stderr."""
     counts = run.counts()
     warned = [c for c in run.controls if c.warnings]
     say(
@@ -83,21 +100,6 @@ def print_summary(run: RunResults, say: Callable[[str], None] = print) -> None:
         f"{counts['error']} errors, {counts['not-applicable']} not applicable"
         + (f"; {len(warned)} with warnings" if warned else "")
     )
-    # root causes first: what the server was seen doing wrong, then what could not be
-    # checked; the checks one finding blocked are one line, not one each
-    blocked: dict[str, list[str]] = {}
-    for verdict in ("fail", "error"):
-        for c in run.controls:
-            first = (c.reason.splitlines() or [""])[0]
-            if c.verdict != verdict:
-                continue
-            if verdict == "error" and first.startswith("blocked by "):
-                blocked.setdefault(first, []).append(c.id)
-                continue
-            say(f"  {c.verdict.upper():<5} {c.id:<28} [{c.severity}] {first}")
-    for reason, ids in blocked.items():
-        say(f"  ERROR {len(ids)} controls {reason}")
-        say(f"        ({', '.join(ids)})")
     for c in warned:
         for warning in c.warnings:
             say(f"  WARN  {c.id:<28} [{c.severity}] {warning}")
@@ -106,14 +108,15 @@ def print_summary(run: RunResults, say: Callable[[str], None] = print) -> None:
 def run(args: argparse.Namespace) -> int:
     from maildrill.controls.preflight import preflight
 
-    target = load_target(args.target)
-    waivers = load_waivers_early(args.waivers)
+    target, waivers = ready(Path(args.target), out=args.out, waivers=args.waivers)
     say = _say
     say(f"maildrill check: {target.name} ({target.domain}), policy {args.policy or target.policy}")
     preflight(target, progress=say)
     run = RunResults.start(TargetInfo.of(target), command=["maildrill", *sys.argv[1:]])
     try:
-        controls = run_checks(target, policy=args.policy, keyword=args.keyword)
+        controls = run_checks(
+            target, policy=args.policy, keyword=args.keyword, controls=args.control
+        )
     except KeyboardInterrupt as exc:
         partial = exc.controls if isinstance(exc, ChecksInterrupted) else []
         run = run.finished(interrupted=True, controls=partial)

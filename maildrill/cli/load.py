@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from maildrill import interrupt
+from maildrill.cli.ready import out_ready, ready, target_ready
+from maildrill.controls.gate import causes, console_lines, exit_code
 from maildrill.errors import ConfigError
 from maildrill.load.plan import POLL_INTERVAL_S, SCENARIOS, SHAPES, WATCHERS
 from maildrill.load.runner import Master, run_load, run_worker
 from maildrill.results import LoadResult, RunResults, TargetInfo, write_results
-from maildrill.target import load_target
 
 HELP = """Generate mail load (SMTP, IMAP, POP3, webmail) against a target and measure it.
 
@@ -23,10 +25,12 @@ errors by kind and reply code, and for full_chain the delivery latency and the f
 message. full_chain's watchers see messages arrive over IMAP (IDLE) or POP3 (polling, --watch
 pop3); a message counts as seen when a listing shows it, so delivery latency is measured to
 within --poll-interval. Load is refused unless every address of every endpoint used is
-inside the target's safety.allowed_networks; --rate may not exceed safety.max_rate.
-Ctrl-C, SIGTERM or SIGHUP stop every Locust process at once and keep what was measured
-(interrupted=true; exit 130, 143, 129); if maildrill is killed outright, its Locust
-processes die with it.
+inside the target's safety.allowed_networks; --rate may not exceed safety.max_rate. These,
+the accounts' passwords, every option and --out are checked before any traffic (exit 2).
+A run that misses its SLO, loses a worker or ends before its plan exits 1, and stderr says
+why: 'gate: FAIL' and one line per cause. Ctrl-C, SIGTERM or SIGHUP stop every Locust
+process at once and keep what was measured (interrupted=true; exit 130, 143, 129); if
+maildrill is killed outright, its Locust processes die with it.
 
 Distributed, as Locust's own mode: --processes N runs N workers on this machine; across
 machines, one run takes --master [--expect-workers N] and each other machine runs
@@ -173,12 +177,28 @@ def traffic_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def load_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keywords of :func:`~maildrill.load.runner.plan_load`, which :func:`run_load`
+    takes too: checked before any traffic, then run."""
+    return {
+        "scenario": args.scenario,
+        "duration_s": args.duration,
+        "users": args.users,
+        "rate": args.rate,
+        "shape": args.shape,
+        "timeout_s": args.timeout,
+        "per_session": args.per_session,
+        "grace_s": args.grace,
+        **traffic_options(args),
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     if args.processes < 1:
         raise ConfigError("--processes: must be at least 1")
     if args.worker:
         return _serve_master(args)
-    target = load_target(args.target)
+    target, _ = ready(args.target, out=args.out, load=load_options(args))
     master = _master(args)
     results = RunResults.start(TargetInfo.of(target))
     try:
@@ -186,40 +206,33 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         write_results(results.finished(interrupted=True), args.out / "results.json")
         raise
-    path = write_results(
-        results.finished(load=load, interrupted=load.interrupted), args.out / "results.json"
-    )
+    # interrupted by a signal; a load Locust ended early on its own is the gate's to judge
+    signalled = load.interrupted and interrupt.received() is not None
+    run = results.finished(load=load, interrupted=signalled)
+    path = write_results(run, args.out / "results.json")
     print(summary_table(load))
     print(f"results: {path}")
-    if load.interrupted and interrupt.received() is not None:
+    if signalled:
         print(
             f"maildrill load: interrupted{interrupt.describe()}: the load was stopped, "
             "partial results kept",
             file=sys.stderr,
         )
         return interrupt.exit_code()
-    if load.interrupted:  # no signal here: Locust stopped first (its backstop, no worker left)
-        print("maildrill load: the run ended before its plan was done", file=sys.stderr)
-        return 1
-    return 1 if load.slo is not None and not load.slo.met else 0
+    found = causes(run, None, datetime.now(UTC).date())
+    for line in console_lines(found):
+        print(line, file=sys.stderr, flush=True)
+    return exit_code(found)
 
 
 def _run_load(args: argparse.Namespace, master: Master | None) -> LoadResult:
     return run_load(
         args.target,
-        args.scenario,
-        duration_s=args.duration,
-        users=args.users,
-        rate=args.rate,
         out_dir=args.out,
         processes=args.processes,
         master=master,
-        shape=args.shape,
-        timeout_s=args.timeout,
-        per_session=args.per_session,
-        grace_s=args.grace,
         progress=lambda line: print(f"  {line}", flush=True),
-        **traffic_options(args),
+        **load_options(args),
     )
 
 
@@ -228,6 +241,9 @@ def _serve_master(args: argparse.Namespace) -> int:
         raise ConfigError("--worker: not with --master or --processes")
     if not args.master_host:
         raise ConfigError("--worker: --master-host HOST is required")
+    # the plan comes from the master; the passwords, and the logs' place, are this machine's
+    target_ready(args.target)
+    out_ready(args.out)
     return run_worker(
         args.target,
         args.master_host,

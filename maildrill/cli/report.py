@@ -1,5 +1,6 @@
 """``maildrill report``: render a run's results.json into report.html, capacity.html and
-junit.xml. The exit code is the gate after waivers (0 pass, 1 fail, 2 bad input).
+junit.xml. The exit code is the gate after waivers (0 pass, 1 fail, 2 bad input); stderr
+says it, with one line per cause when it fails.
 
 Usage::
 
@@ -15,14 +16,15 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from maildrill.controls.waivers import load_waivers
+from maildrill.cli.ready import baseline_ready, out_ready, waivers_ready
 from maildrill.errors import ConfigError
 
 HELP = """Render results.json into report.html, capacity.html and junit.xml.
 
 Reads only the results file (and the baseline and waiver files, if given). The exit code is
 the gate: 0 when every control passed (waived failures count as passed) and the load run,
-if any, met its SLO; 1 otherwise, or when a waiver has expired."""
+if any, met its SLO; 1 otherwise, or when a waiver has expired, and stderr says why:
+'gate: FAIL' and one line per cause. A results file of another schema_version is exit 2."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,15 +51,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # waivers first: a malformed waiver file stops everything with exit 2
-    waivers = load_waivers(args.waivers) if args.waivers is not None else None
+    # every input first: a malformed one stops everything with exit 2, nothing rendered
+    waivers = waivers_ready(args.waivers)
     if args.threshold < 0:
         raise ConfigError(f"--threshold: must be a percentage ≥ 0 (got {args.threshold})")
-    from maildrill.controls.gate import decide
+    from maildrill.controls.gate import causes, console_lines
     from maildrill.reports import load_run, render_all
 
+    run = load_run(args.results)
+    baseline_ready(args.baseline)
+    out_ready(args.out)
     today = datetime.now(UTC).date()
-    code = decide(load_run(args.results), waivers, today)
+    found = causes(run, waivers, today)
     outcome = render_all(
         args.results,
         args.out,
@@ -65,11 +70,12 @@ def run(args: argparse.Namespace) -> int:
         waivers=waivers,
         today=today,
         threshold=args.threshold / 100,
-        gate=code,
+        gate=found,
     )
     for path in (outcome.report_html, outcome.capacity_html, outcome.junit_xml):
         print(path)
     if outcome.regressions:
         print(f"{outcome.regressions} metric(s) regressed against the baseline", file=sys.stderr)
-    print(f"gate: {'pass' if outcome.exit_code == 0 else 'FAIL'}", file=sys.stderr)
+    for line in console_lines(outcome.causes):
+        print(line, file=sys.stderr)
     return outcome.exit_code

@@ -1,7 +1,12 @@
 """The pytest plugin (entry point ``pytest11``): ``--target``, fixtures, control results.
 
 ``pytest conformance --target targets/lab.toml --results out/controls.json`` runs the checks
-and writes one :class:`~maildrill.results.ControlResult` per control. Fixtures:
+and writes one :class:`~maildrill.results.ControlResult` per control. The checks are selected
+by the control IDs the report shows: ``-k`` matches them as it matches test names
+(``-k DNS-MX-PRESENT``, ``-k "TLS and not TLS-MOZILLA"``), and ``--control ID`` (repeatable)
+keeps only the controls it names: a full ID (``REACH-CONNECT[imap]``), a base ID for every
+subject (``TLS-VERSIONS``), ``*`` and ``?`` matching any characters (``'TLS-*'``), in any case.
+Fixtures:
 
 - ``target``: the validated :class:`~maildrill.target.Target` of ``--target``;
 - ``endpoint``: one endpoint per role named by the check's ``control(roles=…)`` marker;
@@ -18,6 +23,7 @@ a :class:`~maildrill.errors.TargetError` escaping a check, a blocked check, or a
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -47,6 +53,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"policy profile to verify ({', '.join(POLICIES)}); default: the target file's",
     )
     group.addoption("--results", metavar="FILE", help="write the controls' results as JSON")
+    group.addoption(
+        "--control",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="only this control, by the ID the report shows (REACH-CONNECT[imap]); a base ID "
+        "(TLS-VERSIONS) takes every subject, * and ? match any characters; repeatable",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -56,6 +70,33 @@ def pytest_configure(config: pytest.Config) -> None:
         "(see maildrill.controls.api.control)",
     )
     config.stash[RESULTS] = []
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own -k deselects
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """-k matches each check's control IDs; --control keeps only the controls it names."""
+    for item in items:
+        if item.get_closest_marker("control") is not None:
+            item.extra_keyword_matches.update({_base_id(item), control_id(item)})
+    patterns = [_glob(p) for p in config.getoption("control", None) or []]
+    if not patterns:
+        return
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        named = item.get_closest_marker("control") is not None and any(
+            p.fullmatch(i) for p in patterns for i in (_base_id(item), control_id(item))
+        )
+        (keep if named else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    """A shell-style pattern where only * and ? are wild: the brackets of an ID are its own."""
+    parts = (".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
+    return re.compile("".join(parts), re.IGNORECASE)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

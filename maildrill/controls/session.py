@@ -3,13 +3,18 @@
 
 Usage::
 
-    controls = run_checks(target, policy="seed", keyword="TLS")
+    controls = run_checks(target, policy="seed", keyword="TLS", controls=["REACH-*"])
+
+A selection (``keyword``, pytest's ``-k``; ``controls``, the plugin's ``--control``) that
+matches no control is a :class:`~maildrill.errors.ConfigError` naming it (exit 2): a gate
+that checked nothing has passed nothing.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -27,9 +32,11 @@ def run_checks(
     *,
     policy: str | None = None,
     keyword: str | None = None,
+    controls: Sequence[str] = (),
     quiet: bool = False,
 ) -> list[ControlResult]:
-    """Run the conformance suites in this process and return one result per control."""
+    """Run the conformance suites in this process and return one result per control;
+    ``keyword`` and ``controls`` select by control ID as the report shows it."""
     suites = conformance_dir()
     with tempfile.TemporaryDirectory(prefix="maildrill-") as tmp:
         out = Path(tmp) / "controls.json"
@@ -39,18 +46,29 @@ def run_checks(
             args += ["--policy", policy]
         if keyword:
             args += ["-k", keyword]
+        for pattern in controls:
+            args += ["--control", pattern]
         if quiet:
             args += ["-qq"]
         code = pytest.main(args)
         if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR):
             raise ConfigError(f"the conformance run could not start (pytest exit {int(code)})")
-        controls = []
+        if code == pytest.ExitCode.NO_TESTS_COLLECTED:
+            raise ConfigError(_nothing_selected(suites, keyword, controls))
+        found = []
         if out.exists():  # the plugin writes it on Ctrl-C too
             data = json.loads(out.read_text())
-            controls = [ControlResult.model_validate(c) for c in data["controls"]]
+            found = [ControlResult.model_validate(c) for c in data["controls"]]
         if code == pytest.ExitCode.INTERRUPTED:
-            raise ChecksInterrupted(controls)
-        return controls
+            raise ChecksInterrupted(found)
+        return found
+
+
+def _nothing_selected(suites: Path, keyword: str | None, controls: Sequence[str]) -> str:
+    selection = ([f"-k '{keyword}'"] if keyword else []) + [f"--control '{c}'" for c in controls]
+    if not selection:
+        return f"no control found in {suites}"
+    return f"no control selected by {' '.join(selection)}"
 
 
 class ChecksInterrupted(KeyboardInterrupt):

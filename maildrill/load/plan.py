@@ -177,6 +177,11 @@ def make_plan(
         raise ConfigError(f"--shape: unknown {shape!r} (one of: {', '.join(SHAPES)})")
     if duration_s <= 0:
         raise ConfigError("--duration: must be more than 0 seconds")
+    # 0 is no rate at all, not "the most allowed": that is what leaving --rate out says
+    if rate is not None and rate <= 0:
+        raise ConfigError(f"--rate: must be more than 0 per second (got {rate:g})")
+    if grace_s is not None and grace_s <= 0:
+        raise ConfigError(f"--grace: must be more than 0 seconds (got {grace_s:g})")
     max_rate = target.safety.max_rate
     if rate is not None and rate > max_rate:
         raise PolicyViolation(

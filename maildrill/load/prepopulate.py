@@ -31,7 +31,7 @@ from maildrill.load.starttls import secure
 from maildrill.target import Account, Endpoint, Role, Target
 from maildrill.tls.context import tls_context
 
-__all__ = ["BUDGET_S", "Prepopulated", "prepopulate"]
+__all__ = ["BUDGET_S", "Prepopulated", "prepopulate", "prepopulate_endpoint"]
 
 BUDGET_S = 300.0
 THREADS = 4  # APPEND is server-bound; a few connections keep it busy on a 2-core box
@@ -60,6 +60,19 @@ def _no_events(**_: Any) -> None:
     """Pre-population is not the measured run: its phases are not reported."""
 
 
+def prepopulate_endpoint(
+    target: Target, per_account: int
+) -> tuple[Endpoint, list[tuple[str, int]]]:
+    """The endpoint pre-population appends over and its addresses, or the one line saying
+    why it cannot (checked before any traffic, by :func:`maildrill.load.runner.plan_load`)."""
+    if per_account < 0:
+        raise ConfigError("--prepopulate: must be 0 or more messages")
+    role = next((r for r in (Role.IMAPS, Role.IMAP) if r in target.endpoints), None)
+    if role is None:
+        raise ConfigError("--prepopulate: the target needs an imap or imaps endpoint (APPEND)")
+    return target.endpoints[role], safe_addresses(target, role, "pre-population")
+
+
 def prepopulate(
     target: Target,
     per_account: int,
@@ -70,13 +83,8 @@ def prepopulate(
     progress: Callable[[str], None] | None = None,
 ) -> Prepopulated:
     """Top every test account's INBOX up to ``per_account`` messages drawn from ``profile``."""
-    if per_account < 0:
-        raise ConfigError("--prepopulate: must be 0 or more messages")
-    role = next((r for r in (Role.IMAPS, Role.IMAP) if r in target.endpoints), None)
-    if role is None:
-        raise ConfigError("--prepopulate: the target needs an imap or imaps endpoint (APPEND)")
-    endpoint = target.endpoints[role]
-    nodes = NodeCycle(endpoint.host, safe_addresses(target, role, "pre-population"))
+    endpoint, addresses = prepopulate_endpoint(target, per_account)
+    nodes = NodeCycle(endpoint.host, addresses)
     context = tls_context(target)
     deadline = time.monotonic() + budget_s
     started = time.monotonic()

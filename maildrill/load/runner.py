@@ -43,14 +43,15 @@ from maildrill.load.lifeline import MASTER_SILENT, PARENT_ENV
 from maildrill.load.message import DEFAULT_PROFILE, load_profile
 from maildrill.load.plan import PLAN_ENV, WORKER_ERROR, WORKER_TARGET_ENV, LoadPlan, make_plan
 from maildrill.load.prepopulate import prepopulate as run_prepopulate
+from maildrill.load.prepopulate import prepopulate_endpoint
 from maildrill.load.slo import evaluate
 from maildrill.load.state import settle_s
 from maildrill.load.steps import capacity, judge_steps
 from maildrill.results import Accounting, LoadResult, PhaseStats
 from maildrill.suites import loadtests_dir
-from maildrill.target import load_target
+from maildrill.target import Target, load_target
 
-__all__ = ["Master", "run_load", "run_worker"]
+__all__ = ["Master", "plan_load", "run_load", "run_worker"]
 
 PROGRESS_PREFIX = "maildrill: "
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception): ")
@@ -69,6 +70,64 @@ class Master:
     bind_host: str = "*"
     bind_port: int = 5557
     wait_s: float = 60.0
+
+
+def plan_load(
+    target: Target,
+    scenario: str = "full_chain",
+    duration_s: float = 20,
+    users: int | None = None,
+    rate: float | None = None,
+    *,
+    shape: str = "constant",
+    timeout_s: float | None = None,
+    message_size: int | None = None,
+    message_profile: str | None = None,
+    recipients: str | None = None,
+    prepopulate: int | None = None,
+    per_session: int | None = None,
+    grace_s: float | None = None,
+    watch: str | None = None,
+    poll_interval_s: float | None = None,
+) -> LoadPlan:
+    """Everything :func:`run_load` decides before any traffic, with the same keywords: the
+    plan (endpoints, their addresses inside ``safety.allowed_networks``, the rate within
+    ``safety.max_rate``), the message profile and every option checked; a wrong one raises
+    :class:`~maildrill.errors.ConfigError` or :class:`~maildrill.errors.PolicyViolation`.
+    The commands call it before their first probe::
+
+        plan_load(load_target("lab.toml"), "full_chain", rate=500)   # PolicyViolation
+    """
+    plan = make_plan(
+        target,
+        scenario,
+        duration_s=duration_s,
+        users=users,
+        rate=rate,
+        shape=shape,
+        grace_s=grace_s,
+        watch=watch,
+        poll_interval_s=poll_interval_s,
+    )
+    if timeout_s is not None:
+        if timeout_s <= 0:
+            raise ConfigError("--timeout: must be more than 0 seconds")
+        plan.timeout_s = float(timeout_s)
+    if message_size is not None:
+        if message_size < 100:
+            raise ConfigError("--message-size: at least 100 bytes")
+        plan.message_size = message_size
+    profile = load_profile(
+        message_profile or "fixed", message_size=message_size, recipients=recipients
+    )
+    plan.message_profile = profile.to_json()
+    if per_session is not None:
+        if per_session < 1:
+            raise ConfigError("--per-session: at least 1 message")
+        plan.per_session = per_session
+    if prepopulate:
+        prepopulate_endpoint(target, prepopulate)
+    return plan
 
 
 def run_load(
@@ -107,39 +166,29 @@ def run_load(
     how often it looks at a mailbox. ``processes`` runs that many Locust workers on this
     machine; ``master`` makes this run the master of workers started elsewhere."""
     target = load_target(target_path)
-    plan = make_plan(
+    plan = plan_load(
         target,
         scenario,
         duration_s=duration_s,
         users=users,
         rate=rate,
         shape=shape,
+        timeout_s=timeout_s,
+        message_size=message_size,
+        message_profile=message_profile,
+        recipients=recipients,
+        prepopulate=prepopulate,
+        per_session=per_session,
         grace_s=grace_s,
         watch=watch,
         poll_interval_s=poll_interval_s,
     )
-    if timeout_s is not None:
-        if timeout_s <= 0:
-            raise ConfigError("--timeout: must be more than 0 seconds")
-        plan.timeout_s = float(timeout_s)
-    if message_size is not None:
-        if message_size < 100:
-            raise ConfigError("--message-size: at least 100 bytes")
-        plan.message_size = message_size
-    profile = load_profile(
-        message_profile or "fixed", message_size=message_size, recipients=recipients
-    )
-    plan.message_profile = profile.to_json()
-    if per_session is not None:
-        if per_session < 1:
-            raise ConfigError("--per-session: at least 1 message")
-        plan.per_session = per_session
     out_dir.mkdir(parents=True, exist_ok=True)
     if prepopulate:
         filled = run_prepopulate(
             target,
             prepopulate,
-            profile if message_profile else DEFAULT_PROFILE,
+            plan.profile() if message_profile else DEFAULT_PROFILE,
             timeout_s=plan.timeout_s,
             progress=progress,
         )

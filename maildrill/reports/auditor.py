@@ -3,12 +3,13 @@ control's verdict with its evidence and any waiver."""
 
 from __future__ import annotations
 
-import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from maildrill.controls.gate import Cause, blocked_by, exit_code
 from maildrill.controls.waivers import Disposition, Waiver, Waivers
 from maildrill.results import ControlResult, EvidenceItem, RunResults, Severity, Verdict
 
@@ -22,11 +23,6 @@ _DISPOSITION_ORDER = {
     Disposition.PASSED: 2,
     Disposition.NOT_APPLICABLE: 3,
 }
-
-
-# the reason of a check that could not run because another control's subject stood in the
-# way ("blocked by GREET-SMTP[smtp]: no greeting within 10 s")
-_BLOCKED = re.compile(r"blocked by (?P<owner>[A-Z0-9][A-Z0-9-]*(?:\[[^\]]*\])?)")
 
 
 def _anchor(control_id: str) -> str:
@@ -54,9 +50,9 @@ def root_causes(controls: list[ControlResult]) -> list[RootCause]:
     """
     groups: dict[str, list[ControlResult]] = {}
     for c in controls:
-        found = _BLOCKED.match(c.reason) if c.verdict is Verdict.ERROR else None
+        found = blocked_by(c.reason) if c.verdict is Verdict.ERROR else None
         if found:
-            groups.setdefault(found["owner"], []).append(c)
+            groups.setdefault(found[0], []).append(c)
     verdicts = {c.id: c.verdict.value for c in controls}
     causes = [
         RootCause(
@@ -131,7 +127,7 @@ def auditor_context(
     results_sha256: str,
     waivers: Waivers | None,
     today: date,
-    gate: int,
+    causes: Sequence[Cause],
 ) -> dict[str, Any]:
     applied = (waivers or Waivers()).apply(run.controls, today)
     rows = sorted(
@@ -174,6 +170,7 @@ def auditor_context(
         "waivers": waiver_rows,
         "waivers_given": waivers is not None,
         "today": today.isoformat(),
-        "gate": gate,
+        "gate": exit_code(causes),
+        "causes": causes,
         "evidence_view": evidence_view,
     }

@@ -4,7 +4,9 @@ Each testcase carries the control's ID, severity and reference as properties, an
 warning of a passing control as a ``warning`` property and a line of ``<system-out>``. A failed
 control is a ``<failure>``, an error an ``<error>``, a not-applicable control or a waived
 failure a ``<skipped>`` (its message gives the waiver), an expired waiver a ``<failure>``.
-A load run with an SLO verdict adds one testcase, ``LOAD-SLO``.
+A load run with an SLO verdict adds one testcase, ``LOAD-SLO``. The suite carries the gate
+as a ``gate`` property (0 or 1), each of its causes as a ``gate-cause`` property
+("kind: text"), and all of them as the console prints them in its ``<system-out>``.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+from maildrill.controls.gate import Cause, console_lines, exit_code
 from maildrill.controls.waivers import Disposition, Waiver, Waivers
 from maildrill.results import ControlResult, RunResults
 
@@ -63,7 +67,12 @@ def _waiver_text(w: Waiver) -> str:
 
 
 def write_junit(
-    run: RunResults, path: Path, *, waivers: Waivers | None, today: date, gate: int
+    run: RunResults,
+    path: Path,
+    *,
+    waivers: Waivers | None,
+    today: date,
+    causes: Sequence[Cause],
 ) -> Path:
     applied = (waivers or Waivers()).apply(run.controls, today)
     suite = ET.Element("testsuite", name=f"maildrill {run.target.name}")
@@ -73,7 +82,8 @@ def write_junit(
         ("target", run.target.name),
         ("policy", run.target.policy),
         ("maildrill", run.tool.version),
-        ("gate", str(gate)),
+        ("gate", str(exit_code(causes))),
+        *(("gate-cause", f"{c.kind.value}: {c.text}") for c in causes),
     ):
         ET.SubElement(props, "property", name=name, value=value)
 
@@ -150,6 +160,8 @@ def write_junit(
             el.text = json.dumps({"met": slo.met, **checks}, indent=1, default=str)
             counts["failures"] += 1
 
+    # after the testcases, as JUnit's schema orders a suite's elements
+    ET.SubElement(suite, "system-out").text = "\n".join(console_lines(causes))
     for key, n in counts.items():
         suite.set(key, str(n))
     suite.set("time", f"{total_time:.3f}")

@@ -78,10 +78,12 @@ def test_drill_passes_the_traffic_options_to_its_load_run(tmp_path: Path) -> Non
 
 def test_unreachable_target_exits_3_with_one_line(tmp_path: Path) -> None:
     path = tmp_path / "down.toml"
+    (tmp_path / "passwords").write_text("secret\n")  # a target without any is exit 2 first
     path.write_text(
         'name = "down"\ndomain = "d.test"\n'
         '[endpoints.smtp]\nurl = "smtp://127.0.0.1:9"\n'
         '[endpoints.imap]\nurl = "imap://127.0.0.1:9"\n'
+        '[accounts]\npassword_file = "passwords"\n'
     )
     for command in ("check", "drill"):
         proc = maildrill(command, "--target", str(path), "--out", str(tmp_path / command))
@@ -137,17 +139,21 @@ def test_a_load_run_locust_ended_early_cannot_pass_the_drill(
     from tests.reports import sample
 
     target = tmp_path / "t.toml"
+    (tmp_path / "passwords").write_text("secret\n")
     target.write_text(
         'name = "t"\ndomain = "d.test"\n[endpoints.smtp]\nurl = "smtp://127.0.0.1:2525"\n'
+        '[endpoints.imap]\nurl = "imap://127.0.0.1:2143"\n[accounts]\npassword_file = "passwords"\n'
     )
     load = sample.load().model_copy(update={"interrupted": ended_early})
     monkeypatch.setattr(drill, "preflight", lambda *a, **k: {})
     monkeypatch.setattr(drill, "run_checks", lambda *a, **k: [])
     monkeypatch.setattr(maildrill.load, "run_load", lambda *a, **k: load)
-    monkeypatch.setattr(drill, "finish", lambda *a, **k: 0)  # the gate itself passes
     parser = argparse.ArgumentParser()
     drill.add_arguments(parser)
     args = parser.parse_args(["--target", str(target), "--out", str(tmp_path / "out")])
     code = drill.run(args)
     assert code == (1 if ended_early else 0)
-    assert ("the run ended before its plan was done" in capsys.readouterr().out) is ended_early
+    # the gate says why, on the console and atop the report
+    cause = "the load run ended before its plan was done"
+    assert (cause in capsys.readouterr().err) is ended_early
+    assert (cause in (tmp_path / "out" / "report.html").read_text()) is ended_early

@@ -106,3 +106,56 @@ def test_bad_target_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--target", str(target), "-p", "no:cacheprovider")
     assert result.ret == 2
     result.stdout.fnmatch_lines(["*endpoints.smtp.ur1: unknown field*"])
+
+
+def _selected(pytester: pytest.Pytester, *selection: str) -> tuple[int, list[str]]:
+    pytester.makepyfile(test_checks=CHECKS)
+    target = pytester.makefile(".toml", target=TARGET)
+    out = pytester.path / "controls.json"
+    result = pytester.runpytest(
+        "--target", str(target), "--results", str(out), "-p", "no:cacheprovider", *selection
+    )
+    ids = [c["id"] for c in json.loads(out.read_text())["controls"]] if out.exists() else []
+    return result.ret, ids
+
+
+@pytest.mark.parametrize(
+    ("expression", "ids"),
+    [
+        ("T-FAIL", ["T-FAIL"]),  # the test is test_fail: before, no test name matched
+        ("T-ROLE[pop3]", ["T-ROLE[pop3]"]),
+        ("T-ROLE", ["T-ROLE[smtp]", "T-ROLE[pop3]"]),
+        # as pytest's -k: a part of the ID (T-NA-PROBE too), any case, any expression
+        ("t-pass or T-NA", ["T-PASS", "T-NA", "T-NA-PROBE", "T-NA-FIXTURE"]),
+        ("not T-ROLE and not T-BUG and not T-UNREACH and not T-NA-", ["T-PASS", "T-FAIL", "T-NA"]),
+    ],
+)
+def test_k_matches_the_control_ids_the_report_shows(
+    pytester: pytest.Pytester, expression: str, ids: list[str]
+) -> None:
+    _, selected = _selected(pytester, "-k", expression)
+    assert selected == ids
+
+
+@pytest.mark.parametrize(
+    ("patterns", "ids"),
+    [
+        (["T-ROLE[pop3]"], ["T-ROLE[pop3]"]),  # brackets are the ID's, not a glob's set
+        (["T-ROLE"], ["T-ROLE[smtp]", "T-ROLE[pop3]"]),  # a base ID: every subject
+        (["T-NA"], ["T-NA"]),  # the whole ID, not a part of it as -k
+        (["T-*A*"], ["T-PASS", "T-FAIL", "T-NA", "T-NA-PROBE", "T-NA-FIXTURE", "T-UNREACH"]),
+        (["t-pass", "T-ROLE[*p]"], ["T-PASS", "T-ROLE[smtp]"]),  # repeatable; any case
+        (["T-?A"], ["T-NA"]),
+    ],
+)
+def test_control_option_selects_by_id_with_globs(
+    pytester: pytest.Pytester, patterns: list[str], ids: list[str]
+) -> None:
+    code, selected = _selected(pytester, *(arg for p in patterns for arg in ("--control", p)))
+    assert selected == ids
+    assert code in (0, 1)
+
+
+def test_control_option_matching_nothing_selects_nothing(pytester: pytest.Pytester) -> None:
+    code, selected = _selected(pytester, "--control", "NOPE-*")
+    assert code == pytest.ExitCode.NO_TESTS_COLLECTED and selected == []

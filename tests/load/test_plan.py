@@ -106,3 +106,10 @@ def test_plain_locust_takes_the_scenario_from_the_locustfile_and_the_watcher_opt
     assert reader.scenario == "pop3_session" and reader.roles["read"] == "pop3s"
     assert chain.scenario == "full_chain" and chain.watch == "pop3"
     assert chain.roles["read"] == "pop3s"
+
+
+@pytest.mark.parametrize("rate", [0, -5])
+def test_a_rate_of_zero_or_less_is_refused(rate: float) -> None:
+    """Before: 0 fell back to safety.max_rate (100/s)."""
+    with pytest.raises(ConfigError, match="--rate: must be more than 0"):
+        make_plan(_target(), "smtp_inbound", rate=rate)  # type: ignore[arg-type]

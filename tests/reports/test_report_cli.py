@@ -90,12 +90,12 @@ def test_a_load_only_report_says_which_slo_it_missed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Before: "Gate: FAIL" above an all-zero table, and no word of the SLO."""
-    from maildrill.results import write_results
+    from maildrill.results import SloCheck, SloVerdict, write_results
     from tests.reports import sample
 
     run = sample.run()
     assert run.load is not None
-    slo = {"met": False, "delivery_p99_s": {"limit": 30.0, "measured": 41.5, "met": False}}
+    slo = SloVerdict.of({"delivery_p99_s": SloCheck(limit=30.0, measured=41.5, met=False)})
     load = run.load.model_copy(update={"slo": slo})
     path = write_results(run.model_copy(update={"controls": [], "load": load}), tmp_path / "r.json")
     assert main(["report", str(path), "--out", str(tmp_path / "out")]) == 1

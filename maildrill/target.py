@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -74,6 +75,9 @@ _SCHEMES: dict[Role, tuple[tuple[str, ...], int]] = {
 }
 
 IMPLICIT_TLS = frozenset({Role.SMTPS, Role.IMAPS, Role.POP3S})
+# RFC 8659 §4.2: issuer-domain-name = label *("." label); label = (ALPHA / DIGIT) *( *("-")
+# (ALPHA / DIGIT))
+_ISSUER_DOMAIN = re.compile(r"[A-Za-z0-9]+(-+[A-Za-z0-9]+)*(\.[A-Za-z0-9]+(-+[A-Za-z0-9]+)*)*")
 
 
 class _Model(BaseModel):
@@ -239,6 +243,21 @@ class Expect(_Model):
     relay_test_domain: str = Field(
         default="relay-test.invalid", description="foreign domain used by the open-relay check"
     )
+    caa_issuers: list[str] = Field(
+        default_factory=list,
+        description="CAA issuer domain names of the CAs that issue this system's certificates, "
+        'e.g. ["letsencrypt.org"] (RFC 8659 §4.2): DNS-CAA fails where a CAA record set '
+        "forbids one of them; empty = only the presence of CAA is judged (a certificate does "
+        "not say which CAA name its CA answers to)",
+    )
+
+    @field_validator("caa_issuers")
+    @classmethod
+    def _issuer_domains(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not _ISSUER_DOMAIN.fullmatch(item):
+                raise ValueError(f"{item!r} is not a domain name such as letsencrypt.org")
+        return [item.lower() for item in value]
 
 
 Policy = Literal["seed", "mozilla-intermediate", "mozilla-modern", "ncsc"]

@@ -30,7 +30,7 @@ import dns.rdatatype
 import dns.rrset
 import dns.zone
 
-from maildrill.tls.testpki import SERVICE_NAMES
+from maildrill.tls.testpki import SERVICE_NAMES, caa_issuer
 
 __all__ = ["DNSBL_LISTED", "DNSServer", "build_zone", "dnsbl_zone"]
 
@@ -51,8 +51,8 @@ def _txt(value: str) -> str:
 
 
 def build_zone(domain: str, *, dkim_selector: str, dkim_public_b64: str) -> dns.zone.Zone:
-    """The lab zone: SOA/NS, MX 10/20 (S11), A records, SPF (S12), DKIM (S15), DMARC (S13)
-    and the DNSBL listing 127.0.0.2 only."""
+    """The lab zone: SOA/NS, MX 10/20 (S11), A records, SPF (S12), DKIM (S15), DMARC (S13),
+    CAA naming the lab CA (RFC 8659) and the DNSBL listing 127.0.0.2 only."""
     listed = ".".join(reversed(DNSBL_LISTED.split(".")))
     lines = [
         f"$ORIGIN {domain}.",
@@ -67,6 +67,7 @@ def build_zone(domain: str, *, dkim_selector: str, dkim_public_b64: str) -> dns.
         f"@ IN TXT {_txt('v=spf1 ip4:127.0.0.1 -all')}",
         f"{dkim_selector}._domainkey IN TXT {_txt('v=DKIM1; k=rsa; p=' + dkim_public_b64)}",
         "_dmarc IN TXT " + _txt(f"v=DMARC1; p=quarantine; pct=100; rua=mailto:postmaster@{domain}"),
+        f'@ IN CAA 0 issue "{caa_issuer(domain)}"',
         f"{listed}.dnsbl IN A {DNSBL_LISTED}",
         f"{listed}.dnsbl IN TXT {_txt('listed by the maildrill lab DNSBL (test entry)')}",
     ]

@@ -25,7 +25,7 @@ from maildrill.embedded.policy import Policy
 from maildrill.embedded.pop3 import start_pop3
 from maildrill.embedded.smtp import MAX_MESSAGE_SIZE, start_smtp
 from maildrill.target import parse_target
-from maildrill.tls.testpki import make_dkim_key, make_pki, service_names
+from maildrill.tls.testpki import caa_issuer, make_dkim_key, make_pki, service_names
 
 __all__ = ["DKIM_SELECTOR", "LabConfig", "serve"]
 
@@ -105,6 +105,7 @@ def target_toml(config: LabConfig, ports: dict[str, int], dns_port: int, ca: Pat
         "mx_priorities = [10, 20]",
         "lockout_after = 3  # S17, per source address; 127.0.0.1 is exempt (fail2ban ignoreip)",
         'lockout_source = "127.0.0.9"',
+        f"caa_issuers = [{_q(caa_issuer(d))}]  # the lab CA's name in the zone's CAA",
         "",
     ]
     return "\n".join(lines)

@@ -34,9 +34,12 @@ from maildrill.stack.layout import (
 )
 from maildrill.stack.roundcube import render_webmail
 from maildrill.tls.dhgroups import ffdhe, modp, parameters_pem
-from maildrill.tls.testpki import make_ca, make_dkim_key, service_names
+from maildrill.tls.testpki import caa_issuer, make_ca, make_dkim_key, service_names
 
 __all__ = ["render", "user_name"]
+
+# weaknesses.toml dns-caa-other-ca: the CA the weak zone's CAA names instead of the lab's
+OTHER_CA = "letsencrypt.org"
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("maildrill.stack", "templates"),
@@ -110,6 +113,8 @@ def render(layout: Layout) -> None:
         "dmarc": layout.dmarc,
         "dkim_txt_chunks": _txt_chunks(dkim_txt),
         "policy_nonce": secrets.token_hex(16),
+        "caa_issuer": caa_issuer(DOMAIN),
+        "other_ca": OTHER_CA,
     }
 
     def put(template: str, path: Path, extra: dict[str, str] | None = None) -> None:
@@ -230,6 +235,8 @@ max_message_size = {MAX_MESSAGE_SIZE}
 mx_priorities = [10, 20]
 lockout_after = {LOCKOUT_AFTER}
 lockout_source = "{layout.lockout_source}"
+# the lab CA's name in CAA records (the weak profile's CAA may name another CA)
+caa_issuers = ["{caa_issuer(DOMAIN)}"]
 """
 
 

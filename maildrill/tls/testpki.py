@@ -11,6 +11,7 @@ Usage::
     mail = ca.issue(["mx1.example.test"], stem="mail", key_bits=2048)
     dkim = make_dkim_key(Path("/tmp/lab/dkim.key"), 2048)
     dkim.txt                         # "v=DKIM1; k=rsa; p=MIIB..."
+    caa_issuer("example.test")       # "pki.example.test": the lab CA's name in CAA records
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
     "PKI",
     "SERVICE_NAMES",
     "DKIMKey",
+    "caa_issuer",
     "make_ca",
     "make_dkim_key",
     "make_pki",
@@ -47,6 +49,12 @@ SERVICE_NAMES = ("mx1", "mx2", "smtp", "imap", "pop3", "webmail")
 def service_names(domain: str) -> list[str]:
     """``mx1.<domain>`` first (it becomes the subject CN), then the others and the domain."""
     return [*(f"{n}.{domain}" for n in SERVICE_NAMES), domain]
+
+
+def caa_issuer(domain: str) -> str:
+    """The name a lab CA issuing for ``domain`` answers to in CAA records (RFC 8659 §4.2):
+    ``pki.<domain>``, where its leaves say its OCSP responder and CRL are."""
+    return f"pki.{domain}"
 
 
 @dataclass(frozen=True)
@@ -139,7 +147,7 @@ class CA:
 
 def _with_revocation(builder: x509.CertificateBuilder, domain: str) -> x509.CertificateBuilder:
     """Where a client would learn that the leaf was revoked (CA/B Forum BR §7.1.2.3)."""
-    base = f"http://pki.{domain}"
+    base = f"http://{caa_issuer(domain)}"
     ocsp = x509.AccessDescription(
         AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(f"{base}/ocsp")
     )

@@ -37,6 +37,8 @@ def test_good_stack_passes_every_dns_control(
     assert not bad, run.describe(bad)
     for cid in run.verdicts("not-applicable"):
         assert run.controls[cid]["reason"], cid  # N/A always says why
+    # Knot's CAA names the lab CA, which the target file names (expect.caa_issuers)
+    assert run.controls["DNS-CAA"]["warnings"] == [], run.controls["DNS-CAA"]
 
 
 def test_weak_stack_fails_exactly_its_dns_weaknesses(
@@ -44,8 +46,13 @@ def test_weak_stack_fails_exactly_its_dns_weaknesses(
 ) -> None:
     run = _run(weak_stack, tmp_path_factory)
     expected = _weak_controls()
-    assert expected == {"DKIM-KEY-SIZE", "SPF-ALL", "DMARC-POLICY"}  # dkim-weak-key, …
+    # dkim-weak-key, spf-softfail, dmarc-none, dns-caa-other-ca
+    assert expected == {"DKIM-KEY-SIZE", "SPF-ALL", "DMARC-POLICY", "DNS-CAA"}
     assert run.verdicts("error") == set(), run.describe(run.verdicts("error"))
     assert run.verdicts("fail") == expected, run.describe(run.verdicts("fail") | expected)
     for cid in expected:
         assert any(e["kind"] == "dns" for e in run.controls[cid]["evidence"]), cid
+    assert (
+        "lets only letsencrypt.org issue, not pki.example.test"
+        in (run.controls["DNS-CAA"]["reason"])
+    )

@@ -248,6 +248,17 @@ def dmarc_none(stack: RunningStack) -> bool:
     return tags["p"] == "none"
 
 
+@probe("dns-caa-other-ca")
+def dns_caa_other_ca(stack: RunningStack) -> bool:
+    """Which CAs the domain's CAA lets issue: the lab CA (the target file names it), or
+    another one."""
+    answer = _resolver(stack).resolve(stack.target.domain, "CAA")
+    issuers = {r.value.decode().split(";")[0].strip() for r in answer if r.tag == b"issue"}
+    lab = set(stack.target.expect.caa_issuers)
+    assert len(lab) == 1 and len(issuers) == 1, (lab, issuers)
+    return issuers != lab
+
+
 def _rcpt(stack: RunningStack, rcpt: str, source: str = "127.0.0.1") -> int:
     port = stack.target.endpoints["smtp"].port
     with smtplib.SMTP(stack.host, port, timeout=10, source_address=(source, 0)) as smtp:

@@ -35,6 +35,8 @@ from maildrill.embedded.dns_server import DNSServer
 
 ORIGIN = "test"
 REPORTS = "reports"  # an outside organisational domain receiving DMARC reports
+CA = f"pki.{ORIGIN}"  # the CA the target files say issues the domains' certificates
+OTHER_CA = "letsencrypt.org"
 
 
 def dkim_public(bits: int) -> str:
@@ -63,10 +65,11 @@ class Records:
     spf: list[str]
     dkim: list[str]
     dmarc: list[str]
+    caa: list[str]
     extra: list[str]
 
     def lines(self, label: str) -> list[str]:
-        parts = self.mx + self.hosts + self.spf + self.dkim + self.dmarc + self.extra
+        parts = self.mx + self.hosts + self.spf + self.dkim + self.dmarc + self.caa + self.extra
         return [
             re.sub("\x01(.*?)\x02", lambda m: _strings(m[1]), line.replace("§", label))
             for line in parts
@@ -74,7 +77,8 @@ class Records:
 
 
 def good(keys: dict[int, str]) -> Records:
-    """The seed's DNS (S11 to S13, S15) for the domain ``§.test``."""
+    """The seed's DNS (S11 to S13, S15) for the domain ``§.test``, and CAA naming the
+    domain's CA (RFC 8659), which the domain's hosts inherit."""
     return Records(
         mx=["§ MX 10 mx1.§", "§ MX 20 mx2.§"],
         hosts=["mx1.§ A 127.0.0.1", "mx2.§ A 127.0.0.1", "§ A 127.0.0.1"],
@@ -83,6 +87,7 @@ def good(keys: dict[int, str]) -> Records:
         dmarc=[
             f"_dmarc.§ TXT {txt('v=DMARC1; p=quarantine; pct=100; rua=mailto:postmaster@§.test')}"
         ],
+        caa=[f'§ CAA 0 issue "{CA}"'],
         extra=[],
     )
 
@@ -207,6 +212,12 @@ WEAK: dict[str, tuple[str, Callable[[Records, dict[int, str]], None]]] = {
     "tlsrpt-invalid": ("TLSRPT", _extra(f"_smtp._tls.§ TXT {txt('v=TLSRPTv1; rua=ftp://x')}")),
     "dnssec-unsigned-key": ("DNSSEC", lambda r, k: r.extra.append(f"§ DNSKEY {k[0]}")),
     "dnssec-expired": ("DNSSEC", lambda r, k: None),  # signed in build(), already expired
+    # RFC 8659: CAA that forbids the domain's CA (target files name it: expect.caa_issuers)
+    "caa-other-ca": ("DNS-CAA", _set("caa", [f'§ CAA 0 issue "{OTHER_CA}"'])),
+    # §3: the closest set wins, so the host's own set overrides the domain's good one
+    "caa-host-other-ca": ("DNS-CAA", _extra(f'mx1.§ CAA 0 issue "{OTHER_CA}"')),
+    "caa-no-ca": ("DNS-CAA", _set("caa", ['§ CAA 0 issue ";"'])),
+    "caa-critical-unknown": ("DNS-CAA", _extra('§ CAA 128 tbs "unknown"')),
 }
 
 # variants that must pass everything: they prove a check does not over-reach
@@ -220,6 +231,16 @@ GOOD_TOO: dict[str, Callable[[Records, dict[int, str]], None]] = {
     "dnssec-signed": lambda r, k: None,  # signed in build()
     "tlsrpt": _extra(f"_smtp._tls.§ TXT {txt('v=TLSRPTv1; rua=mailto:tlsrpt@§.test')}"),
     "dmarc-reject-no-pct": _dmarc("v=DMARC1; p=reject; rua=mailto:postmaster@§.test"),
+    "caa-missing": _set("caa", []),  # passes with a warning (test_dns_caa.py)
+    "caa-several": _set(
+        "caa",
+        [
+            f'§ CAA 0 issue "{OTHER_CA}"',
+            f'§ CAA 0 issue "{CA.upper()}; validationmethods=dns-01"',
+            '§ CAA 0 iodef "mailto:security@§.test"',
+            '§ CAA 0 issuewild ";"',
+        ],
+    ),
     "dmarc-rua-authorised": _dmarc(
         f"v=DMARC1; p=quarantine; pct=100; rua=mailto:agg@{REPORTS}.test",
         f'§.test._report._dmarc.{REPORTS} TXT "v=DMARC1"',
@@ -366,8 +387,10 @@ def target_file(
     policy: str = "seed",
     smtp_url: str | None = None,
     ca_file: Path | None = None,
+    caa_issuers: tuple[str, ...] = (CA,),
 ) -> Path:
     path = directory / f"{label}.toml"
+    issuers = ", ".join(f'"{i}"' for i in caa_issuers)
     path.write_text(
         f'name = "{label}"\n'
         f'domain = "{label}.{ORIGIN}"\n'
@@ -378,7 +401,9 @@ def target_file(
         "[dns]\n"
         f'resolver = "{resolver}"\n'
         f"timeout = {timeout}\n"
-        'dkim_selectors = ["mail"]\n',
+        'dkim_selectors = ["mail"]\n'
+        "[expect]\n"
+        f"caa_issuers = [{issuers}]\n",
         encoding="utf-8",
     )
     return path

@@ -14,11 +14,13 @@ from typing import Any
 
 import pytest
 
-from conformance.dns import test_caa as check  # a module: pytest does not collect it here
 from maildrill.controls.api import Evidence
 from maildrill.dnsrecords.caa import Property, RelevantSet
 from maildrill.target import load_target
 from tests.conformance.dnschecks import zones
+from tests.conformance.suite import check_module
+
+check = check_module("dns/test_caa.py")  # loaded from its file: pytest does not collect it here
 
 # variant → (how its zone differs from good, the CAs its target file names)
 VARIANTS: dict[str, tuple[zones.Change, tuple[str, ...]]] = {

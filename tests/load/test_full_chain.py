@@ -105,7 +105,9 @@ def test_mail_accepted_but_never_delivered_is_lost_and_fails_its_step(tmp_path: 
         proc = run_full_chain(
             tmp_path, "--watch", "pop3", "--poll-interval", "0.5", "--shape", "step",
             "--duration", "8", "--rate", "8", "--users", "2", "--grace", "1",
-            smtp_port=sink.port,
+            # each message is lost only at its deadline: 4 s, not the default 10, after
+            # sending ends (a transaction with the sink takes milliseconds)
+            "--timeout", "4", smtp_port=sink.port,
         )  # fmt: skip
     assert proc.returncode == 1, proc.stderr[-2000:]  # the SLO is missed
     load = read_results(tmp_path / "out" / "results.json").load

@@ -23,14 +23,18 @@ import pytest
 
 from maildrill.reports import render_all
 from maildrill.results import read_results
-from tests.load.servers import Server, smtp_server, write_target
+from tests.load.servers import SLOW_REPLY_S, Server, smtp_server, write_target
 
 pytestmark = pytest.mark.slow
 
 LOAD = [sys.executable, "-m", "maildrill", "load", "--scenario", "smtp_inbound", "--rate", "20"]
 DURATION_S = 15  # never reached: each test ends the run long before
 STOP_S = 1.0  # the promise: nothing reaches the server later than this after a signal
-QUIET_S = 3.0  # how long we then watch the server for stragglers
+# how long we then watch the server for stragglers: a sender still alive at --rate 20 shows
+# within a twentieth of a second on the sink; a transaction that was under way on
+# slow_replies takes up to two slow replies to send its message
+QUIET_S = 1.5
+SLOW_QUIET_S = 2 * SLOW_REPLY_S
 SIGNALS = [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)]
 
 
@@ -88,11 +92,11 @@ def _seen(server: Server) -> tuple[int, int]:
 
 
 def _stop_and_watch(
-    proc: subprocess.Popen[str], server: Server, signum: int
+    proc: subprocess.Popen[str], server: Server, signum: int, quiet: float = QUIET_S
 ) -> tuple[str, str, dict[str, tuple[int, int]]]:
     """Signal maildrill; the server's (connections, messages) at the signal, 1 s after it,
-    1 s after maildrill exited, and QUIET_S later still; and maildrill's output, with how
-    long it took to exit."""
+    1 s after maildrill exited, and ``quiet`` seconds later still; and maildrill's output,
+    with how long it took to exit."""
     counts = {"signal": _seen(server)}
     t0 = time.monotonic()
     proc.send_signal(signum)
@@ -102,7 +106,7 @@ def _stop_and_watch(
     exited = time.monotonic()
     time.sleep(max(0.0, exited + STOP_S - time.monotonic()))
     counts["exit+1s"] = _seen(server)
-    time.sleep(QUIET_S)
+    time.sleep(quiet)
     counts["later"] = _seen(server)
     stderr += f"\n[maildrill exited {exited - t0:.2f} s after the signal]"
     return stdout, stderr, counts
@@ -139,7 +143,7 @@ def test_ctrl_c_stops_transactions_in_flight_not_only_new_ones(tmp_path: Path) -
         target = write_target(tmp_path, server.port)
         proc = _start(target, tmp_path / "out")
         _wait_for(server, 3, proc)
-        stdout, stderr, counts = _stop_and_watch(proc, server, signal.SIGINT)
+        stdout, stderr, counts = _stop_and_watch(proc, server, signal.SIGINT, SLOW_QUIET_S)
     evidence = f"server (connections, messages): {counts}\n{stdout[-1500:]}\n{stderr[-1500:]}"
     assert proc.returncode == 130, evidence
     assert counts["later"] == counts["signal+1s"], "messages sent after Ctrl-C: " + evidence

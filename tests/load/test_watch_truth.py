@@ -40,6 +40,10 @@ pytestmark = pytest.mark.slow
 
 DOMAIN = "example.test"
 ACCOUNTS = 5
+# the per-transaction deadline (--timeout) of the runs whose messages are never all seen:
+# such a run ends that long (plus --grace) after sending, and the default is 10 s. A
+# transaction with the lab on loopback takes milliseconds.
+UNSEEN_TIMEOUT = ("--timeout", "4")
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +175,7 @@ def test_a_refused_login_leaves_its_messages_unobserved_not_lost(lab: Path, tmp_
     target = variant(
         lab, tmp_path, plain=False, passwords="\n".join(["user0002:wrong", *lines]) + "\n"
     )
-    proc = full_chain(target, tmp_path / "out")
+    proc = full_chain(target, tmp_path / "out", *UNSEEN_TIMEOUT)
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-2000:]  # SLO missed
     load, run_id = results(tmp_path / "out")
     acc = load.accounting
@@ -194,7 +198,7 @@ def test_starttls_required_but_not_offered_fails_the_watchers_with_the_reason(
     lab: Path, tmp_path: Path
 ) -> None:
     target = variant(lab, tmp_path, starttls_required=True)
-    proc = full_chain(target, tmp_path / "out", "--watch", "pop3")
+    proc = full_chain(target, tmp_path / "out", "--watch", "pop3", *UNSEEN_TIMEOUT)
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-2000:]
     load, _ = results(tmp_path / "out")
     acc = load.accounting

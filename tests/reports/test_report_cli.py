@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from maildrill.cli import main
+from maildrill.results import SCHEMA_VERSION
 
 
 def test_report_writes_three_files_and_exits_with_the_gate(
@@ -51,7 +52,7 @@ def test_an_unknown_schema_version_is_exit_2_in_one_line(
     assert main(["report", str(future), "--out", str(out)]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         f"maildrill report: {future}: schema_version 99: this maildrill reads results of "
-        "schema_version 1 only"
+        f"schema_version {SCHEMA_VERSION} only"
     ]
     assert not out.exists()
     # and as a baseline

@@ -133,7 +133,7 @@ class CA:
             )
         )
         if revocation:
-            builder = _with_revocation(builder, names[0].partition(".")[2] or names[0])
+            builder = with_revocation(builder, names[0].partition(".")[2] or names[0])
         cert = builder.sign(self.key, hashes.SHA256())
         directory = self.file.parent
         pki = PKI(self.file, directory / f"{stem}.pem", directory / f"{stem}.key")
@@ -145,7 +145,7 @@ class CA:
         return pki
 
 
-def _with_revocation(builder: x509.CertificateBuilder, domain: str) -> x509.CertificateBuilder:
+def with_revocation(builder: x509.CertificateBuilder, domain: str) -> x509.CertificateBuilder:
     """Where a client would learn that the leaf was revoked (CA/B Forum BR §7.1.2.3)."""
     base = f"http://{caa_issuer(domain)}"
     ocsp = x509.AccessDescription(

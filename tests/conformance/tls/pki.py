@@ -17,13 +17,15 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from maildrill.tls.dhgroups import parameters_pem
+from maildrill.tls.testpki import caa_issuer, with_revocation
 
 __all__ = ["Leaf", "TlsServer", "https_target", "make_pki"]
 
-_PKI = "http://pki.example.test"  # where the leaf says revocation is published; nothing serves it
+_DOMAIN = "example.test"  # its leaves name pki.example.test for revocation; nothing serves it
+_PKI = f"http://{caa_issuer(_DOMAIN)}"  # as maildrill.tls.testpki.with_revocation writes it
 
 
 @dataclass(frozen=True)
@@ -124,15 +126,8 @@ def _build(
         .add_extension(_key_usage(cert_sign=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
     )
-    if leaf.revocation:
-        ocsp = x509.AccessDescription(
-            AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(f"{_PKI}/ocsp")
-        )
-        crl = x509.DistributionPoint(
-            [x509.UniformResourceIdentifier(f"{_PKI}/ca.crl")], None, None, None
-        )
-        builder = builder.add_extension(x509.AuthorityInformationAccess([ocsp]), critical=False)
-        builder = builder.add_extension(x509.CRLDistributionPoints([crl]), critical=False)
+    if leaf.revocation:  # the same OCSP and CRL places as the lab CA's leaves
+        builder = with_revocation(builder, _DOMAIN)
     return builder.sign(issuer_key, hashes.SHA256())
 
 
